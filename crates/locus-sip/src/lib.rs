@@ -1,0 +1,1 @@
+//! locus-sip (placeholder: being written).

@@ -1,0 +1,1 @@
+//! sip-transaction (placeholder: being written).

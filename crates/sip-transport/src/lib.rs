@@ -1,0 +1,1 @@
+//! sip-transport (placeholder: being written).
