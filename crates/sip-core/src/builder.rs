@@ -1,0 +1,306 @@
+//! Building requests and responses: headers by typed value or raw text,
+//! body with its Content-Length, and RFC 3261 section 8.2.6 responses.
+
+use std::fmt::{Display, Write as _};
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::error::ParseError;
+use crate::header_name::HeaderName;
+use crate::headers::CSeq;
+use crate::message::{HeaderForm, Message, Request, Response};
+use crate::method::Method;
+use crate::status::StatusCode;
+
+#[derive(Debug, Clone)]
+enum Name {
+    Known(HeaderName),
+    Raw(String),
+}
+
+/// Header fields and body shared by both builders.
+#[derive(Debug, Clone, Default)]
+struct Fields {
+    fields: Vec<(Name, Vec<u8>)>,
+    body: Bytes,
+    form: HeaderForm,
+}
+
+impl Fields {
+    fn push_display(&mut self, name: HeaderName, value: &dyn Display) {
+        let mut s = String::new();
+        let _ = write!(s, "{value}");
+        self.fields.push((Name::Known(name), s.into_bytes()));
+    }
+
+    fn push_raw(&mut self, name: &str, value: &[u8]) {
+        let known = HeaderName::from_bytes(name.as_bytes());
+        let n = if known == HeaderName::Other {
+            Name::Raw(name.to_owned())
+        } else {
+            Name::Known(known)
+        };
+        self.fields.push((n, value.to_vec()));
+    }
+
+    fn render(&self, start_line: &[u8]) -> Bytes {
+        let size: usize = self.fields.iter().map(|(_, v)| v.len() + 24).sum();
+        let mut out = BytesMut::with_capacity(start_line.len() + size + 32 + self.body.len());
+        out.put_slice(start_line);
+        out.put_slice(b"\r\n");
+        let compact = self.form == HeaderForm::Compact;
+        for (name, value) in &self.fields {
+            match name {
+                Name::Known(HeaderName::ContentLength) => continue,
+                Name::Known(h) => out.put_slice(h.wire_name(compact).as_bytes()),
+                Name::Raw(r) => out.put_slice(r.as_bytes()),
+            }
+            out.put_slice(b": ");
+            out.put_slice(value);
+            out.put_slice(b"\r\n");
+        }
+        out.put_slice(HeaderName::ContentLength.wire_name(compact).as_bytes());
+        let _ = write!(Adapter(&mut out), ": {}\r\n\r\n", self.body.len());
+        out.put_slice(&self.body);
+        out.freeze()
+    }
+}
+
+struct Adapter<'a>(&'a mut BytesMut);
+
+impl std::fmt::Write for Adapter<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.put_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+macro_rules! common_builder_methods {
+    () => {
+        /// Adds a header from any displayable typed value (`Via`, `NameAddr`,
+        /// `CSeq`, a number, a string...).
+        pub fn header(mut self, name: HeaderName, value: impl Display) -> Self {
+            self.f.push_display(name, &value);
+            self
+        }
+
+        /// Adds a header with a raw name and value, written as given. A
+        /// `Content-Length` given here is replaced by the real one.
+        pub fn raw_header(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
+            self.f.push_raw(name, value.as_ref());
+            self
+        }
+
+        /// Removes every header of `name`.
+        pub fn remove_header(mut self, name: HeaderName) -> Self {
+            self.f
+                .fields
+                .retain(|(n, _)| !matches!(n, Name::Known(h) if *h == name));
+            self
+        }
+
+        /// Sets the body and its Content-Type (Content-Length is computed).
+        pub fn body(mut self, content_type: &str, body: impl Into<Bytes>) -> Self {
+            self.f.fields.retain(|(n, _)| !matches!(n, Name::Known(HeaderName::ContentType)));
+            self.f
+                .push_raw(HeaderName::ContentType.as_str(), content_type.as_bytes());
+            self.f.body = body.into();
+            self
+        }
+
+        /// Chooses full (default) or compact header names.
+        pub fn form(mut self, form: HeaderForm) -> Self {
+            self.f.form = form;
+            self
+        }
+    };
+}
+
+/// Builds a request. Content-Length is always written (0 without body).
+#[derive(Debug, Clone)]
+pub struct RequestBuilder {
+    method: Method,
+    uri: String,
+    f: Fields,
+}
+
+impl RequestBuilder {
+    /// A request line `METHOD uri SIP/2.0`.
+    pub fn new(method: Method, uri: impl Display) -> RequestBuilder {
+        RequestBuilder {
+            method,
+            uri: uri.to_string(),
+            f: Fields::default(),
+        }
+    }
+
+    common_builder_methods!();
+
+    /// Adds `CSeq: seq METHOD` with this request's method.
+    pub fn cseq(self, seq: u32) -> Self {
+        let c = CSeq {
+            seq,
+            method: self.method.clone(),
+        };
+        self.header(HeaderName::CSeq, c)
+    }
+
+    /// The serialized request.
+    pub fn to_bytes(&self) -> Bytes {
+        let line = format!("{} {} SIP/2.0", self.method, self.uri);
+        self.f.render(line.as_bytes())
+    }
+
+    /// Serializes and parses back: the request as a receiver would see it.
+    pub fn build(&self) -> Result<Request, ParseError> {
+        match Message::parse(self.to_bytes())? {
+            Message::Request(r) => Ok(r),
+            Message::Response(_) => Err(ParseError::MalformedStartLine("built a response")),
+        }
+    }
+}
+
+/// Builds a response. Content-Length is always written (0 without body).
+#[derive(Debug, Clone)]
+pub struct ResponseBuilder {
+    status: StatusCode,
+    reason: String,
+    to_index: Option<usize>,
+    to_has_tag: bool,
+    f: Fields,
+}
+
+impl ResponseBuilder {
+    /// A status line with `reason` (the canonical phrase when `None`).
+    pub fn new(status: StatusCode, reason: Option<&str>) -> ResponseBuilder {
+        let reason = reason
+            .unwrap_or(status.canonical_reason())
+            .replace(['\r', '\n'], " ");
+        ResponseBuilder {
+            status,
+            reason,
+            to_index: None,
+            to_has_tag: false,
+            f: Fields::default(),
+        }
+    }
+
+    common_builder_methods!();
+
+    /// Adds a tag to the To header copied by [`Response::for_request`] when
+    /// the request's To had none (RFC 3261 section 8.2.6.2).
+    pub fn to_tag(mut self, tag: &str) -> Self {
+        if let (Some(i), false) = (self.to_index, self.to_has_tag) {
+            let v = &mut self.f.fields[i].1;
+            v.extend_from_slice(b";tag=");
+            v.extend_from_slice(tag.as_bytes());
+            self.to_has_tag = true;
+        }
+        self
+    }
+
+    /// Copies every header of `name` from `req`, raw values in order.
+    pub fn copy_from(mut self, req: &Request, name: HeaderName) -> Self {
+        for v in req.header(name) {
+            self.f.fields.push((Name::Known(name), v.to_vec()));
+        }
+        self
+    }
+
+    /// The serialized response.
+    pub fn to_bytes(&self) -> Bytes {
+        let line = format!("SIP/2.0 {} {}", self.status, self.reason);
+        self.f.render(line.as_bytes())
+    }
+
+    /// Serializes and parses back.
+    pub fn build(&self) -> Result<Response, ParseError> {
+        match Message::parse(self.to_bytes())? {
+            Message::Response(r) => Ok(r),
+            Message::Request(_) => Err(ParseError::MalformedStartLine("built a request")),
+        }
+    }
+}
+
+impl Response {
+    /// A response to `req` per RFC 3261 section 8.2.6: every Via (in order),
+    /// From, To, Call-ID and CSeq copied byte-exact. Add a To tag with
+    /// [`ResponseBuilder::to_tag`].
+    pub fn for_request(req: &Request, status: StatusCode, reason: Option<&str>) -> ResponseBuilder {
+        let mut b = ResponseBuilder::new(status, reason)
+            .copy_from(req, HeaderName::Via)
+            .copy_from(req, HeaderName::From);
+        if let Some(to) = req.first(HeaderName::To) {
+            b.to_index = Some(b.f.fields.len());
+            b.to_has_tag = req.to_tag().is_some();
+            b.f.fields.push((Name::Known(HeaderName::To), to.to_vec()));
+        }
+        if let Some(v) = req.first(HeaderName::CallId) {
+            b.f.fields
+                .push((Name::Known(HeaderName::CallId), v.to_vec()));
+        }
+        if let Some(v) = req.first(HeaderName::CSeq) {
+            b.f.fields.push((Name::Known(HeaderName::CSeq), v.to_vec()));
+        }
+        b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::uri::{Host, SipUri, Uri};
+    use crate::{NameAddr, Via};
+
+    #[test]
+    fn request_and_response_round_trip() {
+        let uri = Uri::Sip(SipUri::new(Host::Domain("example.com".into())));
+        let req = RequestBuilder::new(Method::Options, &uri)
+            .header(
+                HeaderName::Via,
+                Via::new(
+                    "UDP",
+                    Host::Ipv4([192, 0, 2, 1].into()),
+                    Some(5060),
+                    "z9hG4bKabc",
+                ),
+            )
+            .raw_header("Via", "SIP/2.0/TCP [2001:db8::1];branch=z9hG4bKdef")
+            .header(HeaderName::From, NameAddr::new(uri.clone()).tap_tag("ft"))
+            .header(HeaderName::To, NameAddr::new(uri.clone()))
+            .header(HeaderName::CallId, "abc@h")
+            .cseq(7)
+            .header(HeaderName::MaxForwards, 70)
+            .raw_header("X-Thing", "a, b")
+            .body("text/plain", &b"hi\0there"[..])
+            .build()
+            .unwrap();
+        assert_eq!(req.body(), b"hi\0there");
+        assert_eq!(req.content_length(), Some(8));
+        let resp = Response::for_request(&req, StatusCode::OK, None)
+            .to_tag("tt")
+            .form(HeaderForm::Compact)
+            .build()
+            .unwrap();
+        assert_eq!(resp.via().count(), 2);
+        assert_eq!(resp.to_tag(), Some("tt"));
+        assert_eq!(resp.from_tag(), Some("ft"));
+        assert_eq!(resp.call_id(), Some("abc@h"));
+        assert_eq!(resp.cseq().unwrap().method, Method::Options);
+        assert_eq!(resp.reason(), "OK");
+        assert!(resp
+            .to_bytes(HeaderForm::Preserve)
+            .starts_with(b"SIP/2.0 200 OK\r\nv: "));
+    }
+
+    trait Tap {
+        fn tap_tag(self, t: &str) -> Self;
+    }
+
+    impl Tap for NameAddr<'_> {
+        fn tap_tag(mut self, t: &str) -> Self {
+            self.push_param("tag", Some(t));
+            self
+        }
+    }
+}

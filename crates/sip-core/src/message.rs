@@ -1,0 +1,1098 @@
+//! The message model: one `Bytes` buffer, the start line and header fields as
+//! spans into it, the body as a slice. Parsing is one pass over the lines of
+//! the header block; typed values are parsed on demand from the spans, except
+//! the hot ones (top Via, From, To, Call-ID, CSeq) which are checked while
+//! parsing and cached as spans.
+
+use std::fmt;
+use std::ops::Deref;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::error::ParseError;
+use crate::header_name::HeaderName;
+use crate::headers::{
+    valid_call_id, Auth, CSeq, Contacts, Event, MediaType, RemotePartyId, SubscriptionState, Via,
+};
+use crate::method::Method;
+use crate::name_addr::{parse_saturating, NameAddr};
+use crate::status::StatusCode;
+use crate::text::{is_token, is_token_char, split_commas};
+use crate::uri::Uri;
+
+/// Limits applied while parsing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParseLimits {
+    /// Most header lines accepted (folded continuations do not count).
+    pub max_headers: usize,
+    /// Largest message (start line, headers and body) accepted, in bytes.
+    pub max_message_bytes: usize,
+    /// Largest header block accepted, in bytes.
+    pub max_header_bytes: usize,
+    /// Largest body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ParseLimits {
+    fn default() -> Self {
+        ParseLimits {
+            max_headers: 128,
+            max_message_bytes: 512 * 1024 + 16 * 1024,
+            max_header_bytes: 16 * 1024,
+            max_body_bytes: 512 * 1024,
+        }
+    }
+}
+
+impl ParseLimits {
+    fn framing(&self) -> sip_framing::Limits {
+        sip_framing::Limits {
+            max_header_bytes: self.max_header_bytes,
+            max_body_bytes: self.max_body_bytes,
+        }
+    }
+}
+
+/// Which header names to write when serializing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HeaderForm {
+    /// Names exactly as received (or as given to a builder).
+    #[default]
+    Preserve,
+    /// Canonical full names (`Via`, `Call-ID`...) for known headers.
+    Full,
+    /// Compact letters (`v`, `i`, `m`...) where they exist, else full names.
+    Compact,
+}
+
+/// A byte range in the message buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Span {
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+}
+
+impl Span {
+    #[inline]
+    fn new(start: usize, end: usize) -> Span {
+        Span {
+            start: start as u32,
+            end: end as u32,
+        }
+    }
+
+    #[inline]
+    fn get(self, buf: &[u8]) -> &[u8] {
+        &buf[self.start as usize..self.end as usize]
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FieldSpan {
+    pub(crate) name: HeaderName,
+    pub(crate) raw_name: Span,
+    pub(crate) value: Span,
+}
+
+/// One header field as it appears in the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderField<'a> {
+    /// The classified name.
+    pub name: HeaderName,
+    /// The name as written (e.g. `v`, `MaX-fOrWaRdS`, `NewFangledHeader`).
+    pub raw_name: &'a [u8],
+    /// The value, trimmed of surrounding LWS; inner folding is kept as is.
+    pub value: &'a [u8],
+}
+
+/// Hot fields, checked while parsing and cached as spans.
+#[derive(Debug, Clone, Default)]
+struct Hot {
+    top_via: Option<Span>,
+    branch: Option<Span>,
+    from: Option<Span>,
+    from_tag: Option<Span>,
+    to: Option<Span>,
+    to_tag: Option<Span>,
+    call_id: Option<Span>,
+    cseq: Option<CSeq>,
+    content_length: Option<usize>,
+}
+
+/// The header block and body of a parsed message, with typed access.
+/// [`Request`] and [`Response`] dereference to it.
+#[derive(Debug, Clone)]
+pub struct Headers {
+    buf: Bytes,
+    fields: Vec<FieldSpan>,
+    body: Span,
+    hot: Hot,
+}
+
+/// A parsed SIP request.
+#[derive(Debug, Clone)]
+pub struct Request {
+    method: Method,
+    uri: Span,
+    start_line: Span,
+    head: Headers,
+}
+
+/// A parsed SIP response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    status: StatusCode,
+    reason: Span,
+    start_line: Span,
+    head: Headers,
+}
+
+/// A parsed SIP message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    /// A request.
+    Request(Request),
+    /// A response.
+    Response(Response),
+}
+
+fn utf8(b: &[u8], header: HeaderName) -> Result<&str, ParseError> {
+    std::str::from_utf8(b).map_err(|_| ParseError::MalformedHeader {
+        header,
+        reason: "not UTF-8",
+    })
+}
+
+fn offset_in(buf: &[u8], s: &str) -> Option<Span> {
+    let base = buf.as_ptr() as usize;
+    let p = s.as_ptr() as usize;
+    if p >= base && p + s.len() <= base + buf.len() {
+        Some(Span::new(p - base, p - base + s.len()))
+    } else {
+        None
+    }
+}
+
+fn is_version_like(v: &[u8]) -> bool {
+    // SIP "/" 1*DIGIT "." 1*DIGIT
+    v.len() > 4 && v[..4].eq_ignore_ascii_case(b"SIP/") && {
+        let r = &v[4..];
+        let mut parts = r.splitn(2, |b| *b == b'.');
+        let a = parts.next().unwrap_or_default();
+        let b = parts.next().unwrap_or_default();
+        !a.is_empty()
+            && !b.is_empty()
+            && a.iter().all(u8::is_ascii_digit)
+            && b.iter().all(u8::is_ascii_digit)
+    }
+}
+
+fn check_version(v: &[u8]) -> Result<(), ParseError> {
+    if v.len() == 7 && v[..4].eq_ignore_ascii_case(b"SIP/") && &v[4..] == b"2.0" {
+        Ok(())
+    } else if is_version_like(v) {
+        Err(ParseError::UnsupportedVersion(
+            String::from_utf8_lossy(v).into_owned(),
+        ))
+    } else {
+        Err(ParseError::MalformedStartLine("bad SIP version"))
+    }
+}
+
+enum StartLine {
+    Request { method: Method, uri: Span },
+    Response { status: StatusCode, reason: Span },
+}
+
+fn parse_start_line(buf: &[u8], line: Span) -> Result<StartLine, ParseError> {
+    let l = line.get(buf);
+    let base = line.start as usize;
+    if l.len() >= 4 && l[..4].eq_ignore_ascii_case(b"SIP/") {
+        let sp =
+            memchr::memchr(b' ', l).ok_or(ParseError::MalformedStartLine("missing status code"))?;
+        check_version(&l[..sp])?;
+        let rest = &l[sp + 1..];
+        let code_len = rest.iter().position(|b| *b == b' ').unwrap_or(rest.len());
+        let code = &rest[..code_len];
+        if code_len != 3 || !code.iter().all(u8::is_ascii_digit) {
+            return Err(ParseError::InvalidStatusCode);
+        }
+        let n = u16::from(code[0] - b'0') * 100
+            + u16::from(code[1] - b'0') * 10
+            + u16::from(code[2] - b'0');
+        let status = StatusCode::new(n).ok_or(ParseError::InvalidStatusCode)?;
+        let reason_start = (sp + 1 + code_len + 1).min(l.len());
+        if l[reason_start..]
+            .iter()
+            .any(|b| *b < 0x20 && *b != b'\t' || *b == 0x7f)
+        {
+            return Err(ParseError::MalformedStartLine(
+                "control character in reason phrase",
+            ));
+        }
+        return Ok(StartLine::Response {
+            status,
+            reason: Span::new(base + reason_start, base + l.len()),
+        });
+    }
+    let sp1 =
+        memchr::memchr(b' ', l).ok_or(ParseError::MalformedStartLine("missing Request-URI"))?;
+    let method = Method::from_bytes(&l[..sp1])?;
+    let sp2 = memchr::memrchr(b' ', l).unwrap_or(sp1);
+    if sp2 == sp1 {
+        return Err(ParseError::MalformedStartLine("missing SIP version"));
+    }
+    let version = &l[sp2 + 1..];
+    if version.is_empty() {
+        return Err(ParseError::MalformedStartLine(
+            "trailing space after SIP version",
+        ));
+    }
+    check_version(version)?;
+    let uri = &l[sp1 + 1..sp2];
+    if uri.is_empty() || uri.iter().any(|b| matches!(b, b' ' | b'\t')) {
+        return Err(ParseError::MalformedStartLine(
+            "Request-URI is empty or elements are not separated by single spaces",
+        ));
+    }
+    let uri_s = std::str::from_utf8(uri).map_err(|_| ParseError::InvalidRequestUri("not UTF-8"))?;
+    Uri::parse(uri_s).map_err(|e| match e {
+        ParseError::InvalidUri(why) => ParseError::InvalidRequestUri(why),
+        other => other,
+    })?;
+    Ok(StartLine::Request {
+        method,
+        uri: Span::new(base + sp1 + 1, base + sp2),
+    })
+}
+
+/// Parses the header block `buf[..header_len]` and builds the message.
+fn parse_framed(
+    buf: Bytes,
+    header_len: usize,
+    body_len: usize,
+    limits: &ParseLimits,
+) -> Result<Message, ParseError> {
+    let b: &[u8] = &buf;
+    let hdr = &b[..header_len];
+    let first_nl = memchr::memchr(b'\n', hdr).ok_or(ParseError::UnterminatedHeaders)?;
+    let sl_end = if first_nl > 0 && hdr[first_nl - 1] == b'\r' {
+        first_nl - 1
+    } else {
+        first_nl
+    };
+    let start_line = Span::new(0, sl_end);
+    let start = parse_start_line(b, start_line)?;
+
+    let mut fields: Vec<FieldSpan> = Vec::with_capacity(24);
+    let mut pos = first_nl + 1;
+    let mut line_no = 1usize;
+    while pos < header_len {
+        line_no += 1;
+        let nl = match memchr::memchr(b'\n', &hdr[pos..]) {
+            Some(n) => pos + n,
+            None => header_len,
+        };
+        let end = if nl > pos && hdr[nl - 1] == b'\r' {
+            nl - 1
+        } else {
+            nl
+        };
+        if end == pos {
+            break;
+        }
+        let first = hdr[pos];
+        if first == b' ' || first == b'\t' {
+            // Folded continuation of the previous header (RFC 3261 section 7.3.1).
+            match fields.last_mut() {
+                Some(f) => f.value.end = end as u32,
+                None => return Err(ParseError::MalformedHeaderLine { line: line_no }),
+            }
+        } else {
+            let line = &hdr[pos..end];
+            let colon = memchr::memchr(b':', line)
+                .ok_or(ParseError::MalformedHeaderLine { line: line_no })?;
+            let mut name_end = colon;
+            while name_end > 0 && matches!(line[name_end - 1], b' ' | b'\t') {
+                name_end -= 1;
+            }
+            let name = &line[..name_end];
+            if !is_token(name) {
+                return Err(ParseError::MalformedHeaderLine { line: line_no });
+            }
+            if fields.len() >= limits.max_headers {
+                return Err(ParseError::TooManyHeaders {
+                    limit: limits.max_headers,
+                });
+            }
+            fields.push(FieldSpan {
+                name: HeaderName::from_bytes(name),
+                raw_name: Span::new(pos, pos + name_end),
+                value: Span::new(pos + colon + 1, end),
+            });
+        }
+        pos = nl + 1;
+    }
+
+    let mut hot = Hot::default();
+    for f in &mut fields {
+        // Trim the value of LWS (folds included).
+        let v = f.value.get(b);
+        let lead = v
+            .iter()
+            .position(|c| !matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
+            .unwrap_or(v.len());
+        let trail = v[lead..]
+            .iter()
+            .rposition(|c| !matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
+            .map_or(0, |p| v.len() - lead - p - 1);
+        f.value.start += lead as u32;
+        f.value.end -= trail as u32;
+        let v = f.value.get(b);
+        match f.name {
+            HeaderName::Via if hot.top_via.is_none() => {
+                let first = split_commas(v).next().unwrap_or_default();
+                let s = utf8(first, HeaderName::Via)?;
+                let via = Via::parse(s)?;
+                hot.top_via = offset_in(b, s);
+                hot.branch = via.branch().and_then(|br| offset_in(b, br));
+            }
+            HeaderName::From | HeaderName::To => {
+                let is_from = f.name == HeaderName::From;
+                if (is_from && hot.from.is_some()) || (!is_from && hot.to.is_some()) {
+                    continue;
+                }
+                let s = utf8(v, f.name)?;
+                let na = NameAddr::parse(s).map_err(|reason| ParseError::MalformedHeader {
+                    header: f.name,
+                    reason,
+                })?;
+                let tag = na.tag().and_then(|t| offset_in(b, t));
+                if is_from {
+                    hot.from = Some(f.value);
+                    hot.from_tag = tag;
+                } else {
+                    hot.to = Some(f.value);
+                    hot.to_tag = tag;
+                }
+            }
+            HeaderName::CallId if hot.call_id.is_none() => {
+                if !valid_call_id(v) {
+                    return Err(ParseError::MalformedHeader {
+                        header: HeaderName::CallId,
+                        reason: "not word[@word]",
+                    });
+                }
+                hot.call_id = Some(f.value);
+            }
+            HeaderName::CSeq if hot.cseq.is_none() => {
+                hot.cseq = Some(CSeq::parse(v)?);
+            }
+            HeaderName::ContentLength if hot.content_length.is_none() => {
+                hot.content_length = Some(sip_framing::parse_length(v)?);
+            }
+            _ => {}
+        }
+    }
+
+    let head = Headers {
+        body: Span::new(header_len, header_len + body_len),
+        buf,
+        fields,
+        hot,
+    };
+    Ok(match start {
+        StartLine::Request { method, uri } => Message::Request(Request {
+            method,
+            uri,
+            start_line,
+            head,
+        }),
+        StartLine::Response { status, reason } => Message::Response(Response {
+            status,
+            reason,
+            start_line,
+            head,
+        }),
+    })
+}
+
+fn leading_crlf(b: &[u8]) -> usize {
+    b.iter()
+        .position(|c| *c != b'\r' && *c != b'\n')
+        .unwrap_or(b.len())
+}
+
+impl Message {
+    /// Parses a UDP datagram with the default limits. Leading CR/LF octets are
+    /// skipped; framing follows `sip_framing::frame_datagram` (octets after
+    /// the `Content-Length` body are ignored, a body shorter than announced is
+    /// an error). A header block that ends with the datagram, without the
+    /// empty line, is accepted when no body is announced (RFC 5118 archive
+    /// copies end that way).
+    pub fn parse_datagram(data: Bytes) -> Result<Message, ParseError> {
+        Message::parse_datagram_with(data, &ParseLimits::default())
+    }
+
+    /// [`Message::parse_datagram`] with explicit limits.
+    pub fn parse_datagram_with(data: Bytes, limits: &ParseLimits) -> Result<Message, ParseError> {
+        let skip = leading_crlf(&data);
+        if skip == data.len() {
+            return Err(ParseError::Empty);
+        }
+        let data = if skip > 0 { data.slice(skip..) } else { data };
+        if data.len() > limits.max_message_bytes {
+            return Err(ParseError::MessageTooLarge {
+                limit: limits.max_message_bytes,
+            });
+        }
+        match sip_framing::frame_datagram(&data, &limits.framing()) {
+            Ok(f) => {
+                let data = data.slice(..f.len);
+                parse_framed(data, f.header_len, f.len - f.header_len, limits)
+            }
+            Err(sip_framing::FrameError::UnterminatedHeaders) if data.ends_with(b"\n") => {
+                // Header block ended by the end of the datagram: no body.
+                let len = data.len();
+                parse_framed(data, len, 0, limits)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Parses one complete, already framed message (as delivered by stream
+    /// framing, `sip_framing::frame_stream`) with the default limits. The
+    /// body is the `Content-Length` bytes after the header block (the rest of
+    /// the buffer without `Content-Length`).
+    pub fn parse(data: Bytes) -> Result<Message, ParseError> {
+        Message::parse_with(data, &ParseLimits::default())
+    }
+
+    /// [`Message::parse`] with explicit limits.
+    pub fn parse_with(data: Bytes, limits: &ParseLimits) -> Result<Message, ParseError> {
+        if data.is_empty() {
+            return Err(ParseError::Empty);
+        }
+        if data.len() > limits.max_message_bytes {
+            return Err(ParseError::MessageTooLarge {
+                limit: limits.max_message_bytes,
+            });
+        }
+        let f = sip_framing::frame_datagram(&data, &limits.framing())?;
+        let data = data.slice(..f.len);
+        parse_framed(data, f.header_len, f.len - f.header_len, limits)
+    }
+
+    /// The header block and body.
+    pub fn headers(&self) -> &Headers {
+        match self {
+            Message::Request(r) => &r.head,
+            Message::Response(r) => &r.head,
+        }
+    }
+
+    /// The request, if this is one.
+    pub fn as_request(&self) -> Option<&Request> {
+        match self {
+            Message::Request(r) => Some(r),
+            Message::Response(_) => None,
+        }
+    }
+
+    /// The response, if this is one.
+    pub fn as_response(&self) -> Option<&Response> {
+        match self {
+            Message::Request(_) => None,
+            Message::Response(r) => Some(r),
+        }
+    }
+
+    /// Whether this is a request.
+    pub fn is_request(&self) -> bool {
+        matches!(self, Message::Request(_))
+    }
+
+    /// Serializes the message; see [`Headers::write_to`].
+    pub fn to_bytes(&self, form: HeaderForm) -> Bytes {
+        match self {
+            Message::Request(r) => r.to_bytes(form),
+            Message::Response(r) => r.to_bytes(form),
+        }
+    }
+}
+
+impl Deref for Message {
+    type Target = Headers;
+
+    fn deref(&self) -> &Headers {
+        self.headers()
+    }
+}
+
+impl Deref for Request {
+    type Target = Headers;
+
+    fn deref(&self) -> &Headers {
+        &self.head
+    }
+}
+
+impl Deref for Response {
+    type Target = Headers;
+
+    fn deref(&self) -> &Headers {
+        &self.head
+    }
+}
+
+impl Request {
+    /// The method.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The Request-URI text as written.
+    pub fn uri_str(&self) -> &str {
+        // Checked to be UTF-8 and a valid URI while parsing.
+        std::str::from_utf8(self.uri.get(&self.head.buf)).unwrap_or_default()
+    }
+
+    /// The Request-URI (checked while parsing).
+    pub fn uri(&self) -> Uri<'_> {
+        Uri::parse(self.uri_str()).unwrap_or(Uri::Other {
+            scheme: "".into(),
+            raw: "".into(),
+        })
+    }
+
+    /// The request line bytes without the line ending.
+    pub fn start_line(&self) -> &[u8] {
+        self.start_line.get(&self.head.buf)
+    }
+
+    /// The headers and body.
+    pub fn headers(&self) -> &Headers {
+        &self.head
+    }
+
+    /// Serializes the request; see [`Headers::write_to`].
+    pub fn to_bytes(&self, form: HeaderForm) -> Bytes {
+        let mut out = BytesMut::with_capacity(self.head.buf.len() + 16);
+        out.put_slice(self.start_line());
+        out.put_slice(b"\r\n");
+        self.head.write_to(&mut out, form);
+        out.freeze()
+    }
+}
+
+impl Response {
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The reason phrase bytes (may be empty, may be UTF-8).
+    pub fn reason_bytes(&self) -> &[u8] {
+        self.reason.get(&self.head.buf)
+    }
+
+    /// The reason phrase (lossy UTF-8).
+    pub fn reason(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(self.reason_bytes())
+    }
+
+    /// The status line bytes without the line ending.
+    pub fn start_line(&self) -> &[u8] {
+        self.start_line.get(&self.head.buf)
+    }
+
+    /// The headers and body.
+    pub fn headers(&self) -> &Headers {
+        &self.head
+    }
+
+    /// Serializes the response; see [`Headers::write_to`].
+    pub fn to_bytes(&self, form: HeaderForm) -> Bytes {
+        let mut out = BytesMut::with_capacity(self.head.buf.len() + 16);
+        out.put_slice(self.start_line());
+        out.put_slice(b"\r\n");
+        self.head.write_to(&mut out, form);
+        out.freeze()
+    }
+}
+
+impl PartialEq for Request {
+    fn eq(&self, o: &Request) -> bool {
+        self.method == o.method && self.uri_str() == o.uri_str() && self.head == o.head
+    }
+}
+
+impl PartialEq for Response {
+    fn eq(&self, o: &Response) -> bool {
+        self.status == o.status && self.reason_bytes() == o.reason_bytes() && self.head == o.head
+    }
+}
+
+impl PartialEq for Headers {
+    /// Same fields in the same order (known names by kind, other names
+    /// case-insensitively, values byte-exact) and the same body.
+    fn eq(&self, o: &Headers) -> bool {
+        self.body() == o.body()
+            && self.fields.len() == o.fields.len()
+            && self.fields().zip(o.fields()).all(|(a, b)| {
+                a.name == b.name
+                    && a.value == b.value
+                    && (a.name != HeaderName::Other || a.raw_name.eq_ignore_ascii_case(b.raw_name))
+            })
+    }
+}
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from_utf8_lossy(
+            &self.to_bytes(HeaderForm::Preserve),
+        ))
+    }
+}
+
+/// Iterator over raw values of one header name.
+pub struct Values<'a> {
+    head: &'a Headers,
+    name: HeaderName,
+    idx: usize,
+}
+
+impl<'a> Iterator for Values<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        while self.idx < self.head.fields.len() {
+            let f = self.head.fields[self.idx];
+            self.idx += 1;
+            if f.name == self.name {
+                return Some(f.value.get(&self.head.buf));
+            }
+        }
+        None
+    }
+}
+
+impl Headers {
+    /// The whole message as received (after framing: trailing datagram
+    /// octets excluded).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// The buffer holding the message (cheap to clone).
+    pub fn buffer(&self) -> &Bytes {
+        &self.buf
+    }
+
+    /// Every header field in order.
+    pub fn fields(&self) -> impl Iterator<Item = HeaderField<'_>> {
+        self.fields.iter().map(|f| HeaderField {
+            name: f.name,
+            raw_name: f.raw_name.get(&self.buf),
+            value: f.value.get(&self.buf),
+        })
+    }
+
+    /// Number of header fields (lines, folded lines counting once).
+    pub fn field_count(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// The raw value of every field named `name`, one per header line, in
+    /// order (a line may hold a comma list; see [`Headers::header_values`]).
+    /// For [`HeaderName::Other`] use [`Headers::header_by_name`].
+    pub fn header(&self, name: HeaderName) -> Values<'_> {
+        Values {
+            head: self,
+            name,
+            idx: 0,
+        }
+    }
+
+    /// The first raw value of `name`.
+    pub fn first(&self, name: HeaderName) -> Option<&[u8]> {
+        self.header(name).next()
+    }
+
+    /// How many header lines carry `name`.
+    pub fn count(&self, name: HeaderName) -> usize {
+        self.header(name).count()
+    }
+
+    /// The values of `name` with comma lists split (for list headers, see
+    /// [`HeaderName::is_list`]), quotes and `<>` respected.
+    pub fn header_values(&self, name: HeaderName) -> impl Iterator<Item = &[u8]> {
+        let list = name.is_list();
+        self.header(name).flat_map(move |v| {
+            let mut it = split_commas(v);
+            let mut whole = Some(v);
+            std::iter::from_fn(move || if list { it.next() } else { whole.take() })
+        })
+    }
+
+    /// Raw values of a header by its name as text (case-insensitive; a
+    /// known name also matches its compact form).
+    pub fn header_by_name<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s [u8]> + 's {
+        let known = HeaderName::from_bytes(name.as_bytes());
+        self.fields().filter_map(move |f| {
+            let hit = if known == HeaderName::Other {
+                f.name == HeaderName::Other && f.raw_name.eq_ignore_ascii_case(name.as_bytes())
+            } else {
+                f.name == known
+            };
+            hit.then_some(f.value)
+        })
+    }
+
+    /// The body bytes (binary safe).
+    pub fn body(&self) -> &[u8] {
+        self.body.get(&self.buf)
+    }
+
+    /// The body as a cheap `Bytes` slice of the message buffer.
+    pub fn body_bytes(&self) -> Bytes {
+        self.buf
+            .slice(self.body.start as usize..self.body.end as usize)
+    }
+
+    fn hot_str(&self, s: Option<Span>) -> Option<&str> {
+        s.and_then(|s| std::str::from_utf8(s.get(&self.buf)).ok())
+    }
+
+    /// Every Via value in order (comma lists split), each parsed.
+    pub fn via(&self) -> impl Iterator<Item = Result<Via<'_>, ParseError>> {
+        self.header_values(HeaderName::Via)
+            .map(|v| Via::parse(utf8(v, HeaderName::Via)?))
+    }
+
+    /// The topmost Via (checked while parsing).
+    pub fn top_via(&self) -> Option<Via<'_>> {
+        self.hot_str(self.hot.top_via)
+            .and_then(|s| Via::parse(s).ok())
+    }
+
+    /// The branch of the topmost Via.
+    pub fn branch(&self) -> Option<&str> {
+        self.hot_str(self.hot.branch)
+    }
+
+    /// The raw value of the topmost Via.
+    pub fn top_via_raw(&self) -> Option<&[u8]> {
+        self.hot.top_via.map(|s| s.get(&self.buf))
+    }
+
+    /// From (the first one; checked while parsing).
+    pub fn from(&self) -> Option<NameAddr<'_>> {
+        self.hot_str(self.hot.from)
+            .and_then(|s| NameAddr::parse(s).ok())
+    }
+
+    /// The From tag.
+    pub fn from_tag(&self) -> Option<&str> {
+        self.hot_str(self.hot.from_tag)
+    }
+
+    /// To (the first one; checked while parsing).
+    pub fn to(&self) -> Option<NameAddr<'_>> {
+        self.hot_str(self.hot.to)
+            .and_then(|s| NameAddr::parse(s).ok())
+    }
+
+    /// The To tag.
+    pub fn to_tag(&self) -> Option<&str> {
+        self.hot_str(self.hot.to_tag)
+    }
+
+    /// The Call-ID (the first one; checked while parsing).
+    pub fn call_id(&self) -> Option<&str> {
+        self.hot_str(self.hot.call_id)
+    }
+
+    /// The CSeq (the first one; checked while parsing).
+    pub fn cseq(&self) -> Option<&CSeq> {
+        self.hot.cseq.as_ref()
+    }
+
+    /// The Content-Length value, if the header was present.
+    pub fn content_length(&self) -> Option<usize> {
+        self.hot.content_length
+    }
+
+    /// Max-Forwards: `Ok(None)` when absent; values above `u32::MAX` are
+    /// errors (the RFC allows tolerating large values; callers may clamp).
+    pub fn max_forwards(&self) -> Result<Option<u32>, ParseError> {
+        self.first(HeaderName::MaxForwards)
+            .map(|v| {
+                crate::text::parse_u32(v).ok_or(ParseError::MalformedHeader {
+                    header: HeaderName::MaxForwards,
+                    reason: "not a number",
+                })
+            })
+            .transpose()
+    }
+
+    /// Expires (delta-seconds, saturating at `u32::MAX`).
+    pub fn expires(&self) -> Result<Option<u32>, ParseError> {
+        self.first(HeaderName::Expires)
+            .map(|v| {
+                std::str::from_utf8(v)
+                    .ok()
+                    .and_then(parse_saturating)
+                    .ok_or(ParseError::MalformedHeader {
+                        header: HeaderName::Expires,
+                        reason: "not delta-seconds",
+                    })
+            })
+            .transpose()
+    }
+
+    fn addresses(&self, name: HeaderName) -> Result<Vec<NameAddr<'_>>, ParseError> {
+        self.header_values(name)
+            .map(|v| {
+                let s = utf8(v, name)?;
+                NameAddr::parse(s).map_err(|reason| ParseError::MalformedHeader {
+                    header: name,
+                    reason,
+                })
+            })
+            .collect()
+    }
+
+    /// Contact: `*` or the addresses in order (empty list when absent).
+    pub fn contacts(&self) -> Result<Contacts<'_>, ParseError> {
+        let mut values = self.header_values(HeaderName::Contact);
+        if let Some(first) = values.next() {
+            if first == b"*" {
+                if values.next().is_some() || self.count(HeaderName::Contact) > 1 {
+                    return Err(ParseError::MalformedHeader {
+                        header: HeaderName::Contact,
+                        reason: "'*' mixed with addresses",
+                    });
+                }
+                return Ok(Contacts::Star);
+            }
+        }
+        self.addresses(HeaderName::Contact).map(Contacts::List)
+    }
+
+    /// Route values in order.
+    pub fn routes(&self) -> Result<Vec<NameAddr<'_>>, ParseError> {
+        self.addresses(HeaderName::Route)
+    }
+
+    /// Record-Route values in order.
+    pub fn record_routes(&self) -> Result<Vec<NameAddr<'_>>, ParseError> {
+        self.addresses(HeaderName::RecordRoute)
+    }
+
+    /// P-Asserted-Identity values (RFC 3325).
+    pub fn p_asserted_identity(&self) -> Result<Vec<NameAddr<'_>>, ParseError> {
+        self.addresses(HeaderName::PAssertedIdentity)
+    }
+
+    /// P-Preferred-Identity values (RFC 3325).
+    pub fn p_preferred_identity(&self) -> Result<Vec<NameAddr<'_>>, ParseError> {
+        self.addresses(HeaderName::PPreferredIdentity)
+    }
+
+    /// Remote-Party-ID values.
+    pub fn remote_party_id(&self) -> Result<Vec<RemotePartyId<'_>>, ParseError> {
+        Ok(self
+            .addresses(HeaderName::RemotePartyId)?
+            .into_iter()
+            .map(|addr| RemotePartyId { addr })
+            .collect())
+    }
+
+    /// Privacy values (RFC 3323: `;`-separated priv-values; `id`, `header`,
+    /// `session`, `user`, `none`, `critical`).
+    pub fn privacy(&self) -> Vec<&str> {
+        self.header(HeaderName::Privacy)
+            .filter_map(|v| std::str::from_utf8(v).ok())
+            .flat_map(|v| v.split([';', ',']))
+            .map(crate::text::trim_lws_str)
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
+    /// Content-Type.
+    pub fn content_type(&self) -> Result<Option<MediaType<'_>>, ParseError> {
+        self.first(HeaderName::ContentType)
+            .map(|v| MediaType::parse(utf8(v, HeaderName::ContentType)?, HeaderName::ContentType))
+            .transpose()
+    }
+
+    /// Accept media ranges in order.
+    pub fn accept(&self) -> Result<Vec<MediaType<'_>>, ParseError> {
+        self.header_values(HeaderName::Accept)
+            .filter(|v| !v.is_empty())
+            .map(|v| MediaType::parse(utf8(v, HeaderName::Accept)?, HeaderName::Accept))
+            .collect()
+    }
+
+    fn auth(&self, name: HeaderName) -> Result<Vec<Auth<'_>>, ParseError> {
+        self.header(name)
+            .map(|v| Auth::parse(utf8(v, name)?, name))
+            .collect()
+    }
+
+    /// Authorization values (one per header line; never comma-split).
+    pub fn authorization(&self) -> Result<Vec<Auth<'_>>, ParseError> {
+        self.auth(HeaderName::Authorization)
+    }
+
+    /// Proxy-Authorization values.
+    pub fn proxy_authorization(&self) -> Result<Vec<Auth<'_>>, ParseError> {
+        self.auth(HeaderName::ProxyAuthorization)
+    }
+
+    /// WWW-Authenticate challenges.
+    pub fn www_authenticate(&self) -> Result<Vec<Auth<'_>>, ParseError> {
+        self.auth(HeaderName::WwwAuthenticate)
+    }
+
+    /// Proxy-Authenticate challenges.
+    pub fn proxy_authenticate(&self) -> Result<Vec<Auth<'_>>, ParseError> {
+        self.auth(HeaderName::ProxyAuthenticate)
+    }
+
+    /// Event (RFC 6665).
+    pub fn event(&self) -> Result<Option<Event<'_>>, ParseError> {
+        self.first(HeaderName::Event)
+            .map(|v| Event::parse(utf8(v, HeaderName::Event)?, HeaderName::Event))
+            .transpose()
+    }
+
+    /// Subscription-State (RFC 6665).
+    pub fn subscription_state(&self) -> Result<Option<SubscriptionState<'_>>, ParseError> {
+        self.first(HeaderName::SubscriptionState)
+            .map(|v| {
+                SubscriptionState::parse(
+                    utf8(v, HeaderName::SubscriptionState)?,
+                    HeaderName::SubscriptionState,
+                )
+            })
+            .transpose()
+    }
+
+    /// The tokens of a token-list header (Supported, Require, Proxy-Require,
+    /// Unsupported, Allow-Events...).
+    pub fn tokens(&self, name: HeaderName) -> Result<Vec<&str>, ParseError> {
+        self.header_values(name)
+            .filter(|v| !v.is_empty())
+            .map(|v| {
+                if v.iter().all(|b| is_token_char(*b)) {
+                    Ok(utf8(v, name)?)
+                } else {
+                    Err(ParseError::MalformedHeader {
+                        header: name,
+                        reason: "not a token",
+                    })
+                }
+            })
+            .collect()
+    }
+
+    /// Allow: the methods.
+    pub fn allow(&self) -> Result<Vec<Method>, ParseError> {
+        self.header_values(HeaderName::Allow)
+            .filter(|v| !v.is_empty())
+            .map(|v| {
+                Method::from_bytes(v).map_err(|_| ParseError::MalformedHeader {
+                    header: HeaderName::Allow,
+                    reason: "not a method",
+                })
+            })
+            .collect()
+    }
+
+    /// Supported option tags.
+    pub fn supported(&self) -> Result<Vec<&str>, ParseError> {
+        self.tokens(HeaderName::Supported)
+    }
+
+    /// Require option tags.
+    pub fn require(&self) -> Result<Vec<&str>, ParseError> {
+        self.tokens(HeaderName::Require)
+    }
+
+    /// Proxy-Require option tags.
+    pub fn proxy_require(&self) -> Result<Vec<&str>, ParseError> {
+        self.tokens(HeaderName::ProxyRequire)
+    }
+
+    /// Unsupported option tags.
+    pub fn unsupported(&self) -> Result<Vec<&str>, ParseError> {
+        self.tokens(HeaderName::Unsupported)
+    }
+
+    /// Writes the header block (each field as `name: value` CRLF, values
+    /// byte-exact), the empty line and the body. Names follow `form`; the
+    /// names of unknown headers are always written as received.
+    pub fn write_to(&self, out: &mut BytesMut, form: HeaderForm) {
+        for f in self.fields() {
+            match (form, f.name) {
+                (HeaderForm::Preserve, _) | (_, HeaderName::Other) => out.put_slice(f.raw_name),
+                (HeaderForm::Full, n) => out.put_slice(n.as_str().as_bytes()),
+                (HeaderForm::Compact, n) => out.put_slice(n.wire_name(true).as_bytes()),
+            }
+            out.put_slice(b": ");
+            out.put_slice(f.value);
+            out.put_slice(b"\r\n");
+        }
+        out.put_slice(b"\r\n");
+        out.put_slice(self.body());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INVITE: &[u8] = b"INVITE sip:bob@biloxi.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bK776asdhds\r\n\
+Max-Forwards: 70\r\n\
+To: Bob <sip:bob@biloxi.com>\r\n\
+From: Alice <sip:alice@atlanta.com>;tag=1928301774\r\n\
+Call-ID: a84b4c76e66710@pc33.atlanta.com\r\n\
+CSeq: 314159 INVITE\r\n\
+Contact: <sip:alice@pc33.atlanta.com>\r\n\
+X-Custom:  keep   me \r\n\
+Content-Type: application/sdp\r\n\
+Content-Length: 4\r\n\
+\r\n\
+v=0\n";
+
+    #[test]
+    fn basic_invite() {
+        let m = Message::parse_datagram(Bytes::from_static(INVITE)).unwrap();
+        let r = m.as_request().unwrap();
+        assert_eq!(r.method(), &Method::Invite);
+        assert_eq!(r.uri_str(), "sip:bob@biloxi.com");
+        assert_eq!(m.branch(), Some("z9hG4bK776asdhds"));
+        assert_eq!(m.from_tag(), Some("1928301774"));
+        assert_eq!(m.to_tag(), None);
+        assert_eq!(m.call_id(), Some("a84b4c76e66710@pc33.atlanta.com"));
+        assert_eq!(m.cseq().unwrap().seq, 314159);
+        assert_eq!(m.max_forwards().unwrap(), Some(70));
+        assert_eq!(m.body(), b"v=0\n");
+        assert_eq!(m.header_by_name("x-custom").next(), Some(&b"keep   me"[..]));
+        let again = Message::parse(m.to_bytes(HeaderForm::Compact)).unwrap();
+        assert_eq!(again, m);
+        let full = m.to_bytes(HeaderForm::Preserve);
+        assert_eq!(Message::parse(full).unwrap(), m);
+    }
+
+    #[test]
+    fn header_spans_hold_no_allocation_per_field() {
+        // Not timed: checks the single Vec of spans covers every field.
+        let m = Message::parse_datagram(Bytes::from_static(INVITE)).unwrap();
+        assert_eq!(m.field_count(), 10);
+        assert!(m.fields.capacity() >= 10);
+    }
+}

@@ -1,0 +1,126 @@
+//! SIP request methods (RFC 3261 section 7.1 and extensions).
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::ParseError;
+use crate::text::is_token;
+
+/// A SIP method. Methods are case-sensitive tokens (RFC 3261 section 7.1):
+/// `invite` and `RE%47IST%45R` are extension methods, not INVITE or REGISTER.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// INVITE (RFC 3261).
+    Invite,
+    /// ACK (RFC 3261).
+    Ack,
+    /// BYE (RFC 3261).
+    Bye,
+    /// CANCEL (RFC 3261).
+    Cancel,
+    /// REGISTER (RFC 3261).
+    Register,
+    /// OPTIONS (RFC 3261).
+    Options,
+    /// INFO (RFC 6086).
+    Info,
+    /// UPDATE (RFC 3311).
+    Update,
+    /// PRACK (RFC 3262).
+    Prack,
+    /// SUBSCRIBE (RFC 6665).
+    Subscribe,
+    /// NOTIFY (RFC 6665).
+    Notify,
+    /// PUBLISH (RFC 3903).
+    Publish,
+    /// MESSAGE (RFC 3428).
+    Message,
+    /// REFER (RFC 3515).
+    Refer,
+    /// Any other method: a valid token, kept exactly as written.
+    Extension(String),
+}
+
+impl Method {
+    /// Classifies a method token without allocating for the known methods.
+    pub fn from_bytes(s: &[u8]) -> Result<Method, ParseError> {
+        let m = match s {
+            b"INVITE" => Method::Invite,
+            b"ACK" => Method::Ack,
+            b"BYE" => Method::Bye,
+            b"CANCEL" => Method::Cancel,
+            b"REGISTER" => Method::Register,
+            b"OPTIONS" => Method::Options,
+            b"INFO" => Method::Info,
+            b"UPDATE" => Method::Update,
+            b"PRACK" => Method::Prack,
+            b"SUBSCRIBE" => Method::Subscribe,
+            b"NOTIFY" => Method::Notify,
+            b"PUBLISH" => Method::Publish,
+            b"MESSAGE" => Method::Message,
+            b"REFER" => Method::Refer,
+            _ if is_token(s) => {
+                // Token characters are ASCII, so this cannot fail.
+                Method::Extension(String::from_utf8_lossy(s).into_owned())
+            }
+            _ => return Err(ParseError::InvalidMethod),
+        };
+        Ok(m)
+    }
+
+    /// The method as written on the wire.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Method::Invite => "INVITE",
+            Method::Ack => "ACK",
+            Method::Bye => "BYE",
+            Method::Cancel => "CANCEL",
+            Method::Register => "REGISTER",
+            Method::Options => "OPTIONS",
+            Method::Info => "INFO",
+            Method::Update => "UPDATE",
+            Method::Prack => "PRACK",
+            Method::Subscribe => "SUBSCRIBE",
+            Method::Notify => "NOTIFY",
+            Method::Publish => "PUBLISH",
+            Method::Message => "MESSAGE",
+            Method::Refer => "REFER",
+            Method::Extension(s) => s,
+        }
+    }
+
+    /// Whether this is an extension (not one of the named variants).
+    pub fn is_extension(&self) -> bool {
+        matches!(self, Method::Extension(_))
+    }
+}
+
+impl FromStr for Method {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Method, ParseError> {
+        Method::from_bytes(s.as_bytes())
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_sensitive_and_escapes_are_extensions() {
+        assert_eq!("REGISTER".parse::<Method>().unwrap(), Method::Register);
+        assert!("register".parse::<Method>().unwrap().is_extension());
+        let m: Method = "RE%47IST%45R".parse().unwrap();
+        assert_eq!(m, Method::Extension("RE%47IST%45R".into()));
+        assert!("IN VITE".parse::<Method>().is_err());
+        assert!("".parse::<Method>().is_err());
+    }
+}
