@@ -1,0 +1,115 @@
+//! RFC 4733 section 2.4.1 event lists (`a=fmtp:101 0-15,32-36`) and the
+//! C23 limit on them.
+
+/// What limiting an event list to `0..=max` gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Limited {
+    /// Every listed event is within the limit: keep the line as written.
+    Unchanged,
+    /// Some events were dropped; the new list.
+    Narrowed(String),
+    /// No listed event is within the limit.
+    Empty,
+    /// Not an event list.
+    Malformed,
+}
+
+/// Parses a comma-separated list of event codes and ranges (`0-15,66,70`)
+/// into a set of the codes 0..=255. Whitespace around elements and an
+/// `events=` prefix (RFC 2833 style) are tolerated.
+fn parse(list: &str) -> Option<[bool; 256]> {
+    let list = list.trim();
+    let list = list.strip_prefix("events=").unwrap_or(list);
+    let mut set = [false; 256];
+    for element in list.split(',') {
+        let element = element.trim();
+        let (lo, hi) = match element.split_once('-') {
+            Some((a, b)) => (code(a)?, code(b)?),
+            None => {
+                let c = code(element)?;
+                (c, c)
+            }
+        };
+        if lo > hi {
+            return None;
+        }
+        for c in lo..=hi {
+            set[usize::from(c)] = true;
+        }
+    }
+    Some(set)
+}
+
+fn code(s: &str) -> Option<u8> {
+    let s = s.trim();
+    if s.is_empty() || s.len() > 3 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Limits an event list to `0..=max`.
+pub(crate) fn limit(list: &str, max: u8) -> Limited {
+    let Some(set) = parse(list) else {
+        return Limited::Malformed;
+    };
+    let max = usize::from(max);
+    if !set[..=max].iter().any(|&b| b) {
+        return Limited::Empty;
+    }
+    if !set[max + 1..].iter().any(|&b| b) {
+        return Limited::Unchanged;
+    }
+    Limited::Narrowed(render(&set[..=max]))
+}
+
+/// Writes a set as ranges: `0-11,15`.
+fn render(set: &[bool]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < set.len() {
+        if !set[i] {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i + 1 < set.len() && set[i + 1] {
+            i += 1;
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == i {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}-{i}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn c23_limits_ranges() {
+        assert_eq!(limit("0-16", 15), Limited::Narrowed("0-15".into()));
+        assert_eq!(limit("0-15,32-36", 15), Limited::Narrowed("0-15".into()));
+        assert_eq!(limit("0-15", 15), Limited::Unchanged);
+        assert_eq!(limit("0-11", 15), Limited::Unchanged);
+        assert_eq!(limit("0-9,11,16", 15), Limited::Narrowed("0-9,11".into()));
+        assert_eq!(limit("32-36", 15), Limited::Empty);
+        assert_eq!(limit("16", 15), Limited::Empty);
+        assert_eq!(limit("0-255", 15), Limited::Narrowed("0-15".into()));
+        assert_eq!(limit("events=0-16", 15), Limited::Narrowed("0-15".into()));
+    }
+
+    #[test]
+    fn malformed_lists() {
+        for bad in ["", "x", "5-1", "0-256", "0-", "-3", "0-15,", "1000"] {
+            assert_eq!(limit(bad, 15), Limited::Malformed, "{bad:?}");
+        }
+    }
+}

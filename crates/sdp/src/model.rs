@@ -1,0 +1,799 @@
+//! The line-preserving session description: parse, typed access,
+//! mutators, serialize.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+
+use crate::error::SdpError;
+use crate::types::{Connection, Direction, Fmtp, MediaLine, Origin, Rtcp, RtpMap};
+
+/// The position of a media section (`m=` line) in its session
+/// description, counting from 0. RFC 3264 pairs offer and answer media
+/// sections by this position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MediaIndex(pub usize);
+
+impl fmt::Display for MediaIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "m-line {}", self.0)
+    }
+}
+
+/// One line of a session description, without its line ending:
+/// `<type>=<value>`, the type being one ASCII letter.
+///
+/// Lines are kept as written; the typed accessors of
+/// [`SessionDescription`] and [`MediaSection`] read them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    text: String,
+}
+
+impl Line {
+    /// Builds `<kind>=<value>`; `kind` must be an ASCII letter and `value`
+    /// must hold no CR, LF or NUL.
+    pub fn new(kind: char, value: &str) -> Result<Self, SdpError> {
+        if !kind.is_ascii_alphabetic() {
+            return Err(SdpError::InvalidValue {
+                reason: "a line type is one ASCII letter",
+            });
+        }
+        check_value(value)?;
+        Ok(Line::from_parts(kind, value))
+    }
+
+    /// Builds a line from parts already known to be valid.
+    pub(crate) fn from_parts(kind: char, value: &str) -> Self {
+        let mut text = String::with_capacity(value.len() + 2);
+        text.push(kind);
+        text.push('=');
+        text.push_str(value);
+        Line { text }
+    }
+
+    /// The line type: `v`, `o`, `s`, `c`, `m`, `a`, ...
+    pub fn kind(&self) -> char {
+        char::from(self.text.as_bytes()[0])
+    }
+
+    /// Everything after `<type>=`.
+    pub fn value(&self) -> &str {
+        &self.text[2..]
+    }
+
+    /// The whole line, `<type>=<value>`.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// For an `a=` line, the attribute name and its value (after the first
+    /// `:`), if it has one. `None` for other lines.
+    pub fn attribute(&self) -> Option<(&str, Option<&str>)> {
+        (self.kind() == 'a').then(|| split_attribute(self.value()))
+    }
+
+    /// Whether this is an `a=` line with attribute `name`.
+    pub fn is_attribute(&self, name: &str) -> bool {
+        self.attribute().is_some_and(|(n, _)| n == name)
+    }
+
+    /// The value of attribute `name` if this is one (`Some("")` for a
+    /// property attribute such as `a=sendrecv`).
+    fn attribute_value(&self, name: &str) -> Option<&str> {
+        match self.attribute() {
+            Some((n, v)) if n == name => Some(v.unwrap_or("")),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Line {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+fn split_attribute(value: &str) -> (&str, Option<&str>) {
+    match value.split_once(':') {
+        Some((n, v)) => (n, Some(v)),
+        None => (value, None),
+    }
+}
+
+fn check_value(value: &str) -> Result<(), SdpError> {
+    if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+        return Err(SdpError::InvalidValue {
+            reason: "a value cannot hold CR, LF or NUL",
+        });
+    }
+    Ok(())
+}
+
+fn check_token(token: &str) -> Result<(), SdpError> {
+    if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(SdpError::InvalidValue {
+            reason: "a token must be non-empty visible ASCII",
+        });
+    }
+    Ok(())
+}
+
+/// Checks the attributes Locus reads; others pass as written.
+fn check_attribute(value: &str) -> Result<(), &'static str> {
+    match split_attribute(value) {
+        ("rtpmap", Some(v)) => RtpMap::parse(v).map(drop),
+        ("fmtp", Some(v)) => Fmtp::parse(v).map(drop),
+        ("rtcp", Some(v)) => Rtcp::parse(v).map(drop),
+        ("rtpmap" | "fmtp" | "rtcp", None) => Err("attribute has no value"),
+        _ => Ok(()),
+    }
+}
+
+/// A session description (RFC 4566) that keeps every line.
+///
+/// The session part and each media section are kept as the lines they
+/// were written with, in order, unknown attributes and unknown line types
+/// included, so that [`serialize`](Self::serialize) gives back the input
+/// byte for byte when the input was valid SDP (every line ending in CRLF).
+/// Input lines may also end in a bare LF (and the last line may lack its
+/// ending): such input is accepted and written back with CRLF. Empty lines
+/// at the end of the body (some stacks add one) are kept; an empty line
+/// between others is an error.
+///
+/// Checked when parsing, so the typed getters cannot fail: `v=0` first,
+/// exactly one `o=` line, well-formed `c=`, `m=`, `a=rtpmap`, `a=fmtp`,
+/// `a=rtcp`, and a `c=` for every media section whose port is not 0.
+/// Nothing else is interpreted.
+///
+/// Methods: parsing ([`parse`](Self::parse)), getters for the session
+/// part, [`media`](Self::media) for media sections, mutators (each
+/// rewrites only the lines it changes), and [`serialize`](Self::serialize).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionDescription {
+    session: Vec<Line>,
+    origin: Origin,
+    connection: Option<Connection>,
+    media: Vec<MediaSection>,
+    trailing_empty_lines: usize,
+}
+
+impl SessionDescription {
+    /// Parses a session description (a SIP body).
+    pub fn parse(input: &str) -> Result<Self, SdpError> {
+        Self::parse_bytes(input.as_bytes())
+    }
+
+    /// Parses a session description from bytes; each line must be UTF-8.
+    pub fn parse_bytes(input: &[u8]) -> Result<Self, SdpError> {
+        let mut raw: Vec<&[u8]> = input.split(|&b| b == b'\n').collect();
+        // Input ending with a line ending leaves an empty last piece.
+        if raw.last().is_some_and(|l| l.is_empty()) {
+            raw.pop();
+        }
+        let raw: Vec<&[u8]> = raw
+            .into_iter()
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .collect();
+        let content_lines = raw.iter().rposition(|l| !l.is_empty()).map_or(0, |i| i + 1);
+        if content_lines == 0 {
+            return Err(SdpError::Empty);
+        }
+        let trailing_empty_lines = raw.len() - content_lines;
+
+        let mut session = Vec::new();
+        let mut origin = None;
+        let mut connection = None;
+        let mut media: Vec<MediaSection> = Vec::new();
+        let mut media_line_numbers = Vec::new();
+
+        for (i, bytes) in raw[..content_lines].iter().enumerate() {
+            let line_no = i + 1;
+            let text =
+                std::str::from_utf8(bytes).map_err(|_| SdpError::NotUtf8 { line: line_no })?;
+            let line = read_line(text, line_no)?;
+            if i == 0 {
+                if line.as_str() != "v=0" {
+                    return Err(SdpError::BadVersion { line: line_no });
+                }
+                session.push(line);
+                continue;
+            }
+            match line.kind() {
+                'v' => {
+                    return Err(SdpError::Misplaced {
+                        line: line_no,
+                        reason: "a second v= line",
+                    })
+                }
+                'o' if !media.is_empty() => {
+                    return Err(SdpError::Misplaced {
+                        line: line_no,
+                        reason: "o= line inside a media section",
+                    })
+                }
+                'o' => {
+                    if origin.is_some() {
+                        return Err(SdpError::BadOriginLine {
+                            line: line_no,
+                            reason: "a second o= line",
+                        });
+                    }
+                    let o =
+                        Origin::parse(line.value()).map_err(|reason| SdpError::BadOriginLine {
+                            line: line_no,
+                            reason,
+                        })?;
+                    origin = Some(o);
+                }
+                'c' => {
+                    let c = Connection::parse(line.value()).map_err(|reason| {
+                        SdpError::BadConnectionLine {
+                            line: line_no,
+                            reason,
+                        }
+                    })?;
+                    let slot = match media.last_mut() {
+                        Some(m) => &mut m.connection,
+                        None => &mut connection,
+                    };
+                    if slot.is_none() {
+                        *slot = Some(c);
+                    }
+                }
+                'm' => {
+                    let m = MediaLine::parse(line.value()).map_err(|reason| {
+                        SdpError::BadMediaLine {
+                            line: line_no,
+                            reason,
+                        }
+                    })?;
+                    media.push(MediaSection {
+                        lines: vec![line],
+                        media: m,
+                        connection: None,
+                    });
+                    media_line_numbers.push(line_no);
+                    continue;
+                }
+                'a' => {
+                    check_attribute(line.value()).map_err(|reason| SdpError::BadAttribute {
+                        line: line_no,
+                        reason,
+                    })?;
+                }
+                _ => {}
+            }
+            match media.last_mut() {
+                Some(m) => m.lines.push(line),
+                None => session.push(line),
+            }
+        }
+
+        let origin = origin.ok_or(SdpError::MissingOrigin)?;
+        if connection.is_none() {
+            for (m, &line) in media.iter().zip(&media_line_numbers) {
+                if m.media.port != 0 && m.connection.is_none() {
+                    return Err(SdpError::MissingConnection { line });
+                }
+            }
+        }
+        Ok(SessionDescription {
+            session,
+            origin,
+            connection,
+            media,
+            trailing_empty_lines,
+        })
+    }
+
+    /// Writes the description, every line ending in CRLF.
+    pub fn serialize(&self) -> String {
+        let mut out = String::with_capacity(self.len_hint());
+        for line in self.lines() {
+            out.push_str(line.as_str());
+            out.push_str("\r\n");
+        }
+        for _ in 0..self.trailing_empty_lines {
+            out.push_str("\r\n");
+        }
+        out
+    }
+
+    fn len_hint(&self) -> usize {
+        self.lines().map(|l| l.as_str().len() + 2).sum::<usize>() + 2 * self.trailing_empty_lines
+    }
+
+    /// Every line in order: the session part, then each media section.
+    pub fn lines(&self) -> impl Iterator<Item = &Line> {
+        self.session
+            .iter()
+            .chain(self.media.iter().flat_map(|m| m.lines.iter()))
+    }
+
+    // ---- getters: session part ----
+
+    /// The session part's lines, from `v=` up to the first `m=`.
+    pub fn session_lines(&self) -> &[Line] {
+        &self.session
+    }
+
+    /// The `o=` line.
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// The session-level `c=` line (the first, if several).
+    pub fn connection(&self) -> Option<&Connection> {
+        self.connection.as_ref()
+    }
+
+    /// The session-level direction attribute, if one is written.
+    pub fn session_direction(&self) -> Option<Direction> {
+        find_direction(&self.session)
+    }
+
+    /// The value of the first session-level attribute `name` (`Some("")`
+    /// for a property attribute).
+    pub fn session_attribute(&self, name: &str) -> Option<&str> {
+        self.session.iter().find_map(|l| l.attribute_value(name))
+    }
+
+    // ---- getters: media sections ----
+
+    /// The media sections, in order.
+    pub fn media(&self) -> &[MediaSection] {
+        &self.media
+    }
+
+    /// One media section.
+    pub fn media_section(&self, index: MediaIndex) -> Option<&MediaSection> {
+        self.media.get(index.0)
+    }
+
+    /// One media section, to change it.
+    pub fn media_section_mut(&mut self, index: MediaIndex) -> Option<&mut MediaSection> {
+        self.media.get_mut(index.0)
+    }
+
+    /// All media sections, to change them.
+    pub fn media_mut(&mut self) -> &mut [MediaSection] {
+        &mut self.media
+    }
+
+    /// The connection that applies to a media section: its own `c=`, else
+    /// the session's.
+    pub fn media_connection(&self, index: MediaIndex) -> Option<&Connection> {
+        let m = self.media.get(index.0)?;
+        m.connection.as_ref().or(self.connection.as_ref())
+    }
+
+    /// The direction that applies to a media section: its own attribute,
+    /// else the session's, else sendrecv (RFC 3264 section 5.1).
+    pub fn effective_direction(&self, index: MediaIndex) -> Direction {
+        self.media
+            .get(index.0)
+            .and_then(MediaSection::direction)
+            .or_else(|| self.session_direction())
+            .unwrap_or_default()
+    }
+
+    /// Where to send each active stream's RTP (C24, no latching: the
+    /// address is taken from the SDP, never learned from packets): the
+    /// media-level `c=` over the session-level one, and the `m=` port.
+    /// Streams with port 0 and streams whose address is not an IP address
+    /// (a name) are left out.
+    pub fn media_destinations(&self) -> Vec<(MediaIndex, SocketAddr)> {
+        (0..self.media.len())
+            .map(MediaIndex)
+            .filter_map(|i| {
+                let port = self.media[i.0].media.port;
+                if port == 0 {
+                    return None;
+                }
+                let ip = self.media_connection(i)?.ip()?;
+                Some((i, SocketAddr::new(ip, port)))
+            })
+            .collect()
+    }
+
+    /// Where to send a stream's RTCP: `a=rtcp` (RFC 3605) when present,
+    /// with its own address or the stream's, else the RTP port + 1
+    /// (RFC 3550 section 11). `None` for a disabled stream or a name.
+    pub fn rtcp_destination(&self, index: MediaIndex) -> Option<SocketAddr> {
+        let m = self.media.get(index.0)?;
+        if m.media.port == 0 {
+            return None;
+        }
+        let stream_ip = self.media_connection(index).and_then(Connection::ip);
+        match m.rtcp() {
+            Some(Rtcp {
+                port,
+                connection: Some(c),
+            }) => Some(SocketAddr::new(c.ip()?, port)),
+            Some(Rtcp {
+                port,
+                connection: None,
+            }) => Some(SocketAddr::new(stream_ip?, port)),
+            None => Some(SocketAddr::new(stream_ip?, m.media.port.checked_add(1)?)),
+        }
+    }
+
+    // ---- mutators ----
+
+    /// Increments the `o=` session version (RFC 3264 section 8: every new
+    /// description in a session gets a higher version). Saturates at
+    /// `u64::MAX`.
+    pub fn bump_version(&mut self) {
+        self.origin.session_version = self.origin.session_version.saturating_add(1);
+        self.rewrite_origin();
+    }
+
+    /// Sets the `o=` address (and its address type).
+    pub fn set_origin_address(&mut self, ip: IpAddr) {
+        self.origin.addr_type = crate::types::addr_type(ip).to_owned();
+        self.origin.address = ip.to_string();
+        self.rewrite_origin();
+    }
+
+    fn rewrite_origin(&mut self) {
+        let text = self.origin.to_string();
+        if let Some(l) = self.session.iter_mut().find(|l| l.kind() == 'o') {
+            *l = Line::from_parts('o', &text);
+        }
+    }
+
+    /// Sets the session-level `c=` to `IN IP4|IP6 <ip>`, rewriting the
+    /// existing line or adding one before the `b=`/`t=` lines.
+    pub fn set_session_connection(&mut self, ip: IpAddr) {
+        let c = Connection::new(ip);
+        set_connection_line(&mut self.session, &c, "btrzka");
+        self.connection = Some(c);
+    }
+
+    /// Points the whole description at `ip`, as a media relay does: sets
+    /// the session-level `c=` (adding it if absent) and rewrites every
+    /// media-level `c=` that exists.
+    pub fn set_connection_address(&mut self, ip: IpAddr) {
+        self.set_session_connection(ip);
+        for m in &mut self.media {
+            if m.connection.is_some() {
+                m.set_connection_address(ip);
+            }
+        }
+    }
+
+    /// Assembles a description from checked parts (the answer builder).
+    pub(crate) fn from_parts(
+        session: Vec<Line>,
+        origin: Origin,
+        connection: Option<Connection>,
+        media: Vec<MediaSection>,
+    ) -> Self {
+        SessionDescription {
+            session,
+            origin,
+            connection,
+            media,
+            trailing_empty_lines: 0,
+        }
+    }
+}
+
+impl fmt::Display for SessionDescription {
+    /// Same as [`SessionDescription::serialize`].
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for line in self.lines() {
+            write!(f, "{line}\r\n")?;
+        }
+        for _ in 0..self.trailing_empty_lines {
+            f.write_str("\r\n")?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for SessionDescription {
+    type Err = SdpError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+fn read_line(text: &str, line: usize) -> Result<Line, SdpError> {
+    let b = text.as_bytes();
+    if b.is_empty() {
+        return Err(SdpError::BadLine {
+            line,
+            reason: "empty line",
+        });
+    }
+    if b.len() < 2 || !b[0].is_ascii_alphabetic() || b[1] != b'=' {
+        return Err(SdpError::BadLine {
+            line,
+            reason: "expected <type>=<value> with a one-letter type",
+        });
+    }
+    if b.iter().any(|&c| c == b'\r' || c == 0) {
+        return Err(SdpError::BadLine {
+            line,
+            reason: "line holds a CR or NUL",
+        });
+    }
+    Ok(Line {
+        text: text.to_owned(),
+    })
+}
+
+fn find_direction(lines: &[Line]) -> Option<Direction> {
+    lines.iter().find_map(|l| match l.attribute() {
+        Some((name, None)) => Direction::from_attribute(name),
+        _ => None,
+    })
+}
+
+/// Rewrites the first `c=` line of `lines` (removing any further ones) or
+/// inserts one before the first line whose type is in `before`, else at the
+/// end.
+fn set_connection_line(lines: &mut Vec<Line>, c: &Connection, before: &str) {
+    let line = Line::from_parts('c', &c.to_string());
+    match lines.iter().position(|l| l.kind() == 'c') {
+        Some(first) => {
+            lines[first] = line;
+            let mut i = 0;
+            lines.retain(|l| {
+                let keep = i <= first || l.kind() != 'c';
+                i += 1;
+                keep
+            });
+        }
+        None => {
+            // Never before the first line (`v=` or `m=`).
+            let at = lines
+                .iter()
+                .skip(1)
+                .position(|l| before.contains(l.kind()))
+                .map_or(lines.len(), |p| p + 1);
+            lines.insert(at, line);
+        }
+    }
+}
+
+/// One media section: its `m=` line and the lines after it up to the next
+/// `m=` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaSection {
+    /// `lines[0]` is the `m=` line.
+    lines: Vec<Line>,
+    media: MediaLine,
+    connection: Option<Connection>,
+}
+
+impl MediaSection {
+    pub(crate) fn new(media: MediaLine) -> Self {
+        MediaSection {
+            lines: vec![Line::from_parts('m', &media.to_string())],
+            media,
+            connection: None,
+        }
+    }
+
+    // ---- getters ----
+
+    /// The section's lines, the `m=` line first.
+    pub fn lines(&self) -> &[Line] {
+        &self.lines
+    }
+
+    /// The `m=` line.
+    pub fn media_line(&self) -> &MediaLine {
+        &self.media
+    }
+
+    /// The media type: `audio`, `image`, ...
+    pub fn media_type(&self) -> &str {
+        &self.media.media
+    }
+
+    /// The `m=` port; 0 for a disabled or rejected stream.
+    pub fn port(&self) -> u16 {
+        self.media.port
+    }
+
+    /// The transport protocol: `RTP/AVP`, `udptl`, ...
+    pub fn proto(&self) -> &str {
+        &self.media.proto
+    }
+
+    /// The format list, in the `m=` line's order (the offerer's
+    /// preference).
+    pub fn formats(&self) -> &[String] {
+        &self.media.formats
+    }
+
+    /// The media-level `c=` line (the first, if several).
+    pub fn connection(&self) -> Option<&Connection> {
+        self.connection.as_ref()
+    }
+
+    /// The attributes, in order: name and value (after the first `:`).
+    pub fn attributes(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        self.lines.iter().filter_map(Line::attribute)
+    }
+
+    /// The value of the first attribute `name` (`Some("")` for a property
+    /// attribute such as `a=sendrecv`).
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.lines.iter().find_map(|l| l.attribute_value(name))
+    }
+
+    /// Every `a=rtpmap`, in order.
+    pub fn rtpmaps(&self) -> impl Iterator<Item = RtpMap<'_>> {
+        self.lines
+            .iter()
+            .filter_map(|l| l.attribute_value("rtpmap"))
+            .filter_map(|v| RtpMap::parse(v).ok())
+    }
+
+    /// The `a=rtpmap` of a payload type.
+    pub fn rtpmap(&self, payload_type: &str) -> Option<RtpMap<'_>> {
+        self.rtpmaps().find(|r| r.payload_type == payload_type)
+    }
+
+    /// The `a=fmtp` of a format.
+    pub fn fmtp(&self, format: &str) -> Option<Fmtp<'_>> {
+        self.lines
+            .iter()
+            .filter_map(|l| l.attribute_value("fmtp"))
+            .filter_map(|v| Fmtp::parse(v).ok())
+            .find(|f| f.format == format)
+    }
+
+    /// `a=ptime` in milliseconds, when present and a whole number.
+    pub fn ptime(&self) -> Option<u32> {
+        self.attribute("ptime")?.trim().parse().ok()
+    }
+
+    /// The media-level direction attribute, if one is written (see
+    /// [`SessionDescription::effective_direction`] for the one that
+    /// applies).
+    pub fn direction(&self) -> Option<Direction> {
+        find_direction(&self.lines)
+    }
+
+    /// The `a=rtcp` attribute (RFC 3605).
+    pub fn rtcp(&self) -> Option<Rtcp> {
+        Rtcp::parse(self.attribute("rtcp")?).ok()
+    }
+
+    // ---- mutators ----
+
+    fn rewrite_media_line(&mut self) {
+        self.lines[0] = Line::from_parts('m', &self.media.to_string());
+    }
+
+    /// Sets the `m=` port (0 disables or rejects the stream).
+    pub fn set_port(&mut self, port: u16) {
+        self.media.port = port;
+        self.rewrite_media_line();
+    }
+
+    /// Sets the format list and removes the `a=rtpmap`, `a=fmtp` and
+    /// `a=rtcp-fb` lines of the formats no longer listed. The list must
+    /// not be empty (RFC 4566 section 5.14).
+    pub fn set_formats<S: AsRef<str>>(&mut self, formats: &[S]) -> Result<(), SdpError> {
+        if formats.is_empty() {
+            return Err(SdpError::InvalidValue {
+                reason: "an m= line needs at least one format",
+            });
+        }
+        for f in formats {
+            check_token(f.as_ref())?;
+        }
+        let new: Vec<String> = formats.iter().map(|f| f.as_ref().to_owned()).collect();
+        let removed: Vec<String> = self
+            .media
+            .formats
+            .iter()
+            .filter(|f| !new.contains(f))
+            .cloned()
+            .collect();
+        self.lines.retain(|l| match l.attribute() {
+            Some(("rtpmap" | "fmtp" | "rtcp-fb", Some(v))) => {
+                let pt = v.split(' ').next().unwrap_or_default();
+                !removed.iter().any(|r| r == pt)
+            }
+            _ => true,
+        });
+        self.media.formats = new;
+        self.rewrite_media_line();
+        Ok(())
+    }
+
+    /// Writes `direction` as the media-level direction attribute, in place
+    /// of the first one present (others are removed), else at the end.
+    pub fn set_direction(&mut self, direction: Direction) {
+        let line = Line::from_parts('a', direction.as_str());
+        let is_direction = |l: &Line| matches!(l.attribute(), Some((n, None)) if Direction::from_attribute(n).is_some());
+        match self.lines.iter().position(is_direction) {
+            Some(first) => {
+                self.lines[first] = line;
+                let mut i = 0;
+                self.lines.retain(|l| {
+                    let keep = i <= first || !is_direction(l);
+                    i += 1;
+                    keep
+                });
+            }
+            None => self.lines.push(line),
+        }
+    }
+
+    /// Sets the media-level `c=` to `IN IP4|IP6 <ip>`, rewriting the first
+    /// one (removing others) or adding one after the `m=` and `i=` lines.
+    pub fn set_connection_address(&mut self, ip: IpAddr) {
+        let c = Connection::new(ip);
+        set_connection_line(&mut self.lines, &c, "bka");
+        self.connection = Some(c);
+    }
+
+    /// Writes `a=rtcp` in place of the existing one, or removes it with
+    /// `None`.
+    pub fn set_rtcp(&mut self, rtcp: Option<&Rtcp>) {
+        match rtcp {
+            Some(r) => {
+                let line = Line::from_parts('a', &format!("rtcp:{r}"));
+                match self.lines.iter().position(|l| l.is_attribute("rtcp")) {
+                    Some(i) => self.lines[i] = line,
+                    None => self.lines.push(line),
+                }
+            }
+            None => {
+                self.remove_attribute("rtcp");
+            }
+        }
+    }
+
+    /// Appends `a=<name>` or `a=<name>:<value>`. Attributes Locus reads
+    /// (`rtpmap`, `fmtp`, `rtcp`) are checked as when parsing.
+    pub fn add_attribute(&mut self, name: &str, value: Option<&str>) -> Result<(), SdpError> {
+        check_token(name)?;
+        if name.contains(':') {
+            return Err(SdpError::InvalidValue {
+                reason: "an attribute name cannot hold ':'",
+            });
+        }
+        let text = match value {
+            Some(v) => format!("{name}:{v}"),
+            None => name.to_owned(),
+        };
+        check_value(&text)?;
+        check_attribute(&text).map_err(|reason| SdpError::InvalidValue { reason })?;
+        self.lines.push(Line::from_parts('a', &text));
+        Ok(())
+    }
+
+    /// Removes every attribute `name`; returns how many were removed.
+    pub fn remove_attribute(&mut self, name: &str) -> usize {
+        let before = self.lines.len();
+        self.lines.retain(|l| !l.is_attribute(name));
+        before - self.lines.len()
+    }
+
+    /// Rewrites the `a=fmtp` line of `format` with new parameters.
+    pub(crate) fn set_fmtp(&mut self, format: &str, parameters: &str) {
+        for l in &mut self.lines {
+            if let Some(v) = l.attribute_value("fmtp") {
+                if Fmtp::parse(v).is_ok_and(|f| f.format == format) {
+                    *l = Line::from_parts('a', &format!("fmtp:{format} {parameters}"));
+                }
+            }
+        }
+    }
+
+    /// Appends a line known to be valid.
+    pub(crate) fn push_line(&mut self, kind: char, value: &str) {
+        self.lines.push(Line::from_parts(kind, value));
+    }
+}

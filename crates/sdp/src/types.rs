@@ -1,0 +1,389 @@
+//! Typed views of the SDP lines Locus reads: `o=`, `c=`, `m=` and the
+//! attributes `rtpmap`, `fmtp`, `rtcp` and the direction attributes.
+
+use std::fmt;
+use std::net::IpAddr;
+
+/// The `o=` line (RFC 4566 section 5.2):
+/// `o=<username> <sess-id> <sess-version> <nettype> <addrtype> <unicast-address>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// `<username>`, `-` when the host has no user ids.
+    pub username: String,
+    /// `<sess-id>`, a numeric string kept as written.
+    pub session_id: String,
+    /// `<sess-version>`: increased each time the description changes
+    /// (RFC 3264 section 8).
+    pub session_version: u64,
+    /// `<nettype>`, `IN`.
+    pub net_type: String,
+    /// `<addrtype>`, `IP4` or `IP6`.
+    pub addr_type: String,
+    /// `<unicast-address>`, as written (an address or a name).
+    pub address: String,
+}
+
+impl Origin {
+    pub(crate) fn parse(value: &str) -> Result<Self, &'static str> {
+        let mut it = value.split_ascii_whitespace();
+        let mut next = || it.next().ok_or("expected 6 fields");
+        let username = next()?.to_owned();
+        let session_id = next()?.to_owned();
+        let version = next()?;
+        let net_type = next()?.to_owned();
+        let addr_type = next()?.to_owned();
+        let address = next()?.to_owned();
+        if it.next().is_some() {
+            return Err("expected 6 fields");
+        }
+        if !version.bytes().all(|b| b.is_ascii_digit()) {
+            return Err("session version is not a number");
+        }
+        let session_version = version
+            .parse()
+            .map_err(|_| "session version is not a number below 2^64")?;
+        Ok(Origin {
+            username,
+            session_id,
+            session_version,
+            net_type,
+            addr_type,
+            address,
+        })
+    }
+}
+
+impl fmt::Display for Origin {
+    /// Writes the value of the line, without `o=`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} {} {} {} {}",
+            self.username,
+            self.session_id,
+            self.session_version,
+            self.net_type,
+            self.addr_type,
+            self.address
+        )
+    }
+}
+
+/// The `c=` line (RFC 4566 section 5.7):
+/// `c=<nettype> <addrtype> <connection-address>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    /// `<nettype>`, `IN`.
+    pub net_type: String,
+    /// `<addrtype>`, `IP4` or `IP6`.
+    pub addr_type: String,
+    /// `<connection-address>` as written: an address, possibly with a
+    /// multicast `/ttl` or `/count` suffix, or a name.
+    pub address: String,
+}
+
+impl Connection {
+    /// A unicast `IN IP4`/`IN IP6` connection to `ip`.
+    pub fn new(ip: IpAddr) -> Self {
+        Connection {
+            net_type: "IN".to_owned(),
+            addr_type: addr_type(ip).to_owned(),
+            address: ip.to_string(),
+        }
+    }
+
+    pub(crate) fn parse(value: &str) -> Result<Self, &'static str> {
+        let mut it = value.split_ascii_whitespace();
+        let (Some(n), Some(t), Some(a), None) = (it.next(), it.next(), it.next(), it.next()) else {
+            return Err("expected 3 fields");
+        };
+        Ok(Connection {
+            net_type: n.to_owned(),
+            addr_type: t.to_owned(),
+            address: a.to_owned(),
+        })
+    }
+
+    /// The address as an IP address when it is one (the part before any
+    /// multicast `/` suffix); `None` for names and malformed addresses.
+    pub fn ip(&self) -> Option<IpAddr> {
+        if !self.net_type.eq_ignore_ascii_case("IN") {
+            return None;
+        }
+        let addr = self.address.split('/').next().unwrap_or_default();
+        let ip: IpAddr = addr.parse().ok()?;
+        let type_matches = match ip {
+            IpAddr::V4(_) => self.addr_type.eq_ignore_ascii_case("IP4"),
+            IpAddr::V6(_) => self.addr_type.eq_ignore_ascii_case("IP6"),
+        };
+        type_matches.then_some(ip)
+    }
+}
+
+impl fmt::Display for Connection {
+    /// Writes the value of the line, without `c=`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.net_type, self.addr_type, self.address)
+    }
+}
+
+pub(crate) fn addr_type(ip: IpAddr) -> &'static str {
+    match ip {
+        IpAddr::V4(_) => "IP4",
+        IpAddr::V6(_) => "IP6",
+    }
+}
+
+/// The `m=` line (RFC 4566 section 5.14):
+/// `m=<media> <port>[/<number of ports>] <proto> <fmt> ...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaLine {
+    /// `<media>`: `audio`, `video`, `image` (T.38), `application`, ...
+    pub media: String,
+    /// `<port>`; 0 marks a disabled or rejected stream (RFC 3264 section 6).
+    pub port: u16,
+    /// `<number of ports>` when written.
+    pub port_count: Option<u16>,
+    /// `<proto>`: `RTP/AVP`, `RTP/SAVP`, `udptl`, ...
+    pub proto: String,
+    /// `<fmt>` list: RTP payload types for RTP, `t38` for UDPTL. Never
+    /// empty.
+    pub formats: Vec<String>,
+}
+
+impl MediaLine {
+    pub(crate) fn parse(value: &str) -> Result<Self, &'static str> {
+        let mut it = value.split_ascii_whitespace();
+        let media = it.next().ok_or("missing media type")?.to_owned();
+        let port_field = it.next().ok_or("missing port")?;
+        let proto = it.next().ok_or("missing transport protocol")?.to_owned();
+        let formats: Vec<String> = it.map(str::to_owned).collect();
+        if formats.is_empty() {
+            return Err("no media formats");
+        }
+        let (port, port_count) = match port_field.split_once('/') {
+            Some((p, n)) => {
+                let n = parse_u16(n).ok_or("number of ports is not a number")?;
+                if n == 0 {
+                    return Err("number of ports is 0");
+                }
+                (p, Some(n))
+            }
+            None => (port_field, None),
+        };
+        let port = parse_u16(port).ok_or("port is not a number in 0..=65535")?;
+        Ok(MediaLine {
+            media,
+            port,
+            port_count,
+            proto,
+            formats,
+        })
+    }
+
+    /// Whether the transport is RTP (`RTP/AVP`, `RTP/SAVP`, `RTP/AVPF`,
+    /// `RTP/SAVPF`, `UDP/TLS/RTP/SAVP`, ...), so formats are payload types.
+    pub fn is_rtp(&self) -> bool {
+        self.proto
+            .split('/')
+            .any(|part| part.eq_ignore_ascii_case("RTP"))
+    }
+
+    /// Whether this is a T.38 fax stream (`m=image <port> udptl t38`).
+    pub fn is_t38(&self) -> bool {
+        self.media.eq_ignore_ascii_case("image")
+            && self.formats.iter().any(|f| f.eq_ignore_ascii_case("t38"))
+    }
+
+    /// Whether the media type is `audio`.
+    pub fn is_audio(&self) -> bool {
+        self.media.eq_ignore_ascii_case("audio")
+    }
+}
+
+impl fmt::Display for MediaLine {
+    /// Writes the value of the line, without `m=`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.media, self.port)?;
+        if let Some(n) = self.port_count {
+            write!(f, "/{n}")?;
+        }
+        write!(f, " {}", self.proto)?;
+        for fmt in &self.formats {
+            write!(f, " {fmt}")?;
+        }
+        Ok(())
+    }
+}
+
+fn parse_u16(s: &str) -> Option<u16> {
+    if s.is_empty() || s.len() > 5 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// `a=rtpmap:<payload type> <encoding name>/<clock rate>[/<encoding
+/// parameters>]` (RFC 4566 section 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RtpMap<'a> {
+    /// The payload type, as written in the m= line's format list.
+    pub payload_type: &'a str,
+    /// The encoding name (`PCMU`, `opus`, `telephone-event`, ...), as
+    /// written; compare it case-insensitively.
+    pub encoding: &'a str,
+    /// The clock rate in Hz.
+    pub clock_rate: u32,
+    /// The encoding parameters (audio: the number of channels), if any.
+    pub parameters: Option<&'a str>,
+}
+
+impl<'a> RtpMap<'a> {
+    /// Parses the value of an `rtpmap` attribute (after `a=rtpmap:`).
+    pub(crate) fn parse(value: &'a str) -> Result<Self, &'static str> {
+        let (pt, rest) = value
+            .split_once(' ')
+            .ok_or("rtpmap: expected '<payload type> <encoding>'")?;
+        if !matches!(pt.parse::<u8>(), Ok(0..=127)) || !pt.bytes().all(|b| b.is_ascii_digit()) {
+            return Err("rtpmap: payload type is not a number in 0..=127");
+        }
+        let rest = rest.trim();
+        let mut parts = rest.splitn(3, '/');
+        let encoding = parts.next().unwrap_or_default();
+        if encoding.is_empty() || encoding.contains(char::is_whitespace) {
+            return Err("rtpmap: bad encoding name");
+        }
+        let clock_rate = parts
+            .next()
+            .and_then(|c| c.parse().ok())
+            .ok_or("rtpmap: clock rate is not a number")?;
+        let parameters = parts.next();
+        Ok(RtpMap {
+            payload_type: pt,
+            encoding,
+            clock_rate,
+            parameters,
+        })
+    }
+
+    /// The number of channels for audio: the encoding parameters, 1 when
+    /// absent (RFC 4566 section 6); `None` when they are not a number.
+    pub fn channels(&self) -> Option<u32> {
+        match self.parameters {
+            None => Some(1),
+            Some(p) => p.parse().ok(),
+        }
+    }
+}
+
+/// `a=fmtp:<format> <format specific parameters>` (RFC 4566 section 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fmtp<'a> {
+    /// The format (payload type) it applies to.
+    pub format: &'a str,
+    /// The parameters, as written (may be empty).
+    pub parameters: &'a str,
+}
+
+impl<'a> Fmtp<'a> {
+    pub(crate) fn parse(value: &'a str) -> Result<Self, &'static str> {
+        let (format, parameters) = match value.split_once(' ') {
+            Some((f, p)) => (f, p),
+            None => (value, ""),
+        };
+        if format.is_empty() {
+            return Err("fmtp: missing format");
+        }
+        Ok(Fmtp { format, parameters })
+    }
+}
+
+/// `a=rtcp:<port> [<nettype> <addrtype> <connection-address>]` (RFC 3605).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rtcp {
+    /// The RTCP port.
+    pub port: u16,
+    /// The RTCP address when it differs from the stream's `c=`.
+    pub connection: Option<Connection>,
+}
+
+impl Rtcp {
+    pub(crate) fn parse(value: &str) -> Result<Self, &'static str> {
+        let value = value.trim();
+        let (port, rest) = match value.split_once(' ') {
+            Some((p, r)) => (p, Some(r)),
+            None => (value, None),
+        };
+        let port = parse_u16(port).ok_or("rtcp: port is not a number in 0..=65535")?;
+        let connection = match rest {
+            Some(r) => Some(Connection::parse(r).map_err(|_| "rtcp: expected 3 address fields")?),
+            None => None,
+        };
+        Ok(Rtcp { port, connection })
+    }
+}
+
+impl fmt::Display for Rtcp {
+    /// Writes the value of the attribute, without `a=rtcp:`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.port)?;
+        if let Some(c) = &self.connection {
+            write!(f, " {c}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The direction attributes (RFC 4566 section 6, RFC 3264 section 5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Direction {
+    /// `a=sendrecv`, the default when none is present.
+    #[default]
+    SendRecv,
+    /// `a=sendonly`.
+    SendOnly,
+    /// `a=recvonly`.
+    RecvOnly,
+    /// `a=inactive`.
+    Inactive,
+}
+
+impl Direction {
+    /// The attribute name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::SendRecv => "sendrecv",
+            Direction::SendOnly => "sendonly",
+            Direction::RecvOnly => "recvonly",
+            Direction::Inactive => "inactive",
+        }
+    }
+
+    /// The direction named by an attribute, if it is one.
+    pub fn from_attribute(name: &str) -> Option<Self> {
+        [
+            Direction::SendRecv,
+            Direction::SendOnly,
+            Direction::RecvOnly,
+            Direction::Inactive,
+        ]
+        .into_iter()
+        .find(|d| d.as_str() == name)
+    }
+
+    /// The direction an answer takes for an offer in this direction
+    /// (RFC 3264 section 6.1): sendonly and recvonly swap.
+    pub fn mirrored(self) -> Self {
+        match self {
+            Direction::SendOnly => Direction::RecvOnly,
+            Direction::RecvOnly => Direction::SendOnly,
+            d => d,
+        }
+    }
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
