@@ -69,7 +69,7 @@ pub use error::Error;
 pub use key::{Role, TransactionKey};
 pub use server_invite::{ServerInvite, ServerInviteState};
 pub use server_non_invite::{ServerNonInvite, ServerNonInviteState};
-pub use table::{TransactionId, TransactionTable};
+pub use table::{TransactionId, TransactionState, TransactionTable};
 pub use timer::{Timer, TimerConfig};
 
 use bytes::Bytes;

@@ -6,8 +6,9 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::{
-    Action, ClientInvite, ClientNonInvite, Error, Kind, Role, ServerInvite, ServerNonInvite,
-    TimerConfig, TransactionKey, Transport,
+    Action, ClientInvite, ClientInviteState, ClientNonInvite, ClientNonInviteState, Error, Kind,
+    Role, ServerInvite, ServerInviteState, ServerNonInvite, ServerNonInviteState, TimerConfig,
+    TransactionKey, Transport,
 };
 
 /// A handle to a transaction in a [`TransactionTable`]. Ids are never
@@ -21,6 +22,21 @@ impl TransactionId {
     pub fn as_u64(self) -> u64 {
         self.0
     }
+}
+
+/// The state of a transaction in a [`TransactionTable`], by machine type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(clippy::enum_variant_names)] // named after the machine types
+pub enum TransactionState {
+    /// An INVITE client transaction.
+    ClientInvite(ClientInviteState),
+    /// A non-INVITE client transaction.
+    ClientNonInvite(ClientNonInviteState),
+    /// An INVITE server transaction (a CANCEL still has an effect while it
+    /// is `Proceeding`, RFC 3261 section 9.2).
+    ServerInvite(ServerInviteState),
+    /// A non-INVITE server transaction.
+    ServerNonInvite(ServerNonInviteState),
 }
 
 #[derive(Debug)]
@@ -155,6 +171,16 @@ impl TransactionTable {
     /// before a final one).
     pub fn can_cancel(&self, id: TransactionId) -> bool {
         matches!(self.entries.get(&id), Some(Entry { machine: Machine::UacInvite(m), .. }) if m.can_cancel())
+    }
+
+    /// The state of a live transaction; `None` once it is gone.
+    pub fn state(&self, id: TransactionId) -> Option<TransactionState> {
+        Some(match &self.entries.get(&id)?.machine {
+            Machine::UacInvite(m) => TransactionState::ClientInvite(m.state()),
+            Machine::UacOther(m) => TransactionState::ClientNonInvite(m.state()),
+            Machine::UasInvite(m) => TransactionState::ServerInvite(m.state()),
+            Machine::UasOther(m) => TransactionState::ServerNonInvite(m.state()),
+        })
     }
 
     /// Number of transactions with an armed timer (diagnostics: equals the

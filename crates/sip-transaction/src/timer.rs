@@ -8,7 +8,7 @@ use crate::Transport;
 /// The transaction timers (RFC 3261 appendix A, table 4, and RFC 6026).
 ///
 /// Each machine keeps a small fixed table with the few timers it uses; the
-/// timers are not tasks. [`Timer::C`] (proxy) is not implemented.
+/// timers are not tasks. Timer C (proxy INVITE guard) is not implemented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Timer {
     /// INVITE client request retransmission (unreliable only): T1, doubling

@@ -195,3 +195,135 @@ proptest! {
         prop_assert!(checker.terminated_seen);
     }
 }
+
+#[derive(Debug, Clone)]
+enum TableOp {
+    Start(u8, u8, bool),
+    Request(u8, Kind),
+    Response(u8, u16, Kind),
+    Send(usize, u16),
+    SetAck(usize),
+    CancelSent(usize),
+    TransportError(usize),
+    Advance(u64),
+    ToDeadline,
+}
+
+fn table_op() -> impl Strategy<Value = TableOp> {
+    let kind = prop_oneof![
+        Just(Kind::Invite),
+        Just(Kind::Ack),
+        Just(Kind::Cancel),
+        Just(Kind::Other)
+    ];
+    let status = prop_oneof![100u16..200, 200u16..300, 300u16..700, Just(0u16)];
+    prop_oneof![
+        (0u8..4, 0u8..3, any::<bool>()).prop_map(|(w, k, r)| TableOp::Start(w, k, r)),
+        (0u8..3, kind.clone()).prop_map(|(k, kind)| TableOp::Request(k, kind)),
+        (0u8..3, status.clone(), kind).prop_map(|(k, s, kind)| TableOp::Response(k, s, kind)),
+        (0usize..8, status).prop_map(|(i, s)| TableOp::Send(i, s)),
+        (0usize..8).prop_map(TableOp::SetAck),
+        (0usize..8).prop_map(TableOp::CancelSent),
+        (0usize..8).prop_map(TableOp::TransportError),
+        (0u64..40_000).prop_map(TableOp::Advance),
+        Just(TableOp::ToDeadline),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn transaction_table_random_inputs_never_panic_and_always_empty_out(
+        ops in proptest::collection::vec(table_op(), 0..60),
+    ) {
+        use sip_transaction::{TransactionKey, TransactionState, TransactionTable};
+        let t0 = origin();
+        let mut table = TransactionTable::new(cfg());
+        let mut ids = Vec::new();
+        let mut terminated = std::collections::HashSet::new();
+        let mut now = t0;
+        let m = || Bytes::from_static(b"m");
+        let branch = |k: u8| format!("z9hG4bK{k}");
+        for op in &ops {
+            match op {
+                TableOp::Start(which, k, reliable) => {
+                    let t = if *reliable { Transport::Reliable } else { Transport::Unreliable };
+                    let b = branch(*k);
+                    let r = match which {
+                        0 => table.start_client_invite(now, TransactionKey::client(&b, Kind::Invite), m(), t),
+                        1 => table.start_client_non_invite(now, TransactionKey::client(&b, Kind::Other), m(), t),
+                        2 => table.start_server_invite(now, TransactionKey::server(&b, "h", Kind::Invite), m(), t),
+                        _ => table.start_server_non_invite(now, TransactionKey::server(&b, "h", Kind::Other), t),
+                    };
+                    if let Ok(id) = r {
+                        ids.push(id);
+                    }
+                }
+                TableOp::Request(k, kind) => {
+                    let _ = table.handle_request(now, &TransactionKey::server(&branch(*k), "h", *kind), *kind, m());
+                }
+                TableOp::Response(k, s, kind) => {
+                    let _ = table.handle_response(now, &TransactionKey::client(&branch(*k), *kind), *s, m());
+                }
+                TableOp::Send(i, s) => if let Some(id) = ids.get(*i) {
+                    let _ = table.send_response(now, *id, *s, m());
+                },
+                TableOp::SetAck(i) => if let Some(id) = ids.get(*i) {
+                    let _ = table.set_ack(now, *id, m());
+                },
+                TableOp::CancelSent(i) => if let Some(id) = ids.get(*i) {
+                    let _ = table.cancel_sent(now, *id);
+                },
+                TableOp::TransportError(i) => if let Some(id) = ids.get(*i) {
+                    let _ = table.handle_transport_error(now, *id);
+                },
+                TableOp::Advance(d) => {
+                    now += ms(*d);
+                    table.handle_timeout(now);
+                }
+                TableOp::ToDeadline => if let Some(at) = table.poll_timeout() {
+                    now = now.max(at);
+                    table.handle_timeout(now);
+                },
+            }
+            while let Some((id, action)) = table.poll_action() {
+                prop_assert!(!terminated.contains(&id), "action after Terminated");
+                if action == Action::Terminated {
+                    terminated.insert(id);
+                    prop_assert!(table.state(id).is_none());
+                }
+            }
+            prop_assert_eq!(table.len() + terminated.len(), ids.len());
+        }
+        // The TU does its part for every live transaction, then only time runs.
+        for id in &ids {
+            let _ = match table.state(*id) {
+                Some(TransactionState::ClientInvite(ClientInviteState::Proceeding)) => table.cancel_sent(now, *id),
+                Some(TransactionState::ClientInvite(ClientInviteState::Completed)) => table.set_ack(now, *id, m()),
+                Some(TransactionState::ServerInvite(ServerInviteState::Proceeding)) => table.send_response(now, *id, 486, m()),
+                Some(TransactionState::ServerNonInvite(ServerNonInviteState::Trying | ServerNonInviteState::Proceeding)) => {
+                    table.send_response(now, *id, 200, m())
+                }
+                _ => Ok(()),
+            };
+        }
+        let mut wakeups = 0;
+        loop {
+            while let Some((id, action)) = table.poll_action() {
+                prop_assert!(!terminated.contains(&id), "action after Terminated");
+                if action == Action::Terminated {
+                    terminated.insert(id);
+                }
+            }
+            let Some(at) = table.poll_timeout() else { break };
+            now = now.max(at);
+            table.handle_timeout(now);
+            wakeups += 1;
+            prop_assert!(wakeups <= 80 * 8);
+        }
+        prop_assert!(table.is_empty());
+        prop_assert_eq!(table.armed_timers(), 0);
+        prop_assert_eq!(terminated.len(), ids.len());
+    }
+}
