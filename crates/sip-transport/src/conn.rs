@@ -25,8 +25,8 @@ use crate::{Error, Transport};
 
 /// Spare room reserved before each read.
 const READ_CHUNK: usize = 4096;
-/// How long a graceful close waits for the peer's FIN (or TLS close) while
-/// discarding what it still sends.
+/// Bound on sending our FIN, and on waiting for the peer's after a framing
+/// error while discarding what it still sends.
 const CLOSE_DRAIN: Duration = Duration::from_millis(500);
 
 /// Binds a TCP listener: `SO_REUSEADDR` (restart while old connections sit
@@ -242,8 +242,12 @@ struct ConnCtx {
 
 /// How a connection ends.
 enum Close {
-    /// FIN (and TLS close_notify), then discard what the peer still sends.
+    /// FIN (and TLS close_notify).
     Graceful,
+    /// FIN, then discard what the peer still sends until its FIN, so that a
+    /// reply just written is not destroyed by the RST that closing a socket
+    /// with unread data causes.
+    Linger,
     /// RST (design rule C3).
     Reset,
     /// Just drop it: the socket failed or nobody listens for its events.
@@ -322,7 +326,7 @@ where
                             Step::Reset => break Close::Reset,
                             Step::Failed(error) => {
                                 self.fail(error).await;
-                                break Close::Graceful;
+                                break Close::Linger;
                             }
                             Step::Gone => break Close::Abort,
                         }
@@ -516,8 +520,9 @@ where
             Close::Abort => drop(self.stream),
             Close::Graceful => {
                 let _ = timeout(CLOSE_DRAIN, self.stream.shutdown()).await;
-                // Read until the peer's FIN so that close does not turn into
-                // an RST that could destroy a reply still in flight.
+            }
+            Close::Linger => {
+                let _ = timeout(CLOSE_DRAIN, self.stream.shutdown()).await;
                 let max = self.ctx.inner.config.max_message_bytes;
                 let stream = &mut self.stream;
                 let buf = &mut self.buf;

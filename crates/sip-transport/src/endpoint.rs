@@ -225,7 +225,8 @@ pub(crate) struct Inner {
     /// channel reports every sender gone.
     task_guard: Mutex<Option<mpsc::Sender<()>>>,
     tasks_done: tokio::sync::Mutex<mpsc::Receiver<()>>,
-    udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
+    /// Emptied at shutdown so that the ports are released.
+    udp: Mutex<Vec<(SocketAddr, Arc<UdpSocket>)>>,
     conns: Mutex<ConnTable>,
     next_id: AtomicU64,
     refused: AtomicU64,
@@ -363,11 +364,19 @@ impl Inner {
         found.map(|(id, e)| (id, e.writer.clone()))
     }
 
-    fn udp_socket(&self, local: Option<SocketAddr>, dest: SocketAddr) -> Option<&Arc<UdpSocket>> {
+    fn udp_socket(&self, local: Option<SocketAddr>, dest: SocketAddr) -> Option<Arc<UdpSocket>> {
+        let udp = lock(&self.udp);
         local
-            .and_then(|l| self.udp.iter().find(|(a, _)| *a == l))
-            .or_else(|| self.udp.iter().find(|(a, _)| a.is_ipv4() == dest.is_ipv4()))
-            .map(|(_, s)| s)
+            .and_then(|l| udp.iter().find(|(a, _)| *a == l))
+            .or_else(|| udp.iter().find(|(a, _)| a.is_ipv4() == dest.is_ipv4()))
+            .map(|(_, s)| s.clone())
+    }
+
+    /// Signals every task to stop and releases the UDP sockets.
+    fn stop_all(&self) {
+        self.stop.send_replace(true);
+        lock(&self.task_guard).take();
+        lock(&self.udp).clear();
     }
 }
 
@@ -376,8 +385,7 @@ struct StopOnDrop(Arc<Inner>);
 
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
-        self.0.stop.send_replace(true);
-        lock(&self.0.task_guard).take();
+        self.0.stop_all();
     }
 }
 
@@ -463,13 +471,13 @@ impl Endpoint {
             stop: watch::Sender::new(false),
             task_guard: Mutex::new(Some(guard)),
             tasks_done: tokio::sync::Mutex::new(tasks_done),
-            udp: udp_sockets,
+            udp: Mutex::new(udp_sockets.clone()),
             conns: Mutex::new(ConnTable::default()),
             next_id: AtomicU64::new(1),
             refused: AtomicU64::new(0),
         });
-        for (local, sock) in &inner.udp {
-            inner.spawn(udp::run(inner.clone(), sock.clone(), *local));
+        for (local, sock) in udp_sockets {
+            inner.spawn(udp::run(inner.clone(), sock, local));
         }
         for (transport, local, listener) in listeners {
             let acceptor = match transport {
@@ -588,8 +596,7 @@ impl Endpoint {
     /// waits for their tasks to end. Later sends fail with
     /// [`Error::ShutDown`].
     pub async fn shutdown(&self) {
-        self.inner.stop.send_replace(true);
-        lock(&self.inner.task_guard).take();
+        self.inner.stop_all();
         let mut done = self.inner.tasks_done.lock().await;
         while done.recv().await.is_some() {}
         debug!("SIP transport shut down");

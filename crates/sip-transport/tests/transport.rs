@@ -319,6 +319,15 @@ async fn rfc3261_18_3_oversize_message_is_reported_for_513_and_closed() {
     assert!(err.bytes.len() <= big.len());
     let (_, end) = read_to_close(&mut client).await;
     end.unwrap();
+
+    // Still incomplete when the buffer passes the limit.
+    let mut client = connect(addr).await;
+    let big = options(&"y".repeat(990));
+    client.write_all(&big.as_bytes()[..1100]).await.unwrap();
+    let err = next_error(&mut rx).await;
+    assert_eq!(err.error, StreamError::MessageTooLarge { limit: 1000 });
+    let (_, end) = read_to_close(&mut client).await;
+    end.unwrap();
 }
 
 // ---- RFC 3261 section 18: connections ----------------------------------------
@@ -487,6 +496,43 @@ async fn c2_udp_datagram_delivered_with_source_and_answered_from_listening_port(
         .unwrap();
     assert_eq!(from, udp_addr);
     assert_eq!(ep.stats().udp_dropped, 0);
+}
+
+#[tokio::test]
+async fn c2_udp_full_event_queue_drops_and_counts_datagrams() {
+    let config = TransportConfig {
+        event_queue: 1,
+        ..Default::default()
+    };
+    let (ep, mut rx) = endpoint(config, &["udp:127.0.0.1:0"]).await;
+    let udp_addr = ep.local_addr(Transport::Udp).unwrap();
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let msg = options("");
+    for _ in 0..3 {
+        client.send_to(msg.as_bytes(), udp_addr).await.unwrap();
+    }
+    timeout(WAIT, async {
+        while ep.stats().udp_dropped < 2 {
+            sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("datagrams not dropped");
+    assert_eq!(next_message(&mut rx).await.bytes, msg.as_bytes());
+    // Room again: the next datagram is delivered.
+    client.send_to(msg.as_bytes(), udp_addr).await.unwrap();
+    assert_eq!(next_message(&mut rx).await.bytes, msg.as_bytes());
+}
+
+#[tokio::test]
+async fn c2_shutdown_releases_udp_port() {
+    let (ep, _rx) = endpoint(TransportConfig::default(), &["udp:127.0.0.1:0"]).await;
+    let taken = ep.local_addrs()[0];
+    timeout(WAIT, ep.shutdown()).await.unwrap();
+    let (again, _rx) = Endpoint::bind(TransportConfig::default(), &[taken])
+        .await
+        .unwrap();
+    assert_eq!(again.local_addrs(), &[taken]);
 }
 
 #[tokio::test]
