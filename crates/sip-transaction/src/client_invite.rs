@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::timer::Timers;
+use crate::timer::{after, Timers};
 use crate::{check_status, Action, Error, Timer, TimerConfig, Transport};
 
 /// The state of a [`ClientInvite`].
@@ -234,7 +234,7 @@ impl ClientInvite {
                         .push_back(Action::Transmit(self.request.clone()));
                     // RFC 3261 section 17.1.1.2: doubled, no cap.
                     self.interval = self.interval.saturating_mul(2);
-                    self.timers.set(Timer::A, now + self.interval);
+                    self.timers.set(Timer::A, after(now, self.interval));
                 }
                 Timer::B | Timer::Cancel => {
                     self.actions.push_back(Action::Timeout(timer));

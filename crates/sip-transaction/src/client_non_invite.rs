@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::timer::Timers;
+use crate::timer::{after, Timers};
 use crate::{check_status, Action, Error, Timer, TimerConfig, Transport};
 
 /// The state of a [`ClientNonInvite`].
@@ -179,7 +179,7 @@ impl ClientNonInvite {
                         ClientNonInviteState::Proceeding => self.config.t2,
                         _ => self.config.double_capped(self.interval),
                     };
-                    self.timers.set(Timer::E, now + self.interval);
+                    self.timers.set(Timer::E, after(now, self.interval));
                 }
                 Timer::F => {
                     self.actions.push_back(Action::Timeout(Timer::F));

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::timer::{Timers, TRYING_DELAY};
+use crate::timer::{after, Timers, TRYING_DELAY};
 use crate::{check_status, Action, Error, Kind, Timer, TimerConfig, Transport};
 
 /// The state of a [`ServerInvite`].
@@ -283,7 +283,7 @@ impl ServerInvite {
                         self.actions.push_back(Action::Transmit(last.clone()));
                     }
                     self.interval = self.config.double_capped(self.interval);
-                    self.timers.set(Timer::G, now + self.interval);
+                    self.timers.set(Timer::G, after(now, self.interval));
                 }
                 Timer::H => {
                     self.actions.push_back(Action::Timeout(Timer::H));

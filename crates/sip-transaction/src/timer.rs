@@ -55,6 +55,7 @@ pub enum Timer {
 /// The base timer values; every other timer is computed from them.
 ///
 /// Defaults are the RFC 3261 values: T1 = 500 ms, T2 = 4 s, T4 = 5 s.
+/// Retransmission intervals never go below 1 ms, whatever the values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimerConfig {
     /// RTT estimate: first retransmission interval.
@@ -116,6 +117,15 @@ impl TimerConfig {
     pub(crate) fn double_capped(&self, current: Duration) -> Duration {
         current.saturating_mul(2).min(self.t2)
     }
+}
+
+/// The shortest retransmission interval: a zero T1 or T2 in the
+/// configuration must not make a machine retransmit forever at one instant.
+pub(crate) const MIN_INTERVAL: Duration = Duration::from_millis(1);
+
+/// `now + interval`, at least [`MIN_INTERVAL`] after `now`.
+pub(crate) fn after(now: Instant, interval: Duration) -> Instant {
+    now + interval.max(MIN_INTERVAL)
 }
 
 /// A small fixed table of armed timers: which timers a machine uses and

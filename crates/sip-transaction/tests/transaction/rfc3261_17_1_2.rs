@@ -132,3 +132,20 @@ fn rfc3261_17_1_4_transport_error_terminates_non_invite_client() {
         Err(Error::Terminated)
     );
 }
+
+#[test]
+fn rfc3261_17_1_2_2_zero_t2_still_terminates() {
+    use sip_transaction::TimerConfig;
+    let t0 = origin();
+    let config = TimerConfig {
+        t1: ms(100),
+        t2: ms(0),
+        ..cfg()
+    };
+    let mut tx = ClientNonInvite::new(t0, b("OPTIONS"), Transport::Unreliable, &config);
+    drain(&mut tx);
+    let log = run(&mut tx, t0, 10_000);
+    assert!(tx.is_terminated());
+    // Retransmissions every 1 ms (the floor) until Timer F at 6.4 s.
+    assert_eq!(transmit_times(&log).len(), 6300);
+}
