@@ -144,7 +144,8 @@ fn check_attribute(value: &str) -> Result<(), &'static str> {
 /// Checked when parsing, so the typed getters cannot fail: `v=0` first,
 /// exactly one `o=` line, well-formed `c=`, `m=`, `a=rtpmap`, `a=fmtp`,
 /// `a=rtcp`, and a `c=` for every media section whose port is not 0.
-/// Nothing else is interpreted.
+/// Nothing else is interpreted or required: `s=` and `t=` may be missing
+/// (some phones omit them), unknown line types pass through.
 ///
 /// Methods: parsing ([`parse`](Self::parse)), getters for the session
 /// part, [`media`](Self::media) for media sections, mutators (each
@@ -382,7 +383,9 @@ impl SessionDescription {
     /// address is taken from the SDP, never learned from packets): the
     /// media-level `c=` over the session-level one, and the `m=` port.
     /// Streams with port 0 and streams whose address is not an IP address
-    /// (a name) are left out.
+    /// (a name) are left out; an unspecified address (`0.0.0.0`, the RFC
+    /// 2543 way to hold) is returned as written, for the relay to treat as
+    /// "send nothing".
     pub fn media_destinations(&self) -> Vec<(MediaIndex, SocketAddr)> {
         (0..self.media.len())
             .map(MediaIndex)
@@ -795,5 +798,281 @@ impl MediaSection {
     /// Appends a line known to be valid.
     pub(crate) fn push_line(&mut self, kind: char, value: &str) {
         self.lines.push(Line::from_parts(kind, value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn crlf(lines: &[&str]) -> String {
+        lines.iter().map(|l| format!("{l}\r\n")).collect()
+    }
+
+    const BASE: &[&str] = &[
+        "v=0",
+        "o=- 1 1 IN IP4 192.0.2.1",
+        "s=-",
+        "t=0 0",
+        "m=audio 40000 RTP/AVP 0 96 101",
+        "c=IN IP4 192.0.2.1",
+        "a=rtpmap:96 iLBC/8000",
+        "a=fmtp:96 mode=30",
+        "a=rtcp-fb:96 nack",
+        "a=rtpmap:101 telephone-event/8000",
+        "a=fmtp:101 0-15",
+        "a=sendrecv",
+    ];
+
+    fn base() -> SessionDescription {
+        SessionDescription::parse(&crlf(BASE)).unwrap()
+    }
+
+    fn err(lines: &[&str]) -> SdpError {
+        SessionDescription::parse(&crlf(lines)).unwrap_err()
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        assert_eq!(SessionDescription::parse(""), Err(SdpError::Empty));
+        assert_eq!(SessionDescription::parse("\r\n\r\n"), Err(SdpError::Empty));
+        assert_eq!(err(&["v=1"]), SdpError::BadVersion { line: 1 });
+        assert_eq!(err(&["v=0", "s=-"]), SdpError::MissingOrigin);
+        assert!(matches!(
+            err(&["v=0", "", "o=- 1 1 IN IP4 h"]),
+            SdpError::BadLine { line: 2, .. }
+        ));
+        assert!(matches!(
+            err(&["v=0", "oops"]),
+            SdpError::BadLine { line: 2, .. }
+        ));
+        assert!(matches!(
+            err(&["v=0", "1=x"]),
+            SdpError::BadLine { line: 2, .. }
+        ));
+        assert!(matches!(
+            err(&["v=0", "o=- 1 x IN IP4 h"]),
+            SdpError::BadOriginLine { line: 2, .. }
+        ));
+        assert!(matches!(
+            err(&["v=0", "o=- 1 1 IN IP4"]),
+            SdpError::BadOriginLine { line: 2, .. }
+        ));
+        assert!(matches!(
+            err(&["v=0", "o=- 1 1 IN IP4 h", "o=- 1 1 IN IP4 h"]),
+            SdpError::BadOriginLine { line: 3, .. }
+        ));
+        assert!(matches!(
+            err(&["v=0", "o=- 1 1 IN IP4 h", "c=IN IP4"]),
+            SdpError::BadConnectionLine { line: 3, .. }
+        ));
+        assert!(matches!(
+            err(&[
+                "v=0",
+                "o=- 1 1 IN IP4 h",
+                "c=IN IP4 h",
+                "m=audio 1/0 RTP/AVP 0"
+            ]),
+            SdpError::BadMediaLine { line: 4, .. }
+        ));
+        assert!(matches!(
+            err(&[
+                "v=0",
+                "o=- 1 1 IN IP4 h",
+                "c=IN IP4 h",
+                "m=audio 4000 RTP/AVP"
+            ]),
+            SdpError::BadMediaLine { line: 4, .. }
+        ));
+        assert!(matches!(
+            err(&[
+                "v=0",
+                "o=- 1 1 IN IP4 h",
+                "c=IN IP4 h",
+                "m=audio 4000 RTP/AVP 0",
+                "a=rtpmap:0 PCMU"
+            ]),
+            SdpError::BadAttribute { line: 5, .. }
+        ));
+        assert!(matches!(
+            err(&[
+                "v=0",
+                "o=- 1 1 IN IP4 h",
+                "c=IN IP4 h",
+                "m=audio 4000 RTP/AVP 0",
+                "a=rtpmap:300 X/8000"
+            ]),
+            SdpError::BadAttribute { line: 5, .. }
+        ));
+        assert!(matches!(
+            err(&[
+                "v=0",
+                "o=- 1 1 IN IP4 h",
+                "c=IN IP4 h",
+                "m=audio 4000 RTP/AVP 0",
+                "a=rtcp:port"
+            ]),
+            SdpError::BadAttribute { line: 5, .. }
+        ));
+        assert!(matches!(
+            err(&[
+                "v=0",
+                "o=- 1 1 IN IP4 h",
+                "m=audio 0 RTP/AVP 0",
+                "o=- 1 1 IN IP4 h"
+            ]),
+            SdpError::Misplaced { line: 4, .. }
+        ));
+        assert!(matches!(
+            err(&["v=0", "v=0"]),
+            SdpError::Misplaced { line: 2, .. }
+        ));
+        assert_eq!(
+            SessionDescription::parse_bytes(b"v=0\r\no=- 1 1 IN IP4 h\r\ns=\xff\r\n"),
+            Err(SdpError::NotUtf8 { line: 3 })
+        );
+        assert!(matches!(
+            SessionDescription::parse("v=0\r\no=- 1 1 IN IP4 h\rs=-\r\n"),
+            Err(SdpError::BadLine { line: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn disabled_stream_needs_no_connection() {
+        let s = SessionDescription::parse(&crlf(&[
+            "v=0",
+            "o=- 1 1 IN IP4 h",
+            "s=-",
+            "t=0 0",
+            "m=video 0 RTP/AVP 31",
+        ]))
+        .unwrap();
+        assert!(s.media_destinations().is_empty());
+        assert_eq!(s.rtcp_destination(MediaIndex(0)), None);
+    }
+
+    #[test]
+    fn trailing_empty_lines_and_missing_final_ending() {
+        let text = format!("{}\r\n", crlf(BASE));
+        assert_eq!(SessionDescription::parse(&text).unwrap().serialize(), text);
+        let unterminated = crlf(BASE);
+        let unterminated = unterminated.trim_end();
+        assert_eq!(
+            SessionDescription::parse(unterminated).unwrap().serialize(),
+            crlf(BASE)
+        );
+    }
+
+    #[test]
+    fn set_formats_removes_lines_of_removed_payload_types() {
+        let mut s = base();
+        s.media_mut()[0].set_formats(&["0", "101"]).unwrap();
+        let text = s.serialize();
+        assert!(text.contains("m=audio 40000 RTP/AVP 0 101\r\n"));
+        assert!(!text.contains(":96 "), "{text}");
+        assert!(text.contains("a=fmtp:101 0-15\r\n"));
+        let empty: [&str; 0] = [];
+        assert!(s.media_mut()[0].set_formats(&empty).is_err());
+        assert!(s.media_mut()[0].set_formats(&["0 8"]).is_err());
+    }
+
+    #[test]
+    fn connection_lines_are_inserted_in_rfc_order() {
+        let mut s = SessionDescription::parse(&crlf(&[
+            "v=0",
+            "o=- 1 1 IN IP4 h",
+            "s=-",
+            "b=AS:64",
+            "t=0 0",
+            "m=audio 0 RTP/AVP 0",
+            "i=speech",
+            "a=sendrecv",
+        ]))
+        .unwrap();
+        let ip: IpAddr = "2001:db8::5".parse().unwrap();
+        s.set_session_connection(ip);
+        s.media_mut()[0].set_connection_address(ip);
+        assert_eq!(
+            s.serialize(),
+            crlf(&[
+                "v=0",
+                "o=- 1 1 IN IP4 h",
+                "s=-",
+                "c=IN IP6 2001:db8::5",
+                "b=AS:64",
+                "t=0 0",
+                "m=audio 0 RTP/AVP 0",
+                "i=speech",
+                "c=IN IP6 2001:db8::5",
+                "a=sendrecv",
+            ])
+        );
+        assert_eq!(s.connection().unwrap().ip(), Some(ip));
+        assert_eq!(s.media()[0].connection().unwrap().ip(), Some(ip));
+    }
+
+    #[test]
+    fn direction_is_replaced_in_place() {
+        let mut s = base();
+        s.media_mut()[0].push_line('a', "inactive");
+        s.media_mut()[0].set_direction(Direction::RecvOnly);
+        let m = &s.media()[0];
+        assert_eq!(m.direction(), Some(Direction::RecvOnly));
+        assert_eq!(m.lines().last().unwrap().as_str(), "a=recvonly");
+        assert_eq!(
+            m.lines()
+                .iter()
+                .filter(|l| Direction::from_attribute(l.value()).is_some())
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn attributes_add_remove_and_rtcp() {
+        let mut s = base();
+        let m = &mut s.media_mut()[0];
+        m.add_attribute("ptime", Some("20")).unwrap();
+        assert_eq!(m.ptime(), Some(20));
+        assert!(m.add_attribute("rtpmap", Some("bad")).is_err());
+        assert!(m.add_attribute("x", Some("a\r\nb")).is_err());
+        assert!(m.add_attribute("a:b", None).is_err());
+        m.set_rtcp(Some(&Rtcp {
+            port: 40001,
+            connection: None,
+        }));
+        assert_eq!(
+            m.rtcp(),
+            Some(Rtcp {
+                port: 40001,
+                connection: None
+            })
+        );
+        m.set_rtcp(None);
+        assert_eq!(m.rtcp(), None);
+        assert_eq!(m.remove_attribute("rtpmap"), 2);
+    }
+
+    #[test]
+    fn bump_version_rewrites_the_origin_line() {
+        let mut s = base();
+        s.bump_version();
+        assert_eq!(s.session_lines()[1].as_str(), "o=- 1 2 IN IP4 192.0.2.1");
+        let mut max =
+            SessionDescription::parse(&crlf(&["v=0", "o=- 1 18446744073709551615 IN IP4 h"]))
+                .unwrap();
+        max.bump_version();
+        assert_eq!(max.origin().session_version, u64::MAX);
+    }
+
+    #[test]
+    fn line_constructor_checks_its_parts() {
+        assert_eq!(
+            Line::new('a', "x:y").unwrap().attribute(),
+            Some(("x", Some("y")))
+        );
+        assert!(Line::new('1', "x").is_err());
+        assert!(Line::new('a', "x\ny").is_err());
+        assert_eq!(Line::new('s', "-").unwrap().attribute(), None);
     }
 }

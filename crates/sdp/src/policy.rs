@@ -490,3 +490,116 @@ pub fn prefer_opus(sdp: &mut SessionDescription) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section(lines: &[&str]) -> SessionDescription {
+        let mut text = String::from("v=0\r\no=- 1 1 IN IP4 h\r\nc=IN IP4 192.0.2.1\r\n");
+        for l in lines {
+            text.push_str(l);
+            text.push_str("\r\n");
+        }
+        SessionDescription::parse(&text).unwrap()
+    }
+
+    #[test]
+    fn c21_classifies_by_rtpmap_then_static_type() {
+        let s = section(&[
+            "m=audio 4000 RTP/AVP 0 8 9 18 3 96 97 98 0",
+            "a=rtpmap:96 G722/16000",
+            "a=rtpmap:97 pcma/8000/2",
+            "a=rtpmap:98 Telephone-Event/8000",
+        ]);
+        let m = &s.media()[0];
+        let kinds: Vec<FormatKind> = m.formats().iter().map(|f| classify(m, f)).collect();
+        use FormatKind::*;
+        assert_eq!(
+            kinds,
+            [
+                Codec(super::Codec::Pcmu),
+                Codec(super::Codec::Pcma),
+                Codec(super::Codec::G722),
+                Codec(super::Codec::G729),
+                Other,
+                Codec(super::Codec::G722),
+                Other,
+                TelephoneEvent,
+                Codec(super::Codec::Pcmu),
+            ]
+        );
+    }
+
+    #[test]
+    fn c21_static_type_remapped_by_rtpmap_follows_the_rtpmap() {
+        let s = section(&["m=audio 4000 RTP/AVP 0", "a=rtpmap:0 L16/8000"]);
+        assert_eq!(classify(&s.media()[0], "0"), FormatKind::Other);
+    }
+
+    #[test]
+    fn c21_narrower_policy_removes_more() {
+        let mut s = section(&["m=audio 4000 RTP/AVP 18 0 8"]);
+        let policy = Policy {
+            codecs: vec![Codec::Pcma],
+            ..Policy::carrier_trunk()
+        };
+        filter_offer(&mut s, &policy).unwrap();
+        assert_eq!(s.media()[0].formats(), ["8"]);
+    }
+
+    #[test]
+    fn c21_prefer_opus_keeps_the_others_order() {
+        let mut s = section(&[
+            "m=audio 4000 RTP/AVP 8 0 96 101",
+            "a=rtpmap:96 opus/48000/2",
+            "a=rtpmap:101 telephone-event/48000",
+        ]);
+        prefer_opus(&mut s);
+        assert_eq!(s.media()[0].formats(), ["96", "8", "0", "101"]);
+        let before = s.serialize();
+        prefer_opus(&mut s);
+        assert_eq!(s.serialize(), before);
+    }
+
+    #[test]
+    fn c22_other_media_and_transports_are_rejected_streams() {
+        let mut s = section(&[
+            "m=audio 4000 RTP/AVP 0",
+            "m=video 4002 RTP/AVP 31",
+            "m=audio 4004 TCP/MSRP *",
+        ]);
+        let outcome = filter_offer(&mut s, &Policy::carrier_trunk()).unwrap();
+        assert_eq!(outcome.accepted, [MediaIndex(0)]);
+        assert_eq!(
+            outcome.changes,
+            [
+                Change::RejectedStream {
+                    media: MediaIndex(1),
+                    reason: StreamRejection::NotAudio
+                },
+                Change::RejectedStream {
+                    media: MediaIndex(2),
+                    reason: StreamRejection::UnsupportedTransport
+                },
+            ]
+        );
+        assert_eq!(s.media()[1].port(), 0);
+        assert_eq!(s.media()[2].port(), 0);
+    }
+
+    #[test]
+    fn c24_port_of_disabled_stream_and_its_rtcp_are_not_checked() {
+        let s = section(&["m=audio 0 RTP/AVP 0", "a=rtcp:80", "m=audio 4000 RTP/AVP 0"]);
+        assert!(check_ports(&s, &Policy::carrier_trunk()).is_ok());
+    }
+
+    #[test]
+    fn rejection_status_codes() {
+        let r = Rejection::NotAcceptableHere {
+            reason: NotAcceptable::T38Only,
+        };
+        assert_eq!(r.status(), 488);
+        assert_eq!(Rejection::from(SdpError::Empty).status(), 400);
+    }
+}

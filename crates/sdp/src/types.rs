@@ -387,3 +387,53 @@ impl fmt::Display for Direction {
         f.write_str(self.as_str())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_line_fields() {
+        let m = MediaLine::parse("audio 49170/2 RTP/AVP 0 8").unwrap();
+        assert_eq!((m.port, m.port_count), (49170, Some(2)));
+        assert_eq!(m.to_string(), "audio 49170/2 RTP/AVP 0 8");
+        assert!(m.is_rtp() && m.is_audio() && !m.is_t38());
+        let t = MediaLine::parse("image 0 udptl t38").unwrap();
+        assert!(t.is_t38() && !t.is_rtp());
+        assert!(MediaLine::parse("audio 65536 RTP/AVP 0").is_err());
+        assert!(MediaLine::parse("audio -1 RTP/AVP 0").is_err());
+    }
+
+    #[test]
+    fn connection_ip() {
+        let c = Connection::parse("IN IP4 224.2.1.1/127").unwrap();
+        assert_eq!(c.ip(), Some("224.2.1.1".parse().unwrap()));
+        assert_eq!(Connection::parse("IN IP4 host.example").unwrap().ip(), None);
+        assert_eq!(Connection::parse("IN IP6 192.0.2.1").unwrap().ip(), None);
+        assert!(Connection::parse("IN IP4 a b").is_err());
+    }
+
+    #[test]
+    fn rtpmap_and_rtcp() {
+        let r = RtpMap::parse("111 opus/48000/2").unwrap();
+        assert_eq!(
+            (r.encoding, r.clock_rate, r.parameters),
+            ("opus", 48000, Some("2"))
+        );
+        assert_eq!(RtpMap::parse("0 PCMU/8000").unwrap().channels(), Some(1));
+        assert!(RtpMap::parse("+1 PCMU/8000").is_err());
+        assert!(RtpMap::parse("0 PCMU/x").is_err());
+        let rtcp = Rtcp::parse("53020 IN IP4 126.16.64.4").unwrap();
+        assert_eq!(rtcp.port, 53020);
+        assert_eq!(rtcp.to_string(), "53020 IN IP4 126.16.64.4");
+        assert!(Rtcp::parse("53020 IN").is_err());
+    }
+
+    #[test]
+    fn direction_mirrors() {
+        assert_eq!(Direction::SendOnly.mirrored(), Direction::RecvOnly);
+        assert_eq!(Direction::RecvOnly.mirrored(), Direction::SendOnly);
+        assert_eq!(Direction::Inactive.mirrored(), Direction::Inactive);
+        assert_eq!(Direction::SendRecv.mirrored(), Direction::SendRecv);
+    }
+}
