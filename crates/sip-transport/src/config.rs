@@ -13,9 +13,12 @@ pub struct TransportConfig {
     pub max_message_bytes: usize,
     /// Largest header block accepted on a stream (default 16 KiB).
     pub max_header_bytes: usize,
-    /// Reads that may carry one stream message (design rule C3, default 4):
-    /// a message still incomplete after this many is dropped and the
-    /// connection reset.
+    /// Segments that may carry one stream message (design rule C3, default
+    /// 4; 0 turns the rule off): a message still incomplete after this many
+    /// is dropped and the connection reset (RST). A segment is a read that
+    /// returned data of the message; a read that filled all the buffer room
+    /// it had runs on into the next read, so one large write is not counted
+    /// as several segments.
     pub max_segments_per_message: u32,
     /// A connection with no traffic either way for this long is closed
     /// (default 300 s; RFC 3261 section 18 asks for at least 64*T1 = 32 s).

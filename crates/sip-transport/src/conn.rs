@@ -399,7 +399,7 @@ where
                         return Step::Failed(StreamError::MessageTooLarge { limit: max_message });
                     }
                     let max_segments = self.ctx.inner.config.max_segments_per_message;
-                    if self.segments >= max_segments && !self.continued {
+                    if max_segments > 0 && self.segments >= max_segments && !self.continued {
                         self.ctx
                             .inner
                             .segment_resets

@@ -176,6 +176,20 @@ async fn c3_five_segments_reset() {
 }
 
 #[tokio::test]
+async fn c3_one_large_write_counts_as_one_segment() {
+    // 16 KB arrives in one go but takes several reads of the 4 KiB room.
+    let (ep, mut rx, addr) = tcp_endpoint(TransportConfig::default()).await;
+    let mut client = connect(addr).await;
+    let msg = options(&"a=x\r\n".repeat(3_400));
+    assert!(msg.len() > 16_000);
+    for _ in 0..3 {
+        client.write_all(msg.as_bytes()).await.unwrap();
+        assert_eq!(next_message(&mut rx).await.bytes, msg.as_bytes());
+    }
+    assert_eq!(ep.stats().segment_resets, 0);
+}
+
+#[tokio::test]
 async fn c3_tls_five_segments_reset_and_three_pass() {
     let pki = TestPki::new("c3tls");
     let (ep, mut rx) = endpoint(pki.server_config(), &["tls:127.0.0.1:0"]).await;
