@@ -330,3 +330,13 @@ fn rfc3680_section_4_7_1_event_implies_state() {
         assert_eq!(e.resulting_state() == ContactState::Active, active, "{e}");
     }
 }
+
+#[test]
+fn rfc3680_section_5_1_utf8_byte_order_mark_is_accepted() {
+    let mut body = vec![0xEF, 0xBB, 0xBF];
+    body.extend_from_slice(SECTION_6_NOTIFY_3.as_bytes());
+    assert_eq!(
+        parse(&body).unwrap(),
+        parse(SECTION_6_NOTIFY_3.as_bytes()).unwrap()
+    );
+}
