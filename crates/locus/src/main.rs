@@ -1,1 +1,138 @@
-fn main() {}
+//! `locus`: the command line. It reads the configuration and wires the
+//! services together; all SIP and E911 logic lives in the library crates.
+
+mod config;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use config::{Config, LogFormat};
+
+/// Locus: a SIP call server and an enterprise E911 location manager.
+///
+/// With no command, runs every service with the built-in default
+/// configuration (SIP on 127.0.0.1:5060 over UDP and TCP).
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// Configuration file for the all-in-one run (default: built-in).
+    #[arg(long, short, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the SIP server (`[sip]` section of the file).
+    Sip {
+        /// Configuration file (TOML); see config/locus.example.toml.
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Check a configuration file and exit: 0 if valid, 2 with the problems if not.
+    CheckConfig {
+        /// Configuration file (TOML).
+        file: PathBuf,
+    },
+}
+
+fn load(file: Option<&Path>) -> Result<Config, ExitCode> {
+    match file {
+        None => Ok(Config::default()),
+        Some(f) => Config::load(f).map_err(|e| {
+            eprintln!("locus: {e}");
+            ExitCode::from(2)
+        }),
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(&config.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Resolves when SIGTERM or SIGINT arrives.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch SIGTERM; stop with SIGINT");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
+    }
+}
+
+fn run(config: Config) -> ExitCode {
+    init_logging(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("locus")
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("locus: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let server = match locus_sip::Server::bind(config.sip).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("locus: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        {
+            // Tests and operators read the bound addresses from stdout.
+            let mut out = std::io::stdout().lock();
+            for addr in server.local_addrs() {
+                let _ = writeln!(out, "locus sip: listening on {addr}");
+            }
+            let _ = out.flush();
+        }
+        server.run(shutdown_signal()).await;
+        tracing::info!("stopped");
+        ExitCode::SUCCESS
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        None => match load(cli.config.as_deref()) {
+            Ok(c) => run(c),
+            Err(code) => code,
+        },
+        Some(Command::Sip { config }) => match load(Some(&config)) {
+            Ok(c) => run(c),
+            Err(code) => code,
+        },
+        Some(Command::CheckConfig { file }) => match load(Some(&file)) {
+            Ok(_) => {
+                println!("{}: valid", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+    }
+}

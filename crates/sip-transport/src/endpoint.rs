@@ -176,8 +176,7 @@ impl Outbound {
 pub struct Stats {
     /// TCP and TLS connections open now.
     pub connections: usize,
-    /// UDP datagrams dropped because the event channel was full or they were
-    /// larger than `max_message_bytes`.
+    /// UDP datagrams dropped because the event channel was full.
     pub udp_dropped: u64,
     /// Connections reset because a message was not complete by its
     /// `max_segments_per_message`-th segment (design rule C3).

@@ -59,9 +59,10 @@ pub(crate) async fn run(inner: Arc<Inner>, sock: Arc<UdpSocket>, local: SocketAd
             continue;
         }
         if n > max {
-            inner.udp_dropped.fetch_add(1, Ordering::Relaxed);
-            debug!(%local, %source, len = n, max, "UDP datagram too large: dropped");
-            continue;
+            // Still delivered: the parser enforces the same limit and the
+            // server answers 513 (RFC 3261 section 21.5.14) instead of
+            // leaving the sender to retransmit into silence.
+            debug!(%local, %source, len = n, max, "UDP datagram over max_message_bytes");
         }
         let event = Event::Message(Inbound {
             bytes: Bytes::copy_from_slice(data),

@@ -1,0 +1,271 @@
+//! The `[sip]` section of the configuration file.
+//!
+//! Deserialized with unknown keys refused; [`SipConfig::validate`] then checks
+//! every range so that a bad value is reported with its key and what is allowed.
+
+use serde::Deserialize;
+
+/// A value that is out of its allowed range, or inconsistent with another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    /// Dotted key path, e.g. `sip.limits.max_headers`.
+    pub key: String,
+    /// The value as found.
+    pub value: String,
+    /// What is allowed, written for the operator.
+    pub allowed: String,
+}
+
+impl Invalid {
+    fn new(key: &str, value: impl ToString, allowed: impl Into<String>) -> Self {
+        Self {
+            key: key.to_owned(),
+            value: value.to_string(),
+            allowed: allowed.into(),
+        }
+    }
+}
+
+/// Settings of `locus sip`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    /// Listening addresses, as `udp:IP:PORT`, `tcp:IP:PORT` or `tls:IP:PORT`.
+    pub listen: Vec<String>,
+    /// Host names (besides the listening IPs) that name this server in a
+    /// Request-URI: its DNS name, SRV domain, custom FQDNs.
+    pub domains: Vec<String>,
+    /// Value of the `Server` and `User-Agent` headers Locus sends.
+    pub user_agent: String,
+    /// TLS certificate and key, required when a `tls:` listener is configured.
+    pub tls: Option<TlsConfig>,
+    /// Protective limits on what peers may send.
+    pub limits: LimitsConfig,
+    /// RFC 3261 transaction timers.
+    pub timers: TimersConfig,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        Self {
+            listen: vec!["udp:127.0.0.1:5060".into(), "tcp:127.0.0.1:5060".into()],
+            domains: Vec::new(),
+            user_agent: concat!("Locus/", env!("CARGO_PKG_VERSION")).into(),
+            tls: None,
+            limits: LimitsConfig::default(),
+            timers: TimersConfig::default(),
+        }
+    }
+}
+
+/// `[sip.tls]`: PEM files for TLS listeners.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain, PEM.
+    pub cert: String,
+    /// Private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    pub key: String,
+}
+
+/// `[sip.limits]`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest SIP message accepted, in bytes (larger gets 513 and is dropped).
+    pub max_message_bytes: usize,
+    /// Largest header block accepted, in bytes.
+    pub max_header_bytes: usize,
+    /// Most header fields in one message (more gets 400).
+    pub max_headers: usize,
+    /// TCP/TLS: received segments after which an incomplete message is dropped
+    /// and the connection reset (Genesys spec section 2.3.1: 4).
+    pub max_segments_per_message: usize,
+    /// Seconds a TCP/TLS connection may stay silent before it is closed.
+    pub idle_timeout_secs: u64,
+    /// Most simultaneous TCP/TLS connections.
+    pub max_connections: usize,
+    /// Most simultaneous TCP/TLS connections from one IP address.
+    pub max_connections_per_ip: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 65_535,
+            max_header_bytes: 16 * 1024,
+            max_headers: 128,
+            max_segments_per_message: 4,
+            idle_timeout_secs: 300,
+            max_connections: 10_000,
+            max_connections_per_ip: 256,
+        }
+    }
+}
+
+/// `[sip.timers]`: RFC 3261 section 17 timer bases, in milliseconds.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimersConfig {
+    /// T1, the round-trip estimate.
+    pub t1_ms: u64,
+    /// T2, the cap on non-INVITE retransmission intervals.
+    pub t2_ms: u64,
+    /// T4, the time a message may stay in the network.
+    pub t4_ms: u64,
+}
+
+impl Default for TimersConfig {
+    fn default() -> Self {
+        Self {
+            t1_ms: 500,
+            t2_ms: 4_000,
+            t4_ms: 5_000,
+        }
+    }
+}
+
+fn check_range<T: PartialOrd + ToString + Copy>(
+    out: &mut Vec<Invalid>,
+    key: &str,
+    value: T,
+    lo: T,
+    hi: T,
+) {
+    if value < lo || value > hi {
+        out.push(Invalid::new(
+            key,
+            value,
+            format!("{} to {}", lo.to_string(), hi.to_string()),
+        ));
+    }
+}
+
+impl SipConfig {
+    /// Checks every value; returns all problems found, not just the first.
+    pub fn validate(&self) -> Vec<Invalid> {
+        let mut out = Vec::new();
+        if self.listen.is_empty() {
+            out.push(Invalid::new(
+                "sip.listen",
+                "[]",
+                "at least one address such as \"udp:127.0.0.1:5060\"",
+            ));
+        }
+        let mut has_tls = false;
+        for (i, l) in self.listen.iter().enumerate() {
+            match l.parse::<sip_transport::ListenAddr>() {
+                Ok(a) => has_tls |= a.transport == sip_transport::Transport::Tls,
+                Err(_) => out.push(Invalid::new(
+                    &format!("sip.listen[{i}]"),
+                    format!("{l:?}"),
+                    "\"udp:IP:PORT\", \"tcp:IP:PORT\" or \"tls:IP:PORT\" (IPv6 as [::1])",
+                )),
+            }
+        }
+        if has_tls && self.tls.is_none() {
+            out.push(Invalid::new(
+                "sip.tls",
+                "missing",
+                "a [sip.tls] table with cert and key PEM paths, since a tls: listener is configured",
+            ));
+        }
+        for (i, d) in self.domains.iter().enumerate() {
+            let ok = !d.is_empty()
+                && d.len() <= 253
+                && d.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            if !ok {
+                out.push(Invalid::new(
+                    &format!("sip.domains[{i}]"),
+                    format!("{d:?}"),
+                    "a DNS name (letters, digits, '-' and '.')",
+                ));
+            }
+        }
+        if self.user_agent.is_empty() || self.user_agent.contains(['\r', '\n']) {
+            out.push(Invalid::new(
+                "sip.user_agent",
+                format!("{:?}", self.user_agent),
+                "non-empty text on one line",
+            ));
+        }
+        let l = &self.limits;
+        check_range(
+            &mut out,
+            "sip.limits.max_message_bytes",
+            l.max_message_bytes,
+            1_024,
+            4 * 1024 * 1024,
+        );
+        check_range(
+            &mut out,
+            "sip.limits.max_header_bytes",
+            l.max_header_bytes,
+            512,
+            l.max_message_bytes.max(512),
+        );
+        check_range(&mut out, "sip.limits.max_headers", l.max_headers, 16, 4_096);
+        check_range(
+            &mut out,
+            "sip.limits.max_segments_per_message",
+            l.max_segments_per_message,
+            1,
+            64,
+        );
+        check_range(
+            &mut out,
+            "sip.limits.idle_timeout_secs",
+            l.idle_timeout_secs,
+            1,
+            86_400,
+        );
+        check_range(
+            &mut out,
+            "sip.limits.max_connections",
+            l.max_connections,
+            1,
+            1_000_000,
+        );
+        check_range(
+            &mut out,
+            "sip.limits.max_connections_per_ip",
+            l.max_connections_per_ip,
+            1,
+            l.max_connections.max(1),
+        );
+        let t = &self.timers;
+        check_range(&mut out, "sip.timers.t1_ms", t.t1_ms, 10, 10_000);
+        check_range(&mut out, "sip.timers.t2_ms", t.t2_ms, t.t1_ms, 60_000);
+        check_range(&mut out, "sip.timers.t4_ms", t.t4_ms, t.t1_ms, 60_000);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(SipConfig::default().validate(), vec![]);
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_with_its_key() {
+        let mut c = SipConfig::default();
+        c.listen = vec!["sctp:1.2.3.4:5060".into(), "tls:127.0.0.1:5061".into()];
+        c.limits.max_segments_per_message = 0;
+        c.timers.t2_ms = 1;
+        let keys: Vec<_> = c.validate().into_iter().map(|i| i.key).collect();
+        assert_eq!(
+            keys,
+            [
+                "sip.listen[0]",
+                "sip.tls",
+                "sip.limits.max_segments_per_message",
+                "sip.timers.t2_ms"
+            ]
+        );
+    }
+}

@@ -1,0 +1,410 @@
+//! The sans-IO heart of `locus sip`: bytes and time in, messages to send out.
+//!
+//! [`SipCore`] parses what the transport delivers, matches server
+//! transactions (absorbing retransmissions), answers requests and says when
+//! it next needs the clock. It never touches a socket or reads the time; the
+//! driver in [`crate::service`] does both.
+//!
+//! Call order: feed input with [`SipCore::handle_inbound`],
+//! [`SipCore::handle_stream_error`] and [`SipCore::handle_timeout`]; after
+//! each, drain [`SipCore::poll_transmit`] until `None`; sleep until
+//! [`SipCore::poll_timeout`].
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sip_core::{
+    new_tag, HeaderForm, HeaderName, Message, Method, ParseError, ParseLimits, Request,
+    ResponseBuilder, StatusCode, Uri,
+};
+use sip_transaction::{Action, Kind, TimerConfig, TransactionId, TransactionKey, TransactionTable};
+use sip_transport::{Inbound, InboundError, Outbound, Transport};
+
+use crate::config::SipConfig;
+use crate::via::{response_destination, stamp_top_via};
+
+/// Methods the server implements, in the order of its `Allow` header.
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REFER, NOTIFY";
+/// Body types the server accepts (its `Accept` header).
+pub const ACCEPT: &str = "application/sdp";
+/// Option tags the server supports (its `Supported` header); none yet.
+pub const SUPPORTED: &str = "";
+
+/// Counters of the core, for logs and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CoreStats {
+    /// Requests answered with a final response by the core.
+    pub requests_answered: u64,
+    /// Retransmitted requests absorbed by a transaction.
+    pub retransmissions_absorbed: u64,
+    /// Messages that failed to parse.
+    pub parse_errors: u64,
+    /// Responses received that matched nothing.
+    pub stray_responses: u64,
+}
+
+/// The SIP server's protocol core.
+#[derive(Debug)]
+pub struct SipCore {
+    user_agent: String,
+    limits: ParseLimits,
+    transactions: TransactionTable,
+    /// Where each live server transaction's messages go.
+    destinations: HashMap<TransactionId, Outbound>,
+    out: VecDeque<Outbound>,
+    stats: CoreStats,
+}
+
+fn kind_of(method: &Method) -> Kind {
+    match method {
+        Method::Invite => Kind::Invite,
+        Method::Ack => Kind::Ack,
+        Method::Cancel => Kind::Cancel,
+        _ => Kind::Other,
+    }
+}
+
+fn tx_transport(t: Transport) -> sip_transaction::Transport {
+    if t.is_reliable() {
+        sip_transaction::Transport::Reliable
+    } else {
+        sip_transaction::Transport::Unreliable
+    }
+}
+
+/// The server transaction key of a request (RFC 3261 section 17.2.3). A
+/// branch without the magic cookie comes from an RFC 2543 client: its key is
+/// built from the fields RFC 2543 matched on, so retransmissions still match.
+fn server_key(req: &Request, kind: Kind) -> Option<TransactionKey> {
+    let via = req.top_via()?;
+    let sent_by = match via.port {
+        Some(p) => format!("{}:{p}", via.host),
+        None => via.host.to_string(),
+    };
+    match via.branch() {
+        Some(b) if via.is_rfc3261_branch() => Some(TransactionKey::server(b, &sent_by, kind)),
+        _ => {
+            let cseq = req.cseq()?;
+            let synthetic = format!(
+                "rfc2543;{};{};{};{}",
+                req.call_id().unwrap_or(""),
+                cseq.seq,
+                req.from_tag().unwrap_or(""),
+                req.uri_str(),
+            );
+            Some(TransactionKey::server(&synthetic, &sent_by, kind))
+        }
+    }
+}
+
+impl SipCore {
+    /// A core for this configuration.
+    pub fn new(config: &SipConfig) -> Self {
+        let timers = TimerConfig {
+            t1: Duration::from_millis(config.timers.t1_ms),
+            t2: Duration::from_millis(config.timers.t2_ms),
+            t4: Duration::from_millis(config.timers.t4_ms),
+        };
+        let limits = ParseLimits {
+            max_headers: config.limits.max_headers,
+            max_message_bytes: config.limits.max_message_bytes,
+            max_header_bytes: config.limits.max_header_bytes,
+            ..ParseLimits::default()
+        };
+        Self {
+            user_agent: config.user_agent.clone(),
+            limits,
+            transactions: TransactionTable::new(timers),
+            destinations: HashMap::new(),
+            out: VecDeque::new(),
+            stats: CoreStats::default(),
+        }
+    }
+
+    // ---- getters ----
+
+    /// Counters since start.
+    pub fn stats(&self) -> CoreStats {
+        self.stats
+    }
+
+    /// Live transactions.
+    pub fn transactions(&self) -> usize {
+        self.transactions.len()
+    }
+
+    // ---- input ----
+
+    /// A message from the transport: a whole UDP datagram or one framed
+    /// stream message.
+    pub fn handle_inbound(&mut self, now: Instant, inbound: Inbound) {
+        let parsed = if inbound.transport.is_reliable() {
+            Message::parse_with(inbound.bytes.clone(), &self.limits)
+        } else {
+            Message::parse_datagram_with(inbound.bytes.clone(), &self.limits)
+        };
+        match parsed {
+            Ok(Message::Request(req)) => self.handle_request(now, &inbound, req),
+            Ok(Message::Response(resp)) => {
+                // No client transactions are started yet: nothing can match.
+                self.stats.stray_responses += 1;
+                tracing::debug!(source = %inbound.source, status = resp.status().as_u16(), "stray response dropped");
+            }
+            Err(err) => self.reject_unparsable(&inbound, &err),
+        }
+        self.drain_transactions();
+    }
+
+    /// A stream message that could not be framed: answer 400 or 513 on its
+    /// connection (which then closes).
+    pub fn handle_stream_error(&mut self, error: &InboundError) {
+        self.stats.parse_errors += 1;
+        tracing::warn!(source = %error.source, transport = %error.transport, error = %error.error, "unframeable stream message");
+        let Some(ctx) = Message::parse_lenient_for_reply(&error.bytes) else {
+            return;
+        };
+        let (status, reason) = if error.error.is_too_large() {
+            (513, "Message Too Large")
+        } else {
+            (400, "Bad Request (bad Content-Length)")
+        };
+        let bytes = ctx.response(status, reason, &new_tag());
+        self.out.push_back(Outbound::reply_to_error(error, bytes));
+    }
+
+    /// The time given by [`SipCore::poll_timeout`] has come.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.transactions.handle_timeout(now);
+        self.drain_transactions();
+    }
+
+    // ---- output ----
+
+    /// The next message to send.
+    pub fn poll_transmit(&mut self) -> Option<Outbound> {
+        self.out.pop_front()
+    }
+
+    /// When [`SipCore::handle_timeout`] must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.transactions.poll_timeout()
+    }
+
+    // ---- internals ----
+
+    fn reject_unparsable(&mut self, inbound: &Inbound, err: &ParseError) {
+        self.stats.parse_errors += 1;
+        tracing::warn!(source = %inbound.source, transport = %inbound.transport, error = %err, "malformed message");
+        // Responses that fail to parse are dropped (RFC 4475 section 3.1.2.19);
+        // requests get an answer when a Via could be recovered.
+        if let Some(ctx) = Message::parse_lenient_for_reply(&inbound.bytes) {
+            let bytes = ctx.error_response(err, &new_tag());
+            self.out.push_back(Outbound::reply_to(inbound, bytes));
+        }
+    }
+
+    fn handle_request(&mut self, now: Instant, inbound: &Inbound, req: Request) {
+        let kind = kind_of(req.method());
+        let Some(key) = server_key(&req, kind) else {
+            // validate() below would say why; there is no Via to answer to.
+            tracing::warn!(source = %inbound.source, "request without a usable Via dropped");
+            return;
+        };
+        let bytes = req.headers().buffer().clone();
+        match self.transactions.handle_request(now, &key, kind, bytes) {
+            Ok(Some(_)) => {
+                self.stats.retransmissions_absorbed += u64::from(kind != Kind::Ack);
+                return;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "request did not fit its transaction");
+                return;
+            }
+        }
+        if kind == Kind::Ack {
+            // An ACK for a 2xx would belong to a dialog; there are none yet.
+            tracing::debug!(source = %inbound.source, "ACK matching no transaction dropped");
+            return;
+        }
+        let dest = response_destination(req.top_via().as_ref(), inbound);
+        let tx = tx_transport(inbound.transport);
+        let started = if kind == Kind::Invite {
+            let trying = self.response(&req, inbound, StatusCode::TRYING, None, None);
+            self.transactions.start_server_invite(now, key, trying, tx)
+        } else {
+            self.transactions.start_server_non_invite(now, key, tx)
+        };
+        let id = match started {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start a server transaction");
+                return;
+            }
+        };
+        self.destinations.insert(id, dest);
+        let (status, reason, extra) = self.decide(&req);
+        let tag = new_tag();
+        let bytes = self.response(&req, inbound, status, reason, Some((&tag, extra)));
+        self.stats.requests_answered += 1;
+        if let Err(e) = self
+            .transactions
+            .send_response(now, id, status.as_u16(), bytes)
+        {
+            tracing::warn!(error = %e, "cannot send a response through its transaction");
+        }
+    }
+
+    /// The answer to a request that matched no transaction.
+    fn decide(&self, req: &Request) -> (StatusCode, Option<&'static str>, Extra) {
+        let code = |c: u16| StatusCode::new(c).unwrap_or(StatusCode::SERVER_INTERNAL_ERROR);
+        if let Err(rej) = req.validate() {
+            return (code(rej.status), Some(rej.reason), Extra::AllowIf501);
+        }
+        let method = req.method();
+        if method.is_extension() {
+            return (StatusCode::NOT_IMPLEMENTED, None, Extra::Allow);
+        }
+        if !matches!(req.uri(), Uri::Sip(_) | Uri::Tel(_)) {
+            return (code(416), None, Extra::None);
+        }
+        let unsupported = unsupported_requirements(req);
+        if !unsupported.is_empty() && *method != Method::Cancel {
+            return (code(420), None, Extra::Unsupported(unsupported));
+        }
+        let max_forwards = req.max_forwards().ok().flatten();
+        if *method == Method::Options {
+            return (StatusCode::OK, None, Extra::Capabilities);
+        }
+        if max_forwards == Some(0) {
+            // Any other request would have to be forwarded (RFC 3261 16.3).
+            return (code(483), None, Extra::None);
+        }
+        match method {
+            Method::Cancel => (StatusCode::CALL_DOES_NOT_EXIST, None, Extra::None),
+            Method::Invite => (
+                StatusCode::NOT_FOUND,
+                Some("Not Found (no route)"),
+                Extra::None,
+            ),
+            _ if req.to_tag().is_some() => (StatusCode::CALL_DOES_NOT_EXIST, None, Extra::None),
+            Method::Info => (StatusCode::OK, None, Extra::None),
+            Method::Bye | Method::Refer | Method::Notify => {
+                (StatusCode::CALL_DOES_NOT_EXIST, None, Extra::None)
+            }
+            _ => (StatusCode::METHOD_NOT_ALLOWED, None, Extra::Allow),
+        }
+    }
+
+    /// Builds a response to `req` with the stamped top Via.
+    fn response(
+        &self,
+        req: &Request,
+        inbound: &Inbound,
+        status: StatusCode,
+        reason: Option<&str>,
+        tag_and_extra: Option<(&str, Extra)>,
+    ) -> Bytes {
+        // RFC 3261 section 8.2.6: every Via in order (the top one stamped),
+        // From, To (with our tag), Call-ID and CSeq copied.
+        let mut b = ResponseBuilder::new(status, reason);
+        let stamped = req
+            .top_via()
+            .and_then(|v| stamp_top_via(&v, inbound.source));
+        for (i, v) in req.header_values(HeaderName::Via).enumerate() {
+            match (&stamped, i) {
+                (Some(s), 0) => b = b.raw_header("Via", s),
+                _ => b = b.raw_header("Via", v),
+            }
+        }
+        if let Some(v) = req.first(HeaderName::From) {
+            b = b.raw_header("From", v);
+        }
+        if let Some(v) = req.first(HeaderName::To) {
+            match tag_and_extra.as_ref() {
+                Some((tag, _)) if status.as_u16() > 100 && req.to_tag().is_none() => {
+                    let mut to = v.to_vec();
+                    to.extend_from_slice(b";tag=");
+                    to.extend_from_slice(tag.as_bytes());
+                    b = b.raw_header("To", to);
+                }
+                _ => b = b.raw_header("To", v),
+            }
+        }
+        for h in [HeaderName::CallId, HeaderName::CSeq] {
+            if let Some(v) = req.first(h) {
+                b = b.raw_header(h.wire_name(false), v);
+            }
+        }
+        if let Some((_, extra)) = tag_and_extra {
+            match extra {
+                Extra::None => {}
+                Extra::Allow => b = b.header(HeaderName::Allow, ALLOW),
+                Extra::AllowIf501 if status.as_u16() == 501 => {
+                    b = b.header(HeaderName::Allow, ALLOW)
+                }
+                Extra::AllowIf501 => {}
+                Extra::Capabilities => {
+                    b = b
+                        .header(HeaderName::Allow, ALLOW)
+                        .header(HeaderName::Accept, ACCEPT)
+                        .header(HeaderName::Supported, SUPPORTED)
+                }
+                Extra::Unsupported(tags) => b = b.header(HeaderName::Unsupported, tags.join(", ")),
+            }
+        }
+        b.raw_header("Server", &self.user_agent)
+            .form(HeaderForm::Full)
+            .to_bytes()
+    }
+
+    fn drain_transactions(&mut self) {
+        while let Some((id, action)) = self.transactions.poll_action() {
+            match action {
+                Action::Transmit(bytes) => {
+                    if let Some(dest) = self.destinations.get(&id) {
+                        let mut out = dest.clone();
+                        out.bytes = bytes;
+                        self.out.push_back(out);
+                    }
+                }
+                Action::Terminated => {
+                    self.destinations.remove(&id);
+                }
+                Action::Timeout(timer) => {
+                    tracing::debug!(?timer, "transaction timed out");
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Extra headers of a core response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Extra {
+    None,
+    Allow,
+    AllowIf501,
+    Capabilities,
+    Unsupported(Vec<String>),
+}
+
+/// Option tags in `Require` and `Proxy-Require` the server does not support
+/// (RFC 3261 section 8.2.2.3: answered with 420 and `Unsupported`).
+fn unsupported_requirements(req: &Request) -> Vec<String> {
+    let supported: Vec<&str> = SUPPORTED
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    [HeaderName::Require, HeaderName::ProxyRequire]
+        .into_iter()
+        .flat_map(|h| req.header_values(h))
+        .filter_map(|v| std::str::from_utf8(v).ok())
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && !supported.iter().any(|s| s.eq_ignore_ascii_case(t)))
+        .map(str::to_owned)
+        .collect()
+}

@@ -1,0 +1,184 @@
+//! Shared harness for end-to-end tests: runs the real `locus` binary and real
+//! peers (SIPp) on loopback, with bounded waits and no sleeps for results.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Repository root (holds `tests/sipp`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A SIPp scenario kept under `tests/sipp`.
+pub fn scenario(name: &str) -> PathBuf {
+    repo_root().join("tests/sipp").join(name)
+}
+
+/// A running `locus` process, stopped with SIGTERM when dropped.
+pub struct Locus {
+    child: Child,
+    /// Bound addresses, as printed: `udp:127.0.0.1:40000`.
+    pub listening: Vec<String>,
+    dir: tempfile::TempDir,
+}
+
+impl Locus {
+    /// Starts `locus sip` with this configuration text and waits (10 s at
+    /// most) until it prints `expected` listening addresses.
+    pub fn start(config: &str, expected: usize) -> Locus {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cfg = dir.path().join("locus.toml");
+        std::fs::write(&cfg, config).expect("write config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_locus"))
+            .arg("sip")
+            .arg("--config")
+            .arg(&cfg)
+            .env(
+                "RUST_LOG",
+                std::env::var("LOCUS_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start locus");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut listening = Vec::new();
+        while listening.len() < expected {
+            match rx.recv_timeout(Duration::from_secs(10)) {
+                Ok(line) => {
+                    if let Some(a) = line.strip_prefix("locus sip: listening on ") {
+                        listening.push(a.to_owned());
+                    }
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    panic!("locus did not report {expected} listening addresses: {e}");
+                }
+            }
+        }
+        Locus {
+            child,
+            listening,
+            dir,
+        }
+    }
+
+    /// The bound socket address for a transport (`udp`, `tcp`, `tls`).
+    pub fn addr(&self, transport: &str) -> SocketAddr {
+        let prefix = format!("{transport}:");
+        self.listening
+            .iter()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no {transport} listener in {:?}", self.listening))
+            .parse()
+            .expect("socket address")
+    }
+
+    /// A scratch directory that lives as long as the process.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Sends SIGTERM and waits (5 s at most) for a clean exit; returns its status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        for _ in 0..100 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!("locus did not stop within 5 s of SIGTERM");
+    }
+}
+
+impl Drop for Locus {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.child.id().to_string())
+                .status();
+            for _ in 0..40 {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Result of one SIPp run.
+pub struct SippRun {
+    /// Whether SIPp exited 0 (every call succeeded).
+    pub success: bool,
+    /// What SIPp wrote to its error log and stderr, for failure messages.
+    pub log: String,
+}
+
+/// Runs a SIPp client scenario once against `target` over `transport`
+/// (`u1` UDP, `t1` TCP), bounded to 20 s.
+pub fn sipp(scenario_file: &Path, target: SocketAddr, transport: &str, extra: &[&str]) -> SippRun {
+    let work = tempfile::tempdir().expect("temp dir");
+    let out = Command::new("timeout")
+        .arg("30")
+        .arg("sipp")
+        .arg("-sf")
+        .arg(scenario_file)
+        .args(["-m", "1", "-l", "1", "-i", "127.0.0.1", "-p", "0"])
+        .args(["-t", transport])
+        .args(["-timeout", "20s", "-timeout_error", "-nostdin"])
+        .args(["-trace_err", "-trace_msg"])
+        .args(extra)
+        .arg(target.to_string())
+        .current_dir(work.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sipp (Debian package sip-tester; scripts/test installs it)");
+    let mut log = String::from_utf8_lossy(&out.stderr).into_owned();
+    for entry in std::fs::read_dir(work.path())
+        .expect("read sipp dir")
+        .flatten()
+    {
+        if let Ok(text) = std::fs::read_to_string(entry.path()) {
+            log.push_str(&format!(
+                "\n--- {} ---\n{text}",
+                entry.file_name().to_string_lossy()
+            ));
+        }
+    }
+    SippRun {
+        success: out.status.success(),
+        log,
+    }
+}
+
+/// Writes a SIPp injection file with one row of fields.
+pub fn injection_file(dir: &Path, fields: &[&str]) -> PathBuf {
+    let path = dir.join("inject.csv");
+    let mut f = std::fs::File::create(&path).expect("create inject file");
+    writeln!(f, "SEQUENTIAL").unwrap();
+    writeln!(f, "{}", fields.join(";")).unwrap();
+    path
+}

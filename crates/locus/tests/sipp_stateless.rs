@@ -1,0 +1,81 @@
+//! The answers `locus sip` gives before any routing exists, checked with SIPp
+//! over real UDP and TCP sockets (issue: SIP foundation, item 7; DESIGN C1).
+
+mod common;
+
+use common::{injection_file, scenario, sipp, Locus};
+
+const CONFIG: &str = r#"
+[sip]
+listen = ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"]
+[sip.limits]
+max_message_bytes = 2048
+max_header_bytes = 2048
+"#;
+
+fn run(name: &str, transport: &str) {
+    let locus = Locus::start(CONFIG, 2);
+    let target = locus.addr(if transport == "u1" { "udp" } else { "tcp" });
+    let r = sipp(&scenario(name), target, transport, &[]);
+    assert!(
+        r.success,
+        "SIPp scenario {name} over {transport} failed:\n{}",
+        r.log
+    );
+}
+
+#[test]
+fn c1_options_to_server_gets_200_with_allow_accept_supported_udp() {
+    run("options.xml", "u1");
+}
+
+#[test]
+fn c1_options_to_server_gets_200_with_allow_accept_supported_tcp() {
+    run("options.xml", "t1");
+}
+
+#[test]
+fn c1_malformed_request_gets_400_naming_the_fault_udp() {
+    run("malformed.xml", "u1");
+}
+
+#[test]
+fn c1_malformed_request_gets_400_naming_the_fault_tcp() {
+    run("malformed.xml", "t1");
+}
+
+#[test]
+fn c1_unsupported_version_gets_505() {
+    run("bad_version.xml", "u1");
+}
+
+#[test]
+fn c1_max_forwards_zero_gets_483() {
+    run("max_forwards_zero.xml", "u1");
+}
+
+#[test]
+fn c7_unknown_method_gets_501_with_allow() {
+    run("unknown_method.xml", "u1");
+}
+
+#[test]
+fn oversize_message_gets_513_udp() {
+    let locus = Locus::start(CONFIG, 2);
+    let pad = "a".repeat(3000);
+    let inf = injection_file(locus.dir(), &[&pad]);
+    let r = sipp(
+        &scenario("oversize.xml"),
+        locus.addr("udp"),
+        "u1",
+        &["-inf", inf.to_str().unwrap()],
+    );
+    assert!(r.success, "oversize over UDP:\n{}", r.log);
+}
+
+#[test]
+fn sigterm_stops_cleanly() {
+    let mut locus = Locus::start(CONFIG, 2);
+    let status = locus.terminate();
+    assert!(status.success(), "exit status after SIGTERM: {status:?}");
+}
