@@ -9,7 +9,7 @@ use crate::header_name::HeaderName;
 use crate::method::Method;
 use crate::name_addr::{parse_saturating, NameAddr};
 use crate::params::{self, Params};
-use crate::text::{is_lws, is_token_char, is_word_char, skip_lws, trim_lws_str, unquote};
+use crate::text::{find_byte, is_lws, is_token_char, is_word_char, skip_lws, trim_lws_str, unquote};
 use crate::uri::Host;
 
 fn malformed(header: HeaderName, reason: &'static str) -> ParseError {
@@ -78,7 +78,7 @@ impl<'a> Via<'a> {
         }
         let rest = skip_lws(rest);
         let host_len = if rest.starts_with('[') {
-            rest.find(']').ok_or(bad("unclosed IPv6 reference"))? + 1
+            find_byte(rest, b']').ok_or(bad("unclosed IPv6 reference"))? + 1
         } else {
             rest.bytes()
                 .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')))

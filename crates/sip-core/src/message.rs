@@ -45,7 +45,8 @@ impl Default for ParseLimits {
 }
 
 impl ParseLimits {
-    fn framing(&self) -> sip_framing::Limits {
+    /// The same limits for `sip_framing` (stream transports frame with them).
+    pub fn framing(&self) -> sip_framing::Limits {
         sip_framing::Limits {
             max_header_bytes: self.max_header_bytes,
             max_body_bytes: self.max_body_bytes,
@@ -266,42 +267,63 @@ fn parse_start_line(buf: &[u8], line: Span) -> Result<StartLine, ParseError> {
     })
 }
 
-/// Parses the header block `buf[..header_len]` and builds the message.
-fn parse_framed(
-    buf: Bytes,
-    header_len: usize,
-    body_len: usize,
-    limits: &ParseLimits,
-) -> Result<Message, ParseError> {
-    let b: &[u8] = &buf;
-    let hdr = &b[..header_len];
-    let first_nl = memchr::memchr(b'\n', hdr).ok_or(ParseError::UnterminatedHeaders)?;
-    let sl_end = if first_nl > 0 && hdr[first_nl - 1] == b'\r' {
-        first_nl - 1
-    } else {
-        first_nl
+/// Locates the `tag` parameter of a From/To value without parsing the URI:
+/// skips a quoted display name, takes the parameters after `>` (name-addr)
+/// or after the first `;` (addr-spec, RFC 3261 section 20.10). The full
+/// grammar is checked by [`Request::validate`].
+fn locate_tag(v: &[u8]) -> Result<Option<&str>, &'static str> {
+    let mut i = 0;
+    if v.first() == Some(&b'"') {
+        i = crate::text::quoted_len(v).ok_or("unterminated quoted display name")?;
+    }
+    let params = match memchr::memchr(b'<', &v[i..]) {
+        Some(lt) => {
+            let gt = memchr::memchr(b'>', &v[i + lt..]).ok_or("missing '>'")?;
+            &v[i + lt + gt + 1..]
+        }
+        None => match memchr::memchr(b';', v) {
+            Some(semi) => &v[semi..],
+            None => return Ok(None),
+        },
     };
+    let params = std::str::from_utf8(params).map_err(|_| "not UTF-8")?;
+    let mut rest = params;
+    while let Some((p, r)) = crate::params::next_param(rest, false)? {
+        if p.name.eq_ignore_ascii_case("tag") {
+            return Ok(p.value);
+        }
+        rest = r;
+    }
+    Ok(None)
+}
+
+/// Parses one message from `buf` in a single pass over its lines: start
+/// line, header fields (as spans), the end of the header block and
+/// Content-Length, with the framing rules of `sip_framing::frame_datagram`
+/// (checked to agree with it in the tests). `buf` is cut to the message.
+fn parse_message(mut buf: Bytes, limits: &ParseLimits, datagram: bool) -> Result<Message, ParseError> {
+    let b: &[u8] = &buf;
+    let first_nl = memchr::memchr(b'\n', b).ok_or(ParseError::UnterminatedHeaders)?;
+    let sl_end = if first_nl > 0 && b[first_nl - 1] == b'\r' { first_nl - 1 } else { first_nl };
     let start_line = Span::new(0, sl_end);
     let start = parse_start_line(b, start_line)?;
 
     let mut fields: Vec<FieldSpan> = Vec::with_capacity(24);
     let mut pos = first_nl + 1;
     let mut line_no = 1usize;
-    while pos < header_len {
+    let mut header_len = None;
+    while pos < b.len() {
         line_no += 1;
-        let nl = match memchr::memchr(b'\n', &hdr[pos..]) {
+        let nl = match memchr::memchr(b'\n', &b[pos..]) {
             Some(n) => pos + n,
-            None => header_len,
+            None => break,
         };
-        let end = if nl > pos && hdr[nl - 1] == b'\r' {
-            nl - 1
-        } else {
-            nl
-        };
+        let end = if nl > pos && b[nl - 1] == b'\r' { nl - 1 } else { nl };
         if end == pos {
+            header_len = Some(nl + 1);
             break;
         }
-        let first = hdr[pos];
+        let first = b[pos];
         if first == b' ' || first == b'\t' {
             // Folded continuation of the previous header (RFC 3261 section 7.3.1).
             match fields.last_mut() {
@@ -309,9 +331,8 @@ fn parse_framed(
                 None => return Err(ParseError::MalformedHeaderLine { line: line_no }),
             }
         } else {
-            let line = &hdr[pos..end];
-            let colon = memchr::memchr(b':', line)
-                .ok_or(ParseError::MalformedHeaderLine { line: line_no })?;
+            let line = &b[pos..end];
+            let colon = memchr::memchr(b':', line).ok_or(ParseError::MalformedHeaderLine { line: line_no })?;
             let mut name_end = colon;
             while name_end > 0 && matches!(line[name_end - 1], b' ' | b'\t') {
                 name_end -= 1;
@@ -333,15 +354,29 @@ fn parse_framed(
         }
         pos = nl + 1;
     }
+    let header_len = match header_len {
+        Some(h) => h,
+        // A datagram whose header block ends with the datagram (no empty
+        // line; RFC 5118 archive copies end so): no body.
+        None if datagram && b.ends_with(b"\n") => b.len(),
+        None if b.len() > limits.max_header_bytes => {
+            return Err(ParseError::HeadersTooLarge {
+                limit: limits.max_header_bytes,
+            })
+        }
+        None => return Err(ParseError::UnterminatedHeaders),
+    };
+    if header_len > limits.max_header_bytes {
+        return Err(ParseError::HeadersTooLarge {
+            limit: limits.max_header_bytes,
+        });
+    }
 
     let mut hot = Hot::default();
     for f in &mut fields {
         // Trim the value of LWS (folds included).
         let v = f.value.get(b);
-        let lead = v
-            .iter()
-            .position(|c| !matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
-            .unwrap_or(v.len());
+        let lead = v.iter().position(|c| !matches!(c, b' ' | b'\t' | b'\r' | b'\n')).unwrap_or(v.len());
         let trail = v[lead..]
             .iter()
             .rposition(|c| !matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
@@ -357,24 +392,15 @@ fn parse_framed(
                 hot.top_via = offset_in(b, s);
                 hot.branch = via.branch().and_then(|br| offset_in(b, br));
             }
-            HeaderName::From | HeaderName::To => {
-                let is_from = f.name == HeaderName::From;
-                if (is_from && hot.from.is_some()) || (!is_from && hot.to.is_some()) {
-                    continue;
-                }
-                let s = utf8(v, f.name)?;
-                let na = NameAddr::parse(s).map_err(|reason| ParseError::MalformedHeader {
-                    header: f.name,
-                    reason,
-                })?;
-                let tag = na.tag().and_then(|t| offset_in(b, t));
-                if is_from {
-                    hot.from = Some(f.value);
-                    hot.from_tag = tag;
-                } else {
-                    hot.to = Some(f.value);
-                    hot.to_tag = tag;
-                }
+            HeaderName::From if hot.from.is_none() => {
+                let tag = locate_tag(v).map_err(|reason| ParseError::MalformedHeader { header: f.name, reason })?;
+                hot.from = Some(f.value);
+                hot.from_tag = tag.and_then(|t| offset_in(b, t));
+            }
+            HeaderName::To if hot.to.is_none() => {
+                let tag = locate_tag(v).map_err(|reason| ParseError::MalformedHeader { header: f.name, reason })?;
+                hot.to = Some(f.value);
+                hot.to_tag = tag.and_then(|t| offset_in(b, t));
             }
             HeaderName::CallId if hot.call_id.is_none() => {
                 if !valid_call_id(v) {
@@ -388,13 +414,34 @@ fn parse_framed(
             HeaderName::CSeq if hot.cseq.is_none() => {
                 hot.cseq = Some(CSeq::parse(v)?);
             }
-            HeaderName::ContentLength if hot.content_length.is_none() => {
+            HeaderName::ContentLength => {
+                if hot.content_length.is_some() {
+                    return Err(ParseError::MultipleContentLength);
+                }
                 hot.content_length = Some(sip_framing::parse_length(v)?);
             }
             _ => {}
         }
     }
 
+    let available = b.len() - header_len;
+    let body_len = match hot.content_length {
+        Some(cl) if cl > available => {
+            return Err(ParseError::ContentLengthExceedsDatagram {
+                content_length: cl,
+                available,
+            })
+        }
+        Some(cl) => cl,
+        None => available,
+    };
+    if body_len > limits.max_body_bytes {
+        return Err(ParseError::BodyTooLarge {
+            content_length: body_len,
+            limit: limits.max_body_bytes,
+        });
+    }
+    buf.truncate(header_len + body_len);
     let head = Headers {
         body: Span::new(header_len, header_len + body_len),
         buf,
@@ -418,18 +465,16 @@ fn parse_framed(
 }
 
 fn leading_crlf(b: &[u8]) -> usize {
-    b.iter()
-        .position(|c| *c != b'\r' && *c != b'\n')
-        .unwrap_or(b.len())
+    b.iter().position(|c| *c != b'\r' && *c != b'\n').unwrap_or(b.len())
 }
 
 impl Message {
     /// Parses a UDP datagram with the default limits. Leading CR/LF octets are
     /// skipped; framing follows `sip_framing::frame_datagram` (octets after
     /// the `Content-Length` body are ignored, a body shorter than announced is
-    /// an error). A header block that ends with the datagram, without the
-    /// empty line, is accepted when no body is announced (RFC 5118 archive
-    /// copies end that way).
+    /// an error), applied in the same pass as the parse. A header block that
+    /// ends with the datagram, without the empty line, is accepted as having
+    /// no body (RFC 5118 archive copies end that way).
     pub fn parse_datagram(data: Bytes) -> Result<Message, ParseError> {
         Message::parse_datagram_with(data, &ParseLimits::default())
     }
@@ -446,24 +491,13 @@ impl Message {
                 limit: limits.max_message_bytes,
             });
         }
-        match sip_framing::frame_datagram(&data, &limits.framing()) {
-            Ok(f) => {
-                let data = data.slice(..f.len);
-                parse_framed(data, f.header_len, f.len - f.header_len, limits)
-            }
-            Err(sip_framing::FrameError::UnterminatedHeaders) if data.ends_with(b"\n") => {
-                // Header block ended by the end of the datagram: no body.
-                let len = data.len();
-                parse_framed(data, len, 0, limits)
-            }
-            Err(e) => Err(e.into()),
-        }
+        parse_message(data, limits, true)
     }
 
-    /// Parses one complete, already framed message (as delivered by stream
-    /// framing, `sip_framing::frame_stream`) with the default limits. The
-    /// body is the `Content-Length` bytes after the header block (the rest of
-    /// the buffer without `Content-Length`).
+    /// Parses one complete, already framed message (as delivered by
+    /// `sip_framing::frame_stream`) with the default limits. The body is the
+    /// `Content-Length` bytes after the header block (the rest of the buffer
+    /// without `Content-Length`).
     pub fn parse(data: Bytes) -> Result<Message, ParseError> {
         Message::parse_with(data, &ParseLimits::default())
     }
@@ -478,9 +512,7 @@ impl Message {
                 limit: limits.max_message_bytes,
             });
         }
-        let f = sip_framing::frame_datagram(&data, &limits.framing())?;
-        let data = data.slice(..f.len);
-        parse_framed(data, f.header_len, f.len - f.header_len, limits)
+        parse_message(data, limits, false)
     }
 
     /// The header block and body.
@@ -786,7 +818,8 @@ impl Headers {
         self.hot.top_via.map(|s| s.get(&self.buf))
     }
 
-    /// From (the first one; checked while parsing).
+    /// From (the first one); `None` when absent or malformed (a request
+    /// that passed [`Request::validate`] always has a valid one).
     pub fn from(&self) -> Option<NameAddr<'_>> {
         self.hot_str(self.hot.from)
             .and_then(|s| NameAddr::parse(s).ok())
@@ -797,7 +830,8 @@ impl Headers {
         self.hot_str(self.hot.from_tag)
     }
 
-    /// To (the first one; checked while parsing).
+    /// To (the first one); `None` when absent or malformed (a request that
+    /// passed [`Request::validate`] always has a valid one).
     pub fn to(&self) -> Option<NameAddr<'_>> {
         self.hot_str(self.hot.to)
             .and_then(|s| NameAddr::parse(s).ok())

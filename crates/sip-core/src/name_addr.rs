@@ -7,6 +7,7 @@ use std::fmt;
 use crate::error::ParseError;
 use crate::params::{self, Params};
 use crate::text::{
+    find_byte,
     is_lws, is_token_char, push_quoted, quoted_len, skip_lws, trim_lws_str, unquote,
 };
 use crate::uri::Uri;
@@ -63,7 +64,7 @@ impl<'a> NameAddr<'a> {
                 return NameAddr::parse_addr_spec(s);
             }
         };
-        let gt = rest.find('>').ok_or("missing '>'")?;
+        let gt = find_byte(rest, b'>').ok_or("missing '>'")?;
         let uri = Uri::parse(&rest[1..gt]).map_err(uri_reason)?;
         let hparams = &rest[gt + 1..];
         params::validate(hparams, false)?;

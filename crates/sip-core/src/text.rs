@@ -69,13 +69,24 @@ pub(crate) fn trim_lws(s: &[u8]) -> &[u8] {
 /// Trims linear white space on both sides of a `str`.
 #[inline]
 pub(crate) fn trim_lws_str(s: &str) -> &str {
-    s.trim_matches(|c: char| matches!(c, ' ' | '\t' | '\r' | '\n'))
+    let b = s.as_bytes();
+    let start = b.iter().position(|&c| !is_lws(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|&c| !is_lws(c)).map_or(start, |p| p + 1);
+    // LWS bytes are ASCII, so both ends are char boundaries.
+    &s[start..end]
+}
+
+/// Position of the first `b` in `s` (a plain loop: values are short).
+#[inline]
+pub(crate) fn find_byte(s: &str, b: u8) -> Option<usize> {
+    s.bytes().position(|c| c == b)
 }
 
 /// Skips leading linear white space.
 #[inline]
 pub(crate) fn skip_lws(s: &str) -> &str {
-    s.trim_start_matches([' ', '\t', '\r', '\n'])
+    let n = s.bytes().position(|c| !is_lws(c)).unwrap_or(s.len());
+    &s[n..]
 }
 
 /// Length of the quoted string at the start of `s` (which begins with `"`),

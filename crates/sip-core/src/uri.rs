@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::error::ParseError;
 use crate::params::{self, Param, Params};
-use crate::text::{hex_val, unescape};
+use crate::text::{find_byte, hex_val, unescape};
 
 /// A URI as found in a Request-URI or a name-addr.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,7 +117,7 @@ fn is_scheme(s: &str) -> bool {
 impl<'a> Uri<'a> {
     /// Parses an absolute URI: no surrounding LWS or angle brackets.
     pub fn parse(s: &'a str) -> Result<Uri<'a>, ParseError> {
-        let colon = s.find(':').ok_or(invalid("missing scheme"))?;
+        let colon = find_byte(s, b':').ok_or(invalid("missing scheme"))?;
         let scheme = &s[..colon];
         if !is_scheme(scheme) {
             return Err(invalid("bad scheme"));
@@ -238,10 +238,9 @@ impl<'a> Host<'a> {
             return parse_ipv6(s).map(Host::Ipv6);
         }
         if b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
-            return s
-                .parse::<Ipv4Addr>()
+            return parse_ipv4(b)
                 .map(Host::Ipv4)
-                .map_err(|_| invalid("bad IPv4 address"));
+                .ok_or(invalid("bad IPv4 address"));
         }
         let ok = b
             .iter()
@@ -290,6 +289,36 @@ impl From<IpAddr> for Host<'static> {
             IpAddr::V6(a) => Host::Ipv6(a),
         }
     }
+}
+
+/// Dotted-quad IPv4 (1 to 3 digits per part, each at most 255).
+fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
+    let mut out = [0u8; 4];
+    let mut part = 0;
+    let mut val: u16 = 0;
+    let mut digits = 0;
+    for &c in b {
+        if c == b'.' {
+            if digits == 0 || part == 3 {
+                return None;
+            }
+            out[part] = u8::try_from(val).ok()?;
+            part += 1;
+            val = 0;
+            digits = 0;
+        } else {
+            digits += 1;
+            if digits > 3 {
+                return None;
+            }
+            val = val * 10 + u16::from(c - b'0');
+        }
+    }
+    if part != 3 || digits == 0 {
+        return None;
+    }
+    out[3] = u8::try_from(val).ok()?;
+    Some(Ipv4Addr::from(out))
 }
 
 fn parse_ipv6(s: &str) -> Result<Ipv6Addr, ParseError> {
@@ -346,14 +375,14 @@ impl<'a> SipUri<'a> {
     }
 
     fn parse_rest(rest: &'a str, secure: bool) -> Result<SipUri<'a>, ParseError> {
-        let (userinfo, hostpart) = match rest.find('@') {
+        let (userinfo, hostpart) = match find_byte(rest, b'@') {
             Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
             None => (None, rest),
         };
         let (user, password) = match userinfo {
             None => (None, None),
             Some(ui) => {
-                let (u, p) = match ui.find(':') {
+                let (u, p) = match find_byte(ui, b':') {
                     Some(c) => (&ui[..c], Some(&ui[c + 1..])),
                     None => (ui, None),
                 };
@@ -367,7 +396,7 @@ impl<'a> SipUri<'a> {
                 (Some(Cow::Borrowed(u)), p.map(Cow::Borrowed))
             }
         };
-        let (hostport, headers) = match hostpart.find('?') {
+        let (hostport, headers) = match find_byte(hostpart, b'?') {
             Some(q) => (&hostpart[..q], &hostpart[q + 1..]),
             None => (hostpart, ""),
         };
@@ -377,13 +406,13 @@ impl<'a> SipUri<'a> {
             }
             check_chars(headers, HEADERS_EXTRA, "bad character in URI headers")?;
         }
-        let (hp, uparams) = match hostport.find(';') {
+        let (hp, uparams) = match find_byte(hostport, b';') {
             Some(p) => (&hostport[..p], &hostport[p..]),
             None => (hostport, ""),
         };
         params::validate(uparams, true).map_err(invalid)?;
         let (host_s, port_s) = if hp.starts_with('[') {
-            let close = hp.find(']').ok_or(invalid("unclosed IPv6 reference"))?;
+            let close = find_byte(hp, b']').ok_or(invalid("unclosed IPv6 reference"))?;
             let after = &hp[close + 1..];
             match after.strip_prefix(':') {
                 Some(p) => (&hp[..=close], Some(p)),
@@ -391,7 +420,7 @@ impl<'a> SipUri<'a> {
                 None => return Err(invalid("junk after IPv6 reference")),
             }
         } else {
-            match hp.find(':') {
+            match find_byte(hp, b':') {
                 Some(c) => (&hp[..c], Some(&hp[c + 1..])),
                 None => (hp, None),
             }
@@ -580,7 +609,7 @@ impl fmt::Display for SipUri<'_> {
 
 impl<'a> TelUri<'a> {
     fn parse_rest(rest: &'a str) -> Result<TelUri<'a>, ParseError> {
-        let (number, tparams) = match rest.find(';') {
+        let (number, tparams) = match find_byte(rest, b';') {
             Some(p) => (&rest[..p], &rest[p..]),
             None => (rest, ""),
         };

@@ -35,7 +35,7 @@ const MANDATORY: &[(HeaderName, &str)] = &[
 
 impl Request {
     /// Checks what the parser leaves to message level: mandatory headers
-    /// present (400), single-value headers not repeated (400, RFC 4475
+    /// present (400), From and To well formed (400), single-value headers not repeated (400, RFC 4475
     /// section 3.3.8), CSeq method equal to the request method (400, or 501
     /// when the request method is unknown, section 3.1.2.18), every Via,
     /// Contact, Route and Record-Route well formed (400), no headers in a
@@ -70,6 +70,12 @@ impl Request {
             if !u.headers.is_empty() {
                 return Err(Rejection::bad("Bad Request (headers in Request-URI)"));
             }
+        }
+        if self.from().is_none() {
+            return Err(Rejection::bad("Bad Request (malformed From)"));
+        }
+        if self.to().is_none() {
+            return Err(Rejection::bad("Bad Request (malformed To)"));
         }
         for v in self.via() {
             v.map_err(|_| Rejection::bad("Bad Request (malformed Via)"))?;
