@@ -79,3 +79,37 @@ fn sigterm_stops_cleanly() {
     let status = locus.terminate();
     assert!(status.success(), "exit status after SIGTERM: {status:?}");
 }
+
+/// The README's first command: `locus` with no arguments serves SIP on
+/// 127.0.0.1:5060 over UDP and TCP, and SIPp's OPTIONS gets its 200.
+#[test]
+fn default_run_answers_sipp_options_on_5060() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_locus"))
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start locus");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    let second = lines.next().and_then(Result::ok).unwrap_or_default();
+    let run = (first == "locus sip: listening on udp:127.0.0.1:5060"
+        && second == "locus sip: listening on tcp:127.0.0.1:5060")
+        .then(|| {
+            sipp(
+                &scenario("options.xml"),
+                "127.0.0.1:5060".parse().unwrap(),
+                "u1",
+                &[],
+            )
+        });
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    let run = run.unwrap_or_else(|| {
+        panic!("locus did not listen on 127.0.0.1:5060 (is the port busy?): {first:?} {second:?}")
+    });
+    assert!(run.success, "{}", run.log);
+    assert!(status.success(), "{status:?}");
+}

@@ -146,7 +146,8 @@ pub fn sipp(scenario_file: &Path, target: SocketAddr, transport: &str, extra: &[
         .arg("sipp")
         .arg("-sf")
         .arg(scenario_file)
-        .args(["-m", "1", "-l", "1", "-i", "127.0.0.1", "-p", "0"])
+        .args(["-m", "1", "-l", "1", "-i", "127.0.0.1", "-p"])
+        .arg(free_port().to_string())
         .args(["-t", transport])
         .args(["-timeout", "20s", "-timeout_error", "-nostdin"])
         .args(["-trace_err", "-trace_msg"])
@@ -171,6 +172,18 @@ pub fn sipp(scenario_file: &Path, target: SocketAddr, transport: &str, extra: &[
     SippRun {
         success: out.status.success(),
         log,
+    }
+}
+
+/// A port free on 127.0.0.1 for both UDP and TCP right now (SIPp would
+/// otherwise take 5060 and up, colliding between parallel tests).
+pub fn free_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind udp");
+        let port = udp.local_addr().expect("addr").port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
     }
 }
 
