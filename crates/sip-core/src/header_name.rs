@@ -378,7 +378,13 @@ impl HeaderName {
         for (d, s) in buf.iter_mut().zip(name) {
             *d = s.to_ascii_lowercase();
         }
-        match &buf[..name.len()] {
+        HeaderName::from_lowercase(&buf[..name.len()])
+    }
+
+    /// Classifies a name already in lower case.
+    #[inline]
+    pub(crate) fn from_lowercase(lower: &[u8]) -> HeaderName {
+        match lower {
             b"accept" => HeaderName::Accept,
             b"a" | b"accept-contact" => HeaderName::AcceptContact,
             b"accept-encoding" => HeaderName::AcceptEncoding,

@@ -9,7 +9,9 @@ use crate::header_name::HeaderName;
 use crate::method::Method;
 use crate::name_addr::{parse_saturating, NameAddr};
 use crate::params::{self, Params};
-use crate::text::{find_byte, is_lws, is_token_char, is_word_char, skip_lws, trim_lws_str, unquote};
+use crate::text::{
+    find_byte, is_lws, is_token_char, is_word_char, skip_lws, trim_lws_str, unquote,
+};
 use crate::uri::Host;
 
 fn malformed(header: HeaderName, reason: &'static str) -> ParseError {

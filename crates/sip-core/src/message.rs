@@ -17,7 +17,7 @@ use crate::headers::{
 use crate::method::Method;
 use crate::name_addr::{parse_saturating, NameAddr};
 use crate::status::StatusCode;
-use crate::text::{is_token, is_token_char, split_commas};
+use crate::text::{is_token_char, split_commas};
 use crate::uri::Uri;
 
 /// Limits applied while parsing.
@@ -301,24 +301,32 @@ fn locate_tag(v: &[u8]) -> Result<Option<&str>, &'static str> {
 /// line, header fields (as spans), the end of the header block and
 /// Content-Length, with the framing rules of `sip_framing::frame_datagram`
 /// (checked to agree with it in the tests). `buf` is cut to the message.
-fn parse_message(mut buf: Bytes, limits: &ParseLimits, datagram: bool) -> Result<Message, ParseError> {
+fn parse_message(
+    mut buf: Bytes,
+    limits: &ParseLimits,
+    datagram: bool,
+) -> Result<Message, ParseError> {
     let b: &[u8] = &buf;
     let first_nl = memchr::memchr(b'\n', b).ok_or(ParseError::UnterminatedHeaders)?;
-    let sl_end = if first_nl > 0 && b[first_nl - 1] == b'\r' { first_nl - 1 } else { first_nl };
+    let sl_end = if first_nl > 0 && b[first_nl - 1] == b'\r' {
+        first_nl - 1
+    } else {
+        first_nl
+    };
     let start_line = Span::new(0, sl_end);
     let start = parse_start_line(b, start_line)?;
 
     let mut fields: Vec<FieldSpan> = Vec::with_capacity(24);
     let mut pos = first_nl + 1;
-    let mut line_no = 1usize;
     let mut header_len = None;
-    while pos < b.len() {
-        line_no += 1;
-        let nl = match memchr::memchr(b'\n', &b[pos..]) {
-            Some(n) => pos + n,
-            None => break,
+    let mut lower = [0u8; 24];
+    let lines = memchr::memchr_iter(b'\n', &b[pos..]).map(|n| n + first_nl + 1);
+    for (line_no, nl) in (2usize..).zip(lines) {
+        let end = if nl > pos && b[nl - 1] == b'\r' {
+            nl - 1
+        } else {
+            nl
         };
-        let end = if nl > pos && b[nl - 1] == b'\r' { nl - 1 } else { nl };
         if end == pos {
             header_len = Some(nl + 1);
             break;
@@ -331,14 +339,20 @@ fn parse_message(mut buf: Bytes, limits: &ParseLimits, datagram: bool) -> Result
                 None => return Err(ParseError::MalformedHeaderLine { line: line_no }),
             }
         } else {
+            // One scan: token characters of the name, lower-cased on the way.
             let line = &b[pos..end];
-            let colon = memchr::memchr(b':', line).ok_or(ParseError::MalformedHeaderLine { line: line_no })?;
-            let mut name_end = colon;
-            while name_end > 0 && matches!(line[name_end - 1], b' ' | b'\t') {
-                name_end -= 1;
+            let mut n = 0;
+            while n < line.len() && is_token_char(line[n]) {
+                if n < lower.len() {
+                    lower[n] = line[n].to_ascii_lowercase();
+                }
+                n += 1;
             }
-            let name = &line[..name_end];
-            if !is_token(name) {
+            let mut colon = n;
+            while colon < line.len() && matches!(line[colon], b' ' | b'\t') {
+                colon += 1;
+            }
+            if n == 0 || colon >= line.len() || line[colon] != b':' {
                 return Err(ParseError::MalformedHeaderLine { line: line_no });
             }
             if fields.len() >= limits.max_headers {
@@ -346,9 +360,14 @@ fn parse_message(mut buf: Bytes, limits: &ParseLimits, datagram: bool) -> Result
                     limit: limits.max_headers,
                 });
             }
+            let name = if n <= lower.len() {
+                HeaderName::from_lowercase(&lower[..n])
+            } else {
+                HeaderName::Other
+            };
             fields.push(FieldSpan {
-                name: HeaderName::from_bytes(name),
-                raw_name: Span::new(pos, pos + name_end),
+                name,
+                raw_name: Span::new(pos, pos + n),
                 value: Span::new(pos + colon + 1, end),
             });
         }
@@ -376,7 +395,10 @@ fn parse_message(mut buf: Bytes, limits: &ParseLimits, datagram: bool) -> Result
     for f in &mut fields {
         // Trim the value of LWS (folds included).
         let v = f.value.get(b);
-        let lead = v.iter().position(|c| !matches!(c, b' ' | b'\t' | b'\r' | b'\n')).unwrap_or(v.len());
+        let lead = v
+            .iter()
+            .position(|c| !matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
+            .unwrap_or(v.len());
         let trail = v[lead..]
             .iter()
             .rposition(|c| !matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
@@ -386,19 +408,29 @@ fn parse_message(mut buf: Bytes, limits: &ParseLimits, datagram: bool) -> Result
         let v = f.value.get(b);
         match f.name {
             HeaderName::Via if hot.top_via.is_none() => {
-                let first = split_commas(v).next().unwrap_or_default();
+                let first = if memchr::memchr(b',', v).is_some() {
+                    split_commas(v).next().unwrap_or_default()
+                } else {
+                    v
+                };
                 let s = utf8(first, HeaderName::Via)?;
                 let via = Via::parse(s)?;
                 hot.top_via = offset_in(b, s);
                 hot.branch = via.branch().and_then(|br| offset_in(b, br));
             }
             HeaderName::From if hot.from.is_none() => {
-                let tag = locate_tag(v).map_err(|reason| ParseError::MalformedHeader { header: f.name, reason })?;
+                let tag = locate_tag(v).map_err(|reason| ParseError::MalformedHeader {
+                    header: f.name,
+                    reason,
+                })?;
                 hot.from = Some(f.value);
                 hot.from_tag = tag.and_then(|t| offset_in(b, t));
             }
             HeaderName::To if hot.to.is_none() => {
-                let tag = locate_tag(v).map_err(|reason| ParseError::MalformedHeader { header: f.name, reason })?;
+                let tag = locate_tag(v).map_err(|reason| ParseError::MalformedHeader {
+                    header: f.name,
+                    reason,
+                })?;
                 hot.to = Some(f.value);
                 hot.to_tag = tag.and_then(|t| offset_in(b, t));
             }
@@ -465,7 +497,9 @@ fn parse_message(mut buf: Bytes, limits: &ParseLimits, datagram: bool) -> Result
 }
 
 fn leading_crlf(b: &[u8]) -> usize {
-    b.iter().position(|c| *c != b'\r' && *c != b'\n').unwrap_or(b.len())
+    b.iter()
+        .position(|c| *c != b'\r' && *c != b'\n')
+        .unwrap_or(b.len())
 }
 
 impl Message {

@@ -7,8 +7,7 @@ use std::fmt;
 use crate::error::ParseError;
 use crate::params::{self, Params};
 use crate::text::{
-    find_byte,
-    is_lws, is_token_char, push_quoted, quoted_len, skip_lws, trim_lws_str, unquote,
+    find_byte, is_lws, is_token_char, push_quoted, quoted_len, skip_lws, trim_lws_str, unquote,
 };
 use crate::uri::Uri;
 

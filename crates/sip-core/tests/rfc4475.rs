@@ -523,7 +523,10 @@ fn section_3_1_2_14_badaspec_spaces_within_addr_spec() {
     let r = m.as_request().unwrap();
     assert!(r.to().is_none());
     let rej = r.validate().unwrap_err();
-    assert_eq!((rej.status, rej.reason), (400, "Bad Request (malformed To)"));
+    assert_eq!(
+        (rej.status, rej.reason),
+        (400, "Bad Request (malformed To)")
+    );
 }
 
 #[test]
@@ -532,7 +535,10 @@ fn section_3_1_2_15_baddn_non_token_display_name() {
     // datagram end is taken as the end of the header block.
     let m = parse("baddn.dat").unwrap();
     let rej = m.as_request().unwrap().validate().unwrap_err();
-    assert_eq!((rej.status, rej.reason), (400, "Bad Request (malformed From)"));
+    assert_eq!(
+        (rej.status, rej.reason),
+        (400, "Bad Request (malformed From)")
+    );
 }
 
 #[test]
