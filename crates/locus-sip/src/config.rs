@@ -43,6 +43,8 @@ pub struct SipConfig {
     pub limits: LimitsConfig,
     /// RFC 3261 transaction timers.
     pub timers: TimersConfig,
+    /// Carrier trunks (`[[sip.trunks]]`).
+    pub trunks: Vec<crate::trunk::TrunkConfig>,
 }
 
 impl Default for SipConfig {
@@ -54,6 +56,7 @@ impl Default for SipConfig {
             tls: None,
             limits: LimitsConfig::default(),
             timers: TimersConfig::default(),
+            trunks: Vec::new(),
         }
     }
 }
@@ -76,7 +79,7 @@ pub struct LimitsConfig {
     pub max_message_bytes: usize,
     /// Largest header block accepted, in bytes.
     pub max_header_bytes: usize,
-    /// Most header fields in one message (more gets 400).
+    /// Most header fields in one message (more gets 513 Message Too Large).
     pub max_headers: usize,
     /// TCP/TLS: received segments after which an incomplete message is dropped
     /// and the connection reset (Genesys spec section 2.3.1: 4).
@@ -238,6 +241,7 @@ impl SipConfig {
         check_range(&mut out, "sip.timers.t1_ms", t.t1_ms, 10, 10_000);
         check_range(&mut out, "sip.timers.t2_ms", t.t2_ms, t.t1_ms, 60_000);
         check_range(&mut out, "sip.timers.t4_ms", t.t4_ms, t.t1_ms, 60_000);
+        out.extend(crate::trunk::validate(&self.trunks));
         out
     }
 }
@@ -253,8 +257,10 @@ mod tests {
 
     #[test]
     fn every_bad_value_is_reported_with_its_key() {
-        let mut c = SipConfig::default();
-        c.listen = vec!["sctp:1.2.3.4:5060".into(), "tls:127.0.0.1:5061".into()];
+        let mut c = SipConfig {
+            listen: vec!["sctp:1.2.3.4:5060".into(), "tls:127.0.0.1:5061".into()],
+            ..SipConfig::default()
+        };
         c.limits.max_segments_per_message = 0;
         c.timers.t2_ms = 1;
         let keys: Vec<_> = c.validate().into_iter().map(|i| i.key).collect();

@@ -22,6 +22,8 @@ use sip_transaction::{Action, Kind, TimerConfig, TransactionId, TransactionKey, 
 use sip_transport::{Inbound, InboundError, Outbound, Transport};
 
 use crate::config::SipConfig;
+use crate::ratelimit::{RateLimiter, Verdict};
+use crate::trunk::{Trunk, Trunks, TRUNK_ALLOW};
 use crate::via::{response_destination, stamp_top_via};
 
 /// Methods the server implements, in the order of its `Allow` header.
@@ -42,6 +44,8 @@ pub struct CoreStats {
     pub parse_errors: u64,
     /// Responses received that matched nothing.
     pub stray_responses: u64,
+    /// Requests refused (503) or dropped by the per-source rate limit.
+    pub rate_limited: u64,
 }
 
 /// The SIP server's protocol core.
@@ -54,6 +58,8 @@ pub struct SipCore {
     destinations: HashMap<TransactionId, Outbound>,
     out: VecDeque<Outbound>,
     stats: CoreStats,
+    trunks: Trunks,
+    limiter: RateLimiter,
 }
 
 fn kind_of(method: &Method) -> Kind {
@@ -119,6 +125,8 @@ impl SipCore {
             destinations: HashMap::new(),
             out: VecDeque::new(),
             stats: CoreStats::default(),
+            trunks: Trunks::new(&config.trunks),
+            limiter: RateLimiter::new(65_536),
         }
     }
 
@@ -206,6 +214,35 @@ impl SipCore {
 
     fn handle_request(&mut self, now: Instant, inbound: &Inbound, req: Request) {
         let kind = kind_of(req.method());
+        let trunk = self.trunks.by_source(inbound.source.ip()).cloned();
+        if let Some(t) = &trunk {
+            match self
+                .limiter
+                .check(now, inbound.source.ip(), t.config.rate_limit.rate())
+            {
+                Verdict::Allow => {}
+                Verdict::Drop => {
+                    self.stats.rate_limited += 1;
+                    return;
+                }
+                Verdict::Reject { retry_after } => {
+                    self.stats.rate_limited += 1;
+                    tracing::warn!(source = %inbound.source, trunk = %t.config.name, "rate limit reached: 503, then silence");
+                    if kind != Kind::Ack {
+                        let bytes = self.response(
+                            &req,
+                            inbound,
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            None,
+                            Some((&new_tag(), Extra::RetryAfter(retry_after))),
+                        );
+                        let dest = response_destination(req.top_via().as_ref(), inbound);
+                        self.out.push_back(Outbound { bytes, ..dest });
+                    }
+                    return;
+                }
+            }
+        }
         let Some(key) = server_key(&req, kind) else {
             // validate() below would say why; there is no Via to answer to.
             tracing::warn!(source = %inbound.source, "request without a usable Via dropped");
@@ -244,7 +281,7 @@ impl SipCore {
             }
         };
         self.destinations.insert(id, dest);
-        let (status, reason, extra) = self.decide(&req);
+        let (status, reason, extra) = self.decide(&req, trunk.as_ref());
         let tag = new_tag();
         let bytes = self.response(&req, inbound, status, reason, Some((&tag, extra)));
         self.stats.requests_answered += 1;
@@ -257,14 +294,35 @@ impl SipCore {
     }
 
     /// The answer to a request that matched no transaction.
-    fn decide(&self, req: &Request) -> (StatusCode, Option<&'static str>, Extra) {
+    fn decide(
+        &self,
+        req: &Request,
+        trunk: Option<&Trunk>,
+    ) -> (StatusCode, Option<&'static str>, Extra) {
         let code = |c: u16| StatusCode::new(c).unwrap_or(StatusCode::SERVER_INTERNAL_ERROR);
+        let allow = if trunk.is_some() { TRUNK_ALLOW } else { ALLOW };
         if let Err(rej) = req.validate() {
-            return (code(rej.status), Some(rej.reason), Extra::AllowIf501);
+            let extra = if rej.status == 501 {
+                Extra::Allow(allow)
+            } else {
+                Extra::None
+            };
+            return (code(rej.status), Some(rej.reason), extra);
         }
         let method = req.method();
+        if let Some(t) = trunk {
+            if let Some(refusal) = t.check(req) {
+                let (status, reason) = refusal.status();
+                let extra = if status == 484 {
+                    Extra::None
+                } else {
+                    Extra::Allow(allow)
+                };
+                return (code(status), Some(reason), extra);
+            }
+        }
         if method.is_extension() {
-            return (StatusCode::NOT_IMPLEMENTED, None, Extra::Allow);
+            return (StatusCode::NOT_IMPLEMENTED, None, Extra::Allow(allow));
         }
         if !matches!(req.uri(), Uri::Sip(_) | Uri::Tel(_)) {
             return (code(416), None, Extra::None);
@@ -275,7 +333,7 @@ impl SipCore {
         }
         let max_forwards = req.max_forwards().ok().flatten();
         if *method == Method::Options {
-            return (StatusCode::OK, None, Extra::Capabilities);
+            return (StatusCode::OK, None, Extra::Capabilities(allow));
         }
         if max_forwards == Some(0) {
             // Any other request would have to be forwarded (RFC 3261 16.3).
@@ -293,7 +351,7 @@ impl SipCore {
             Method::Bye | Method::Refer | Method::Notify => {
                 (StatusCode::CALL_DOES_NOT_EXIST, None, Extra::None)
             }
-            _ => (StatusCode::METHOD_NOT_ALLOWED, None, Extra::Allow),
+            _ => (StatusCode::METHOD_NOT_ALLOWED, None, Extra::Allow(allow)),
         }
     }
 
@@ -340,14 +398,11 @@ impl SipCore {
         if let Some((_, extra)) = tag_and_extra {
             match extra {
                 Extra::None => {}
-                Extra::Allow => b = b.header(HeaderName::Allow, ALLOW),
-                Extra::AllowIf501 if status.as_u16() == 501 => {
-                    b = b.header(HeaderName::Allow, ALLOW)
-                }
-                Extra::AllowIf501 => {}
-                Extra::Capabilities => {
+                Extra::Allow(allow) => b = b.header(HeaderName::Allow, allow),
+                Extra::RetryAfter(secs) => b = b.raw_header("Retry-After", secs.to_string()),
+                Extra::Capabilities(allow) => {
                     b = b
-                        .header(HeaderName::Allow, ALLOW)
+                        .header(HeaderName::Allow, allow)
                         .header(HeaderName::Accept, ACCEPT)
                         .header(HeaderName::Supported, SUPPORTED)
                 }
@@ -385,9 +440,13 @@ impl SipCore {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Extra {
     None,
-    Allow,
-    AllowIf501,
-    Capabilities,
+    /// `Allow` with this method list.
+    Allow(&'static str),
+    /// `Retry-After` in seconds.
+    RetryAfter(u32),
+    /// `Allow`, `Accept` and `Supported`: the answer to OPTIONS.
+    Capabilities(&'static str),
+    /// `Unsupported` with these option tags (420).
     Unsupported(Vec<String>),
 }
 

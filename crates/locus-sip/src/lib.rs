@@ -9,7 +9,10 @@
 
 pub mod config;
 pub mod core;
+pub mod number;
+pub mod ratelimit;
 pub mod service;
+pub mod trunk;
 mod via;
 
 pub use crate::core::SipCore;

@@ -140,13 +140,25 @@ pub struct SippRun {
 /// Runs a SIPp client scenario once against `target` over `transport`
 /// (`u1` UDP, `t1` TCP), bounded to 20 s.
 pub fn sipp(scenario_file: &Path, target: SocketAddr, transport: &str, extra: &[&str]) -> SippRun {
+    sipp_from("127.0.0.1", scenario_file, target, transport, extra)
+}
+
+/// Like [`sipp`], with SIPp bound to `local_ip` (a carrier plays from its own
+/// loopback address, e.g. 127.0.0.2).
+pub fn sipp_from(
+    local_ip: &str,
+    scenario_file: &Path,
+    target: SocketAddr,
+    transport: &str,
+    extra: &[&str],
+) -> SippRun {
     let work = tempfile::tempdir().expect("temp dir");
     let out = Command::new("timeout")
         .arg("30")
         .arg("sipp")
         .arg("-sf")
         .arg(scenario_file)
-        .args(["-m", "1", "-l", "1", "-i", "127.0.0.1", "-p"])
+        .args(["-m", "1", "-l", "1", "-i", local_ip, "-p"])
         .arg(free_port().to_string())
         .args(["-t", transport])
         .args(["-timeout", "20s", "-timeout_error", "-nostdin"])
@@ -173,6 +185,19 @@ pub fn sipp(scenario_file: &Path, target: SocketAddr, transport: &str, extra: &[
         success: out.status.success(),
         log,
     }
+}
+
+/// A scenario from a template under `tests/sipp`, with each `@KEY@` replaced,
+/// written into `dir`.
+pub fn scenario_from_template(dir: &Path, name: &str, vars: &[(&str, &str)]) -> PathBuf {
+    let mut text = std::fs::read_to_string(scenario(name)).expect("read template");
+    for (k, v) in vars {
+        text = text.replace(&format!("@{k}@"), v);
+    }
+    assert!(!text.contains("@METHOD@"), "unfilled template {name}");
+    let path = dir.join(name.replace(".tmpl", ""));
+    std::fs::write(&path, text).expect("write scenario");
+    path
 }
 
 /// A port free on 127.0.0.1 for both UDP and TCP right now (SIPp would

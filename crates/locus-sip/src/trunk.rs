@@ -1,0 +1,297 @@
+//! Carrier trunks: which traffic is a carrier's (C4), and what a trunk
+//! accepts (C5 to C8, C17) under its profile.
+//!
+//! Pure: classification by source address and the per-request verdicts.
+//! Routing a call onward is the B2BUA's; this module only says whether the
+//! request may go on, or how it is refused.
+
+use std::net::IpAddr;
+
+use serde::Deserialize;
+use sip_core::{Method, Request, Uri};
+
+use crate::config::Invalid;
+use crate::number::E164;
+use crate::ratelimit::Rate;
+
+/// The methods a trunk supports, as its `Allow` header lists them (C5).
+pub const TRUNK_ALLOW: &str = "INVITE, ACK, BYE, CANCEL, REFER, NOTIFY, OPTIONS, INFO";
+
+/// A trunk's product profile (Genesys spec section 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// Genesys Cloud Voice: E.164 numbers required (C8).
+    Voice,
+    /// Bring Your Own Carrier, Cloud: any user part passes unchanged.
+    Byoc,
+}
+
+/// `[[sip.trunks]]`: one carrier trunk.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkConfig {
+    /// Unique name, used in routes and logs.
+    pub name: String,
+    /// `voice` or `byoc`.
+    pub profile: Profile,
+    /// The carrier's source addresses: IPs or CIDR blocks (C4). Only traffic
+    /// from these is served as this trunk.
+    pub carrier_addresses: Vec<String>,
+    /// Per-source rate limit for this carrier's addresses (C20).
+    #[serde(default = "default_trunk_rate")]
+    pub rate_limit: RateConfig,
+}
+
+/// A rate limit: sustained requests per second and burst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateConfig {
+    /// Sustained requests per second from one source (0 turns the limit off).
+    pub per_second: u32,
+    /// Requests allowed at once above the sustained rate.
+    pub burst: u32,
+}
+
+impl RateConfig {
+    /// As a limiter rate.
+    pub fn rate(self) -> Rate {
+        Rate {
+            per_second: self.per_second,
+            burst: self.burst,
+        }
+    }
+}
+
+fn default_trunk_rate() -> RateConfig {
+    RateConfig {
+        per_second: 200,
+        burst: 400,
+    }
+}
+
+/// An IP block: address and prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpBlock {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpBlock {
+    /// Parses `192.0.2.10`, `192.0.2.0/24`, `2001:db8::/32`.
+    pub fn parse(s: &str) -> Option<IpBlock> {
+        let (ip, prefix) = match s.split_once('/') {
+            Some((ip, p)) => (ip, Some(p.parse::<u8>().ok()?)),
+            None => (s, None),
+        };
+        let addr: IpAddr = ip.parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(IpBlock { addr, prefix })
+    }
+
+    /// Whether `ip` is inside the block.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(a) & mask == u32::from(b) & mask
+            }
+            (IpAddr::V6(a), IpAddr::V6(b)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(a) & mask == u128::from(b) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A trunk ready to match traffic.
+#[derive(Debug, Clone)]
+pub struct Trunk {
+    /// Its configuration.
+    pub config: TrunkConfig,
+    blocks: Vec<IpBlock>,
+}
+
+impl Trunk {
+    /// Whether `ip` is one of the carrier's addresses (C4).
+    pub fn serves(&self, ip: IpAddr) -> bool {
+        self.blocks.iter().any(|b| b.contains(ip))
+    }
+}
+
+/// Checks `[[sip.trunks]]` entries; `index` is the entry's position.
+pub fn validate(trunks: &[TrunkConfig]) -> Vec<Invalid> {
+    let mut out = Vec::new();
+    for (i, t) in trunks.iter().enumerate() {
+        let key = |k: &str| format!("sip.trunks[{i}].{k}");
+        if t.name.is_empty()
+            || !t
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            out.push(Invalid {
+                key: key("name"),
+                value: format!("{:?}", t.name),
+                allowed: "letters, digits, '-' and '_'".into(),
+            });
+        }
+        if trunks[..i].iter().any(|o| o.name == t.name) {
+            out.push(Invalid {
+                key: key("name"),
+                value: format!("{:?}", t.name),
+                allowed: "a name no other trunk uses".into(),
+            });
+        }
+        if t.carrier_addresses.is_empty() {
+            out.push(Invalid {
+                key: key("carrier_addresses"),
+                value: "[]".into(),
+                allowed: "at least one IP address or CIDR block of the carrier".into(),
+            });
+        }
+        for (j, a) in t.carrier_addresses.iter().enumerate() {
+            if IpBlock::parse(a).is_none() {
+                out.push(Invalid {
+                    key: format!("sip.trunks[{i}].carrier_addresses[{j}]"),
+                    value: format!("{a:?}"),
+                    allowed: "an IP address (\"192.0.2.10\") or CIDR block (\"192.0.2.0/24\")"
+                        .into(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The configured trunks, matched by source address.
+#[derive(Debug, Clone, Default)]
+pub struct Trunks {
+    trunks: Vec<Trunk>,
+}
+
+impl Trunks {
+    /// Builds the table from validated configuration (invalid blocks are skipped).
+    pub fn new(configs: &[TrunkConfig]) -> Self {
+        let trunks = configs
+            .iter()
+            .map(|c| Trunk {
+                blocks: c
+                    .carrier_addresses
+                    .iter()
+                    .filter_map(|a| IpBlock::parse(a))
+                    .collect(),
+                config: c.clone(),
+            })
+            .collect();
+        Self { trunks }
+    }
+
+    /// The trunk whose carrier sent from `ip`, if any (C4). The first
+    /// configured trunk wins when blocks overlap.
+    pub fn by_source(&self, ip: IpAddr) -> Option<&Trunk> {
+        self.trunks.iter().find(|t| t.serves(ip))
+    }
+}
+
+/// How a trunk refuses a request before routing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// 405 with `Allow` (C6, C17).
+    MethodNotAllowed,
+    /// 501 with `Allow` (C7).
+    NotImplemented,
+    /// 484: no E.164 number in Request-URI or To (C8, `voice`).
+    AddressIncomplete,
+}
+
+impl Refusal {
+    /// Status code and reason phrase.
+    pub fn status(self) -> (u16, &'static str) {
+        match self {
+            Refusal::MethodNotAllowed => (405, "Method Not Allowed"),
+            Refusal::NotImplemented => (501, "Not Implemented"),
+            Refusal::AddressIncomplete => (484, "Address Incomplete"),
+        }
+    }
+}
+
+/// The user part of a SIP or tel URI, unescaped.
+fn user_of(uri: &Uri<'_>) -> Option<String> {
+    match uri {
+        Uri::Sip(s) => s
+            .user_unescaped()
+            .map(|u| String::from_utf8_lossy(&u).into_owned()),
+        Uri::Tel(t) => Some(t.to_string().trim_start_matches("tel:").to_owned()),
+        _ => None,
+    }
+}
+
+/// The called number of a `voice` request: the Request-URI user if it is
+/// E.164, else the To user if it is (C8: "at least one of").
+pub fn called_e164(req: &Request) -> Option<E164> {
+    let ruri = user_of(&req.uri()).and_then(|u| E164::parse(user_before_params(&u)));
+    ruri.or_else(|| {
+        let to = req.to()?;
+        user_of(&to.uri).and_then(|u| E164::parse(user_before_params(&u)))
+    })
+}
+
+/// A tel URI's digits end at its first parameter.
+fn user_before_params(u: &str) -> &str {
+    u.split(';').next().unwrap_or(u)
+}
+
+impl Trunk {
+    /// The verdict of this trunk's rules on a request: `None` when it may
+    /// go on to routing.
+    pub fn check(&self, req: &Request) -> Option<Refusal> {
+        let in_dialog = req.to_tag().is_some();
+        match req.method() {
+            Method::Invite => {
+                if self.config.profile == Profile::Voice && !in_dialog && called_e164(req).is_none()
+                {
+                    return Some(Refusal::AddressIncomplete);
+                }
+                None
+            }
+            Method::Ack | Method::Bye | Method::Cancel | Method::Refer | Method::Notify => None,
+            Method::Options => None,
+            Method::Info if !in_dialog => None,
+            Method::Info
+            | Method::Subscribe
+            | Method::Message
+            | Method::Update
+            | Method::Prack
+            | Method::Publish
+            | Method::Register => Some(Refusal::MethodNotAllowed),
+            Method::Extension(_) => Some(Refusal::NotImplemented),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn c4_blocks_match_addresses() {
+        let b = IpBlock::parse("192.0.2.0/24").unwrap();
+        assert!(b.contains("192.0.2.77".parse().unwrap()));
+        assert!(!b.contains("192.0.3.1".parse().unwrap()));
+        let one = IpBlock::parse("127.0.0.2").unwrap();
+        assert!(one.contains("127.0.0.2".parse().unwrap()));
+        assert!(!one.contains("127.0.0.3".parse().unwrap()));
+        assert!(IpBlock::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("8.8.8.8".parse().unwrap()));
+        assert!(IpBlock::parse("192.0.2.0/33").is_none());
+        assert!(IpBlock::parse("carrier.example").is_none());
+    }
+}
