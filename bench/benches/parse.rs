@@ -1,0 +1,84 @@
+//! Parse speed: Locus's `sip_core` against rsipstack's parser, same messages,
+//! same run.
+//!
+//! ```sh
+//! cargo bench -p locus-bench --bench parse -- --warm-up-time 1 --measurement-time 3
+//! ```
+//!
+//! Groups, one per sample message:
+//! - `locus/parse_typed`: `Message::parse` plus typed top Via and branch,
+//!   From tag, To, Call-ID and CSeq.
+//! - `rsipstack/parse`: `SipMessage::try_from(&[u8])` (its fastest public
+//!   entry point; it already splits every header into an owned `String`).
+//! - `rsipstack/parse_typed`: the same plus the same typed fields through its
+//!   typed API.
+
+use std::hint::black_box;
+
+use bytes::Bytes;
+use criterion::{criterion_main, Criterion, Throughput};
+use locus_bench::{locus_parse_typed, SAMPLES};
+use rsipstack::sip::headers::untyped::ToTypedHeader;
+use rsipstack::sip::{HeadersExt, SipMessage};
+
+fn rsipstack_parse(data: &[u8]) -> SipMessage {
+    SipMessage::try_from(data).expect("rsipstack parses the sample")
+}
+
+fn rsipstack_parse_typed(data: &[u8]) -> usize {
+    let m = rsipstack_parse(data);
+    let via = m
+        .top_via_header()
+        .and_then(|v| v.typed())
+        .expect("rsipstack: top Via");
+    let mut n = via.branch().expect("rsipstack: branch").value().len();
+    n += m
+        .from_header()
+        .and_then(|f| f.tag())
+        .expect("rsipstack: From")
+        .expect("rsipstack: From tag")
+        .value()
+        .len();
+    n += m
+        .to_header()
+        .and_then(|t| t.typed())
+        .expect("rsipstack: To")
+        .params
+        .len();
+    n += m
+        .call_id_header()
+        .expect("rsipstack: Call-ID")
+        .value()
+        .len();
+    n += m
+        .cseq_header()
+        .and_then(|c| c.typed())
+        .expect("rsipstack: CSeq")
+        .seq as usize;
+    n
+}
+
+fn parse(c: &mut Criterion) {
+    for (name, data) in SAMPLES {
+        let mut g = c.benchmark_group(name);
+        g.throughput(Throughput::Bytes(data.len() as u64));
+        let bytes = Bytes::from_static(data);
+        g.bench_function("locus/parse_typed", |b| {
+            b.iter(|| locus_parse_typed(black_box(bytes.clone())))
+        });
+        g.bench_function("rsipstack/parse", |b| {
+            b.iter(|| rsipstack_parse(black_box(data)))
+        });
+        g.bench_function("rsipstack/parse_typed", |b| {
+            b.iter(|| rsipstack_parse_typed(black_box(data)))
+        });
+        g.finish();
+    }
+}
+
+// `criterion_group!` defines an undocumented `pub fn benches`.
+#[allow(missing_docs)]
+mod group {
+    criterion::criterion_group!(benches, super::parse);
+}
+criterion_main!(group::benches);
