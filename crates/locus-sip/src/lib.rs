@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod core;
+pub mod dialog;
 pub mod number;
 pub mod ratelimit;
 pub mod service;
