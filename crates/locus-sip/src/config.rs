@@ -17,7 +17,7 @@ pub struct Invalid {
 }
 
 impl Invalid {
-    fn new(key: &str, value: impl ToString, allowed: impl Into<String>) -> Self {
+    pub(crate) fn new(key: &str, value: impl ToString, allowed: impl Into<String>) -> Self {
         Self {
             key: key.to_owned(),
             value: value.to_string(),
@@ -45,6 +45,33 @@ pub struct SipConfig {
     pub timers: TimersConfig,
     /// Carrier trunks (`[[sip.trunks]]`).
     pub trunks: Vec<crate::trunk::TrunkConfig>,
+    /// Call routing (`[sip.routes]`).
+    pub routes: crate::routes::RoutesConfig,
+    /// Limits on calls through the B2BUA (`[sip.calls]`).
+    pub calls: CallsConfig,
+}
+
+/// `[sip.calls]`: bounds that keep calls from leaking.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallsConfig {
+    /// Most simultaneous calls; more are refused with 503.
+    pub max_calls: usize,
+    /// Longest call, in seconds: past it, BYE is sent both ways.
+    pub max_duration_secs: u64,
+    /// Longest ringing, in seconds: past it, the attempt is cancelled and
+    /// the caller gets 480.
+    pub ring_timeout_secs: u64,
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        Self {
+            max_calls: 10_000,
+            max_duration_secs: 4 * 3600,
+            ring_timeout_secs: 180,
+        }
+    }
 }
 
 impl Default for SipConfig {
@@ -57,6 +84,8 @@ impl Default for SipConfig {
             limits: LimitsConfig::default(),
             timers: TimersConfig::default(),
             trunks: Vec::new(),
+            routes: crate::routes::RoutesConfig::default(),
+            calls: CallsConfig::default(),
         }
     }
 }
@@ -242,6 +271,23 @@ impl SipConfig {
         check_range(&mut out, "sip.timers.t2_ms", t.t2_ms, t.t1_ms, 60_000);
         check_range(&mut out, "sip.timers.t4_ms", t.t4_ms, t.t1_ms, 60_000);
         out.extend(crate::trunk::validate(&self.trunks));
+        out.extend(crate::routes::validate(&self.routes, &self.trunks));
+        let c = &self.calls;
+        check_range(&mut out, "sip.calls.max_calls", c.max_calls, 1, 1_000_000);
+        check_range(
+            &mut out,
+            "sip.calls.max_duration_secs",
+            c.max_duration_secs,
+            1,
+            7 * 86_400,
+        );
+        check_range(
+            &mut out,
+            "sip.calls.ring_timeout_secs",
+            c.ring_timeout_secs,
+            1,
+            3_600,
+        );
         out
     }
 }

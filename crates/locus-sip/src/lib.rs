@@ -12,6 +12,7 @@ pub mod core;
 pub mod dialog;
 pub mod number;
 pub mod ratelimit;
+pub mod routes;
 pub mod service;
 pub mod trunk;
 mod via;

@@ -5,7 +5,8 @@
 //! Routing a call onward is the B2BUA's; this module only says whether the
 //! request may go on, or how it is refused.
 
-use std::net::IpAddr;
+use std::hash::{BuildHasher, Hasher};
+use std::net::{IpAddr, SocketAddr};
 
 use serde::Deserialize;
 use sip_core::{Method, Request, Uri};
@@ -41,6 +42,84 @@ pub struct TrunkConfig {
     /// Per-source rate limit for this carrier's addresses (C20).
     #[serde(default = "default_trunk_rate")]
     pub rate_limit: RateConfig,
+    /// Where calls to this carrier go: `IP:PORT` entries, tried in the
+    /// order `spread` gives, failing over on 503, timeout and transport
+    /// failure (C13). DNS names come with `sip-resolve`.
+    #[serde(default)]
+    pub outbound: Vec<String>,
+    /// Transport toward the carrier's `outbound` endpoints.
+    #[serde(default)]
+    pub transport: TrunkTransport,
+    /// Send compact header names to this carrier (C14).
+    #[serde(default)]
+    pub compact_headers: bool,
+    /// How calls are spread over the `outbound` endpoints (C20).
+    #[serde(default)]
+    pub spread: Spread,
+}
+
+/// `transport` of a trunk: how Locus sends to the carrier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrunkTransport {
+    /// UDP (the default).
+    #[default]
+    Udp,
+    /// TCP.
+    Tcp,
+}
+
+impl TrunkTransport {
+    /// As a transport of `sip-transport`.
+    pub fn transport(self) -> sip_transport::Transport {
+        match self {
+            TrunkTransport::Udp => sip_transport::Transport::Udp,
+            TrunkTransport::Tcp => sip_transport::Transport::Tcp,
+        }
+    }
+}
+
+/// `spread` of a trunk: the order endpoints are tried in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Spread {
+    /// A random rotation of the list for each call: traffic spread evenly
+    /// (Genesys spec 2.4.2.2), the rest of the list as failover.
+    #[default]
+    Random,
+    /// Always the configured order: the first endpoint is primary.
+    InOrder,
+}
+
+/// Where a trunk's calls go. The seam for DNS: `sip-resolve` adds SRV and
+/// A targets (C9, C20: SRV priority and weight, then A, then IPs); the
+/// B2BUA only ever asks for [`Target::endpoints`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Target {
+    /// Configured addresses (`outbound = ["IP:PORT", ...]`).
+    Static(Vec<SocketAddr>),
+}
+
+impl Target {
+    /// The endpoints to try for one call, in order.
+    pub fn endpoints(&self, spread: Spread) -> Vec<SocketAddr> {
+        match self {
+            Target::Static(list) => {
+                let mut v = list.clone();
+                if spread == Spread::Random && v.len() > 1 {
+                    // RandomState is seeded per process and per instance:
+                    // enough randomness to spread load, no extra dependency.
+                    let r = std::collections::hash_map::RandomState::new()
+                        .build_hasher()
+                        .finish();
+                    let n = v.len();
+                    v.rotate_left(usize::try_from(r % n as u64).unwrap_or(0));
+                }
+                v
+            }
+        }
+    }
 }
 
 /// A rate limit: sustained requests per second and burst.
@@ -116,6 +195,8 @@ pub struct Trunk {
     /// Its configuration.
     pub config: TrunkConfig,
     blocks: Vec<IpBlock>,
+    /// Where its calls go.
+    pub target: Target,
 }
 
 impl Trunk {
@@ -156,6 +237,16 @@ pub fn validate(trunks: &[TrunkConfig]) -> Vec<Invalid> {
                 allowed: "at least one IP address or CIDR block of the carrier".into(),
             });
         }
+        for (j, a) in t.outbound.iter().enumerate() {
+            if a.parse::<SocketAddr>().is_err() {
+                out.push(Invalid {
+                    key: format!("sip.trunks[{i}].outbound[{j}]"),
+                    value: format!("{a:?}"),
+                    allowed: "an IP address and port (\"192.0.2.10:5060\", \"[2001:db8::1]:5060\")"
+                        .into(),
+                });
+            }
+        }
         for (j, a) in t.carrier_addresses.iter().enumerate() {
             if IpBlock::parse(a).is_none() {
                 out.push(Invalid {
@@ -187,6 +278,7 @@ impl Trunks {
                     .iter()
                     .filter_map(|a| IpBlock::parse(a))
                     .collect(),
+                target: Target::Static(c.outbound.iter().filter_map(|a| a.parse().ok()).collect()),
                 config: c.clone(),
             })
             .collect();
@@ -197,6 +289,11 @@ impl Trunks {
     /// configured trunk wins when blocks overlap.
     pub fn by_source(&self, ip: IpAddr) -> Option<&Trunk> {
         self.trunks.iter().find(|t| t.serves(ip))
+    }
+
+    /// The trunk with this name.
+    pub fn by_name(&self, name: &str) -> Option<&Trunk> {
+        self.trunks.iter().find(|t| t.config.name == name)
     }
 }
 
