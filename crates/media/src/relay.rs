@@ -1,0 +1,613 @@
+//! The tokio edge: sockets, one driver task per session, counters.
+//!
+//! Each [`Session`] owns four UDP sockets (leg A RTP/RTCP, leg B RTP/RTCP)
+//! and one task that drains them in turn. A datagram is read into a
+//! per-thread buffer, judged by the pure [`ForwardTable::decide`], and sent
+//! with a single `sendto` on the other leg's socket: no allocation, no
+//! channel, no lock per packet. Configuration changes from the B2BUA go into
+//! a mutex-held table and bump a generation number that the task checks
+//! (one atomic load) before each packet.
+
+use std::cell::RefCell;
+use std::future::poll_fn;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
+use tokio::io::ReadBuf;
+use tokio::net::UdpSocket;
+use tokio::task::JoinHandle;
+
+use crate::forward::{
+    Channel, Direction, ForwardTable, Kind, Leg, PayloadTypes, PeerError, Verdict,
+};
+use crate::ports::{PortAllocator, PortRangeError, PortsExhausted, DEFAULT_PORT_RANGE};
+use crate::rtp::is_rtcp;
+
+/// Size of the receive buffer: the largest UDP payload, so nothing is ever
+/// cut short. One per worker thread, not per session.
+const RECV_BUF_LEN: usize = 65_536;
+
+/// Bind attempts per port pair before giving up (ports taken by other
+/// processes are skipped).
+const BIND_ATTEMPTS: usize = 32;
+
+thread_local! {
+    static RECV_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; RECV_BUF_LEN].into_boxed_slice());
+}
+
+/// Relay settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayConfig {
+    /// Address the sockets bind to. With an unspecified address (the
+    /// default), the B2BUA writes its own advertised address into the SDP
+    /// together with the ports of [`LocalLeg`].
+    pub bind_ip: IpAddr,
+    /// Ports to use (default 30000-60000). C24: must not reach below 1024.
+    pub port_range: RangeInclusive<u16>,
+    /// How long a session may see no packet on either leg before
+    /// [`Session::is_inactive`] says so (the B2BUA's RTP-inactivity guard).
+    pub inactivity_timeout: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            bind_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port_range: DEFAULT_PORT_RANGE,
+            inactivity_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Why a relay or a session could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RelayError {
+    /// The configured port range is unusable (C24).
+    #[error(transparent)]
+    Config(#[from] PortRangeError),
+    /// Every port pair is held by a live session.
+    #[error(transparent)]
+    Exhausted(#[from] PortsExhausted),
+    /// Binding failed on every port tried.
+    #[error("binding UDP port {port} failed: {source}")]
+    Bind {
+        /// The last port tried.
+        port: u16,
+        /// The error from the last attempt.
+        source: io::Error,
+    },
+    /// [`Relay::allocate_session`] was called outside a Tokio runtime.
+    #[error("the media relay needs a Tokio runtime")]
+    NoRuntime,
+}
+
+/// The media relay: allocates [`Session`]s. Cheap to clone (one `Arc`).
+#[derive(Debug, Clone)]
+pub struct Relay {
+    inner: Arc<RelayInner>,
+}
+
+#[derive(Debug)]
+struct RelayInner {
+    config: RelayConfig,
+    ports: Mutex<PortAllocator>,
+    epoch: Instant,
+}
+
+impl RelayInner {
+    fn ports(&self) -> MutexGuard<'_, PortAllocator> {
+        self.ports.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Relay {
+    /// A relay with `config`. No socket is opened until
+    /// [`Relay::allocate_session`].
+    ///
+    /// # Errors
+    /// [`RelayError::Config`] for a port range reaching below 1024 or too
+    /// small for one port pair.
+    pub fn new(config: RelayConfig) -> Result<Self, RelayError> {
+        let ports = PortAllocator::new(config.port_range.clone())?;
+        Ok(Self {
+            inner: Arc::new(RelayInner {
+                config,
+                ports: Mutex::new(ports),
+                epoch: Instant::now(),
+            }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RelayConfig {
+        &self.inner.config
+    }
+
+    /// Number of port pairs held by live sessions (two per session).
+    pub fn ports_in_use(&self) -> usize {
+        self.inner.ports().in_use()
+    }
+
+    /// Binds a new session: two legs, each with an RTP socket on an even
+    /// port and an RTCP socket on the next, and spawns its driver task on
+    /// the current Tokio runtime. Nothing is forwarded until
+    /// [`Session::set_peer`] gives a destination.
+    ///
+    /// # Errors
+    /// [`RelayError::NoRuntime`] outside a runtime,
+    /// [`RelayError::Exhausted`] when the range is used up,
+    /// [`RelayError::Bind`] when no free port could be bound.
+    pub fn allocate_session(&self) -> Result<Session, RelayError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| RelayError::NoRuntime)?;
+        let (a_rtp, a_rtcp, a_lease) = self.bind_pair()?;
+        let (b_rtp, b_rtcp, b_lease) = self.bind_pair()?;
+        let leg_a = LocalLeg::of(&a_rtp, &a_rtcp)?;
+        let leg_b = LocalLeg::of(&b_rtp, &b_rtcp)?;
+        let created = Instant::now();
+        let shared = Arc::new(Shared {
+            table: Mutex::new(ForwardTable::new()),
+            generation: AtomicU64::new(0),
+            counters: Default::default(),
+            epoch: self.inner.epoch,
+            created,
+            inactivity_timeout: self.inner.config.inactivity_timeout,
+        });
+        let io = SessionIo {
+            sockets: [a_rtp, a_rtcp, b_rtp, b_rtcp],
+            _leases: [a_lease, b_lease],
+        };
+        tracing::debug!(
+            a = %leg_a.rtp, b = %leg_b.rtp,
+            "media session allocated"
+        );
+        let task = runtime.spawn(io.run(Arc::clone(&shared)));
+        Ok(Session {
+            leg_a,
+            leg_b,
+            shared,
+            task,
+        })
+    }
+
+    fn bind_pair(&self) -> Result<(UdpSocket, UdpSocket, PortLease), RelayError> {
+        let ip = self.inner.config.bind_ip;
+        let mut last = None;
+        for _ in 0..BIND_ATTEMPTS {
+            let port = self.inner.ports().allocate()?;
+            // Dropping the lease on failure puts the port at the back of
+            // the queue.
+            let lease = PortLease {
+                relay: Arc::clone(&self.inner),
+                port,
+            };
+            let rtp = match bind(SocketAddr::new(ip, port)) {
+                Ok(s) => s,
+                Err(e) => {
+                    last = Some((port, e));
+                    continue;
+                }
+            };
+            match bind(SocketAddr::new(ip, port + 1)) {
+                Ok(rtcp) => return Ok((rtp, rtcp, lease)),
+                Err(e) => last = Some((port + 1, e)),
+            }
+        }
+        let (port, source) = last.unwrap_or((0, io::ErrorKind::AddrInUse.into()));
+        Err(RelayError::Bind { port, source })
+    }
+}
+
+fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
+/// An RTP port (and the RTCP port after it) held until dropped.
+#[derive(Debug)]
+struct PortLease {
+    relay: Arc<RelayInner>,
+    port: u16,
+}
+
+impl Drop for PortLease {
+    fn drop(&mut self) {
+        self.relay.ports().release(self.port);
+    }
+}
+
+/// The relay's own addresses on one leg: what the B2BUA writes into the
+/// SDP it sends on that leg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalLeg {
+    rtp: SocketAddr,
+    rtcp: SocketAddr,
+}
+
+impl LocalLeg {
+    fn of(rtp: &UdpSocket, rtcp: &UdpSocket) -> Result<Self, RelayError> {
+        let addr = |s: &UdpSocket| {
+            s.local_addr()
+                .map_err(|source| RelayError::Bind { port: 0, source })
+        };
+        Ok(Self {
+            rtp: addr(rtp)?,
+            rtcp: addr(rtcp)?,
+        })
+    }
+
+    /// The RTP socket's address (even port): the `m=` port.
+    pub fn local_rtp_addr(&self) -> SocketAddr {
+        self.rtp
+    }
+
+    /// The RTCP socket's address (RTP port + 1).
+    pub fn local_rtcp_addr(&self) -> SocketAddr {
+        self.rtcp
+    }
+}
+
+/// Counters of one leg: what arrived on its two sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct LegStats {
+    /// RTP packets received (telephone-events included).
+    pub rtp_packets: u64,
+    /// RTP bytes received (UDP payload).
+    pub rtp_bytes: u64,
+    /// RTCP packets received (on either socket).
+    pub rtcp_packets: u64,
+    /// RTCP bytes received.
+    pub rtcp_bytes: u64,
+    /// RFC 4733 telephone-event packets forwarded.
+    pub telephone_events: u64,
+    /// Packets received and sent on toward the other leg.
+    pub forwarded: u64,
+    /// Packets received and not sent: malformed, no peer yet, direction,
+    /// C23 event above 15, or a failed send.
+    pub dropped: u64,
+    /// When the last packet arrived on this leg.
+    pub last_activity: Option<Instant>,
+}
+
+#[derive(Debug, Default)]
+struct LegCounters {
+    rtp_packets: AtomicU64,
+    rtp_bytes: AtomicU64,
+    rtcp_packets: AtomicU64,
+    rtcp_bytes: AtomicU64,
+    telephone_events: AtomicU64,
+    forwarded: AtomicU64,
+    dropped: AtomicU64,
+    /// Nanoseconds from the relay epoch, plus one; 0 = never.
+    last_ns: AtomicU64,
+}
+
+/// Adds to a counter only the session task writes: a load and a store, no
+/// locked read-modify-write.
+#[inline]
+fn bump(counter: &AtomicU64, n: u64) {
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_add(n),
+        Ordering::Relaxed,
+    );
+}
+
+#[derive(Debug)]
+struct Shared {
+    table: Mutex<ForwardTable>,
+    generation: AtomicU64,
+    counters: [LegCounters; 2],
+    epoch: Instant,
+    created: Instant,
+    inactivity_timeout: Duration,
+}
+
+impl Shared {
+    fn table(&self) -> MutexGuard<'_, ForwardTable> {
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn instant(&self, ns: u64) -> Option<Instant> {
+        ns.checked_sub(1)
+            .map(|ns| self.epoch + Duration::from_nanos(ns))
+    }
+}
+
+/// One relayed call: two legs of two sockets each and the task forwarding
+/// between them.
+///
+/// Contract, in call order:
+/// 1. [`Relay::allocate_session`]; write [`Session::leg_a`]'s addresses in
+///    the SDP sent to the caller and [`Session::leg_b`]'s in the SDP sent to
+///    the callee.
+/// 2. As each SDP arrives (offer, answer, early media in a 183, re-INVITE):
+///    [`Session::set_peer`], [`Session::set_payload_types`],
+///    [`Session::set_direction`] (or [`Session::hold`]/[`Session::resume`])
+///    for that leg. Each takes effect from the next packet.
+/// 3. Periodically: [`Session::is_inactive`] / [`Session::idle_for`] for
+///    the RTP-inactivity guard, [`Session::stats`] for logs.
+/// 4. [`Session::close`] (or drop) when the call ends: the sockets close and
+///    the ports go back to the relay.
+#[derive(Debug)]
+pub struct Session {
+    /// The relay's addresses facing the caller.
+    pub leg_a: LocalLeg,
+    /// The relay's addresses facing the callee.
+    pub leg_b: LocalLeg,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+impl Session {
+    /// The relay's addresses on `leg`.
+    pub fn leg(&self, leg: Leg) -> &LocalLeg {
+        match leg {
+            Leg::A => &self.leg_a,
+            Leg::B => &self.leg_b,
+        }
+    }
+
+    fn update<R>(&self, f: impl FnOnce(&mut ForwardTable) -> R) -> R {
+        let mut table = self.shared.table();
+        let r = f(&mut table);
+        self.shared.generation.fetch_add(1, Ordering::Release);
+        r
+    }
+
+    /// Sets `leg`'s peer addresses from its SDP (C24: as written, never
+    /// learned from packets). `rtcp`: `a=rtcp` if present, `None` for RTP
+    /// port + 1, `Some(rtp)` for rtcp-mux. Packets toward `leg` go to these
+    /// addresses whatever the source of the packets `leg` sends.
+    ///
+    /// # Errors
+    /// [`PeerError::WellKnownPort`] for ports 0-1023 (C24); the previous
+    /// peer is kept.
+    pub fn set_peer(
+        &self,
+        leg: Leg,
+        rtp: SocketAddr,
+        rtcp: Option<SocketAddr>,
+    ) -> Result<(), PeerError> {
+        self.update(|t| t.set_peer(leg, rtp, rtcp))
+    }
+
+    /// Forgets `leg`'s peer (stream disabled): nothing is sent toward it.
+    pub fn clear_peer(&self, leg: Leg) {
+        self.update(|t| t.clear_peer(leg));
+    }
+
+    /// `leg`'s peer RTP and RTCP addresses, if set.
+    pub fn peer(&self, leg: Leg) -> Option<(SocketAddr, SocketAddr)> {
+        self.shared.table().peer(leg)
+    }
+
+    /// Sets `leg`'s telephone-event payload type (RFC 4733 events pass
+    /// through; C23 events above 15 are dropped; the payload type is
+    /// rewritten when the legs numbered it differently).
+    ///
+    /// # Errors
+    /// [`PeerError::BadPayloadType`] above 127.
+    pub fn set_payload_types(&self, leg: Leg, types: PayloadTypes) -> Result<(), PeerError> {
+        self.update(|t| t.set_payload_types(leg, types))
+    }
+
+    /// Sets `leg`'s media direction as its peer wrote it in its SDP:
+    /// `SendOnly` stops RTP toward `leg`, `RecvOnly` stops RTP from it,
+    /// `Inactive` both. RTCP always flows (RFC 3264 section 5.1).
+    pub fn set_direction(&self, leg: Leg, direction: Direction) {
+        self.update(|t| t.set_direction(leg, direction));
+    }
+
+    /// `leg`'s peer put the call on hold (`a=sendonly`): RTP toward it
+    /// stops, its music on hold still flows.
+    pub fn hold(&self, leg: Leg) {
+        self.set_direction(leg, Direction::SendOnly);
+    }
+
+    /// `leg`'s peer resumed (`a=sendrecv`).
+    pub fn resume(&self, leg: Leg) {
+        self.set_direction(leg, Direction::SendRecv);
+    }
+
+    /// `leg`'s media direction.
+    pub fn direction(&self, leg: Leg) -> Direction {
+        self.shared.table().direction(leg)
+    }
+
+    /// Counters of what arrived on `leg`.
+    pub fn stats(&self, leg: Leg) -> LegStats {
+        let c = &self.shared.counters[leg.index()];
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        LegStats {
+            rtp_packets: get(&c.rtp_packets),
+            rtp_bytes: get(&c.rtp_bytes),
+            rtcp_packets: get(&c.rtcp_packets),
+            rtcp_bytes: get(&c.rtcp_bytes),
+            telephone_events: get(&c.telephone_events),
+            forwarded: get(&c.forwarded),
+            dropped: get(&c.dropped),
+            last_activity: self.shared.instant(get(&c.last_ns)),
+        }
+    }
+
+    /// When a packet (RTP or RTCP, either leg) last arrived, or when the
+    /// session was made if none has.
+    pub fn last_activity(&self) -> Instant {
+        [Leg::A, Leg::B]
+            .into_iter()
+            .filter_map(|leg| {
+                let ns = self.shared.counters[leg.index()]
+                    .last_ns
+                    .load(Ordering::Relaxed);
+                self.shared.instant(ns)
+            })
+            .fold(self.shared.created, Instant::max)
+    }
+
+    /// How long no packet has arrived on either leg, as of `now`.
+    pub fn idle_for(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.last_activity())
+    }
+
+    /// Whether [`Session::idle_for`] reached the configured
+    /// `inactivity_timeout`: the B2BUA should end the call.
+    pub fn is_inactive(&self, now: Instant) -> bool {
+        self.idle_for(now) >= self.shared.inactivity_timeout
+    }
+
+    /// Stops forwarding, closes the four sockets and returns the ports to
+    /// the relay; when this returns the ports can be bound again. Dropping
+    /// a session does the same without waiting.
+    pub async fn close(mut self) {
+        self.task.abort();
+        // The task's future (which owns the sockets and port leases) is
+        // dropped before the handle completes.
+        let _ = (&mut self.task).await;
+        tracing::debug!(a = %self.leg_a.rtp, b = %self.leg_b.rtp, "media session closed");
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// What the session task owns. Field order matters: the sockets close
+/// before the leases return their ports.
+struct SessionIo {
+    /// A RTP, A RTCP, B RTP, B RTCP.
+    sockets: [UdpSocket; 4],
+    _leases: [PortLease; 2],
+}
+
+/// The task's copy of the forwarding table.
+struct Local {
+    table: ForwardTable,
+    generation: u64,
+}
+
+const SOCKET_ROLES: [(Leg, Channel); 4] = [
+    (Leg::A, Channel::Rtp),
+    (Leg::A, Channel::Rtcp),
+    (Leg::B, Channel::Rtp),
+    (Leg::B, Channel::Rtcp),
+];
+
+impl SessionIo {
+    async fn run(self, shared: Arc<Shared>) {
+        let mut local = Local {
+            table: ForwardTable::new(),
+            generation: u64::MAX,
+        };
+        poll_fn(|cx| self.poll_drive(cx, &shared, &mut local)).await
+    }
+
+    /// Drains the four sockets round-robin until all would block (or the
+    /// Tokio budget runs out, which reschedules the task). Never completes.
+    fn poll_drive(&self, cx: &mut Context<'_>, shared: &Shared, local: &mut Local) -> Poll<()> {
+        RECV_BUF.with(|cell| {
+            let mut guard = cell.borrow_mut();
+            let buf: &mut [u8] = &mut guard;
+            let mut active = [false; 2];
+            loop {
+                let mut progressed = false;
+                for (i, socket) in self.sockets.iter().enumerate() {
+                    let mut read = ReadBuf::new(buf);
+                    // `recv`, not `recv_from`: the source plays no part (C24,
+                    // no latching), so the kernel need not copy it out.
+                    match socket.poll_recv(cx, &mut read) {
+                        Poll::Ready(Ok(())) => {
+                            let len = read.filled().len();
+                            let (leg, channel) = SOCKET_ROLES[i];
+                            self.handle(leg, channel, &mut buf[..len], shared, local);
+                            active[leg.index()] = true;
+                            progressed = true;
+                        }
+                        Poll::Ready(Err(e)) => {
+                            // ICMP errors reported on the socket: nothing to
+                            // do but read on (the Tokio budget bounds this).
+                            tracing::trace!(error = %e, "media socket receive error");
+                            progressed = true;
+                        }
+                        Poll::Pending => {}
+                    }
+                }
+                if !progressed {
+                    break;
+                }
+            }
+            if active.contains(&true) {
+                let ns =
+                    u64::try_from(shared.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX - 1) + 1;
+                for (leg, was) in active.into_iter().enumerate() {
+                    if was {
+                        shared.counters[leg].last_ns.store(ns, Ordering::Relaxed);
+                    }
+                }
+            }
+            Poll::Pending
+        })
+    }
+
+    #[inline]
+    fn handle(
+        &self,
+        leg: Leg,
+        channel: Channel,
+        packet: &mut [u8],
+        shared: &Shared,
+        local: &mut Local,
+    ) {
+        let generation = shared.generation.load(Ordering::Acquire);
+        if generation != local.generation {
+            local.table = *shared.table();
+            local.generation = generation;
+        }
+        let counters = &shared.counters[leg.index()];
+        let len = packet.len() as u64;
+        if is_rtcp(packet) {
+            bump(&counters.rtcp_packets, 1);
+            bump(&counters.rtcp_bytes, len);
+        } else {
+            bump(&counters.rtp_packets, 1);
+            bump(&counters.rtp_bytes, len);
+        }
+        let forward = match local.table.decide(leg, channel, packet) {
+            Verdict::Forward(f) => f,
+            Verdict::Drop(reason) => {
+                tracing::trace!(?leg, ?channel, ?reason, "media packet dropped");
+                bump(&counters.dropped, 1);
+                return;
+            }
+        };
+        if let Some(pt) = forward.rewrite_payload_type {
+            packet[1] = (packet[1] & 0x80) | pt;
+        }
+        let out = forward.to.index() * 2 + usize::from(forward.channel == Channel::Rtcp);
+        // A direct sendto on the other leg's socket: UDP sockets are always
+        // writable unless the send buffer is full, in which case the packet
+        // is dropped (late media is useless).
+        match SockRef::from(&self.sockets[out]).send_to(packet, &SockAddr::from(forward.dest)) {
+            Ok(_) => {
+                bump(&counters.forwarded, 1);
+                if forward.kind == Kind::TelephoneEvent {
+                    bump(&counters.telephone_events, 1);
+                }
+            }
+            Err(e) => {
+                tracing::trace!(error = %e, dest = %forward.dest, "media send failed");
+                bump(&counters.dropped, 1);
+            }
+        }
+    }
+}

@@ -1,0 +1,491 @@
+//! The relay on real sockets over 127.0.0.1 (DESIGN.md C23-C25). Every wait
+//! is bounded by a timeout; nothing sleeps a fixed time for a result.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
+use std::ops::RangeInclusive;
+use std::time::{Duration, Instant};
+
+use media::{
+    Direction, Leg, PayloadTypes, PeerError, PortRangeError, Relay, RelayConfig, RelayError,
+    Session,
+};
+use tokio::net::UdpSocket;
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// Each test its own port range, so tests running in parallel never race
+/// for a port.
+fn relay(range: RangeInclusive<u16>) -> Relay {
+    Relay::new(RelayConfig {
+        bind_ip: "127.0.0.1".parse().unwrap(),
+        port_range: range,
+        inactivity_timeout: Duration::from_secs(60),
+    })
+    .unwrap()
+}
+
+async fn peer() -> UdpSocket {
+    UdpSocket::bind("127.0.0.1:0").await.unwrap()
+}
+
+fn addr(s: &UdpSocket) -> SocketAddr {
+    s.local_addr().unwrap()
+}
+
+fn rtp(pt: u8, seq: u16, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x80, pt];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+    p.extend_from_slice(&0x1122_3344u32.to_be_bytes());
+    p.extend_from_slice(payload);
+    p
+}
+
+fn audio(seq: u16) -> Vec<u8> {
+    rtp(0, seq, &[0xd5; 160])
+}
+
+async fn recv(socket: &UdpSocket) -> (Vec<u8>, SocketAddr) {
+    let mut buf = vec![0u8; 2048];
+    let (n, from) = timeout(WAIT, socket.recv_from(&mut buf))
+        .await
+        .expect("no packet within the timeout")
+        .unwrap();
+    buf.truncate(n);
+    (buf, from)
+}
+
+async fn send(socket: &UdpSocket, packet: &[u8], to: SocketAddr) {
+    socket.send_to(packet, to).await.unwrap();
+}
+
+/// Polls `cond` until it holds, within [`WAIT`].
+async fn wait_until(mut cond: impl FnMut() -> bool) {
+    timeout(WAIT, async {
+        while !cond() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("condition not reached within the timeout");
+}
+
+fn assert_nothing_queued(socket: &UdpSocket) {
+    let mut buf = [0u8; 2048];
+    match socket.try_recv_from(&mut buf) {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("unexpected packet or error: {other:?}"),
+    }
+}
+
+/// A session with both peers known (one socket each for RTP, RTCP on the
+/// RTP port + 1 is not bound).
+async fn call(relay: &Relay) -> (Session, UdpSocket, UdpSocket) {
+    let session = relay.allocate_session().unwrap();
+    let (a, b) = (peer().await, peer().await);
+    session.set_peer(Leg::A, addr(&a), None).unwrap();
+    session.set_peer(Leg::B, addr(&b), None).unwrap();
+    (session, a, b)
+}
+
+async fn bounded<F: Future>(f: F) -> F::Output {
+    timeout(Duration::from_secs(30), f)
+        .await
+        .expect("test timed out")
+}
+
+#[tokio::test]
+async fn c25_symmetric_rtp_sends_from_the_receiving_port() {
+    bounded(async {
+        let relay = relay(31000..=31099);
+        let (session, a, b) = call(&relay).await;
+        let (relay_a, relay_b) = (
+            session.leg_a.local_rtp_addr(),
+            session.leg_b.local_rtp_addr(),
+        );
+        assert_ne!(relay_a, relay_b);
+
+        // B sends to the relay's B port, and A's packets reach B from there.
+        send(&b, &audio(1), relay_b).await;
+        let (got, from) = recv(&a).await;
+        assert_eq!((got, from), (audio(1), relay_a));
+        send(&a, &audio(2), relay_a).await;
+        let (got, from) = recv(&b).await;
+        assert_eq!(got, audio(2));
+        assert_eq!(
+            from, relay_b,
+            "C25: B receives A's stream from the port B sends to"
+        );
+
+        assert_eq!(session.stats(Leg::A).forwarded, 1);
+        assert_eq!(session.stats(Leg::B).forwarded, 1);
+        assert_eq!(session.stats(Leg::A).rtp_bytes, 172);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn c24_no_latching_destination_comes_from_sdp() {
+    bounded(async {
+        let relay = relay(31100..=31199);
+        let (session, a, b) = call(&relay).await;
+        let stray = peer().await;
+        let (relay_a, relay_b) = (
+            session.leg_a.local_rtp_addr(),
+            session.leg_b.local_rtp_addr(),
+        );
+
+        // A's media arrives from a port that is not in A's SDP: still
+        // forwarded (Genesys accepts RTP from any address) ...
+        for seq in 1..=3 {
+            send(&stray, &audio(seq), relay_a).await;
+            assert_eq!(recv(&b).await, (audio(seq), relay_b));
+        }
+        // ... and B's media still goes to the SDP address, not the source.
+        for seq in 10..=12 {
+            send(&b, &audio(seq), relay_b).await;
+            assert_eq!(recv(&a).await, (audio(seq), relay_a));
+        }
+        assert_nothing_queued(&stray);
+        assert_eq!(session.peer(Leg::A).unwrap().0, addr(&a));
+
+        // A new SDP is the only thing that moves the destination.
+        session.set_peer(Leg::A, addr(&stray), None).unwrap();
+        send(&b, &audio(13), relay_b).await;
+        assert_eq!(recv(&stray).await, (audio(13), relay_a));
+        assert_nothing_queued(&a);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn c23_rfc4733_events_pass_through() {
+    bounded(async {
+        let relay = relay(31200..=31299);
+        let (session, a, b) = call(&relay).await;
+        let te = PayloadTypes {
+            telephone_event: Some(101),
+        };
+        session.set_payload_types(Leg::A, te).unwrap();
+        session.set_payload_types(Leg::B, te).unwrap();
+        let relay_a = session.leg_a.local_rtp_addr();
+
+        // RFC 4733 section 2.5: digit 9 starts with the marker, grows, and
+        // ends with three end packets; volume 10.
+        let events = [
+            rtp(0x80 | 101, 1, &[9, 10, 0, 160]),
+            rtp(101, 2, &[9, 10, 1, 64]),
+            rtp(101, 3, &[9, 0x80 | 10, 1, 224]),
+            rtp(101, 4, &[9, 0x80 | 10, 1, 224]),
+            rtp(101, 5, &[9, 0x80 | 10, 1, 224]),
+        ];
+        for e in &events {
+            send(&a, e, relay_a).await;
+            assert_eq!(&recv(&b).await.0, e, "byte for byte");
+        }
+        assert_eq!(session.stats(Leg::A).telephone_events, 5);
+
+        // C23: event 16 (flash) is not relayed; the next digit is.
+        send(&a, &rtp(101, 6, &[16, 0x80, 0, 160]), relay_a).await;
+        send(&a, &rtp(101, 7, &[11, 0x80, 0, 160]), relay_a).await;
+        assert_eq!(recv(&b).await.0, rtp(101, 7, &[11, 0x80, 0, 160]));
+        assert_eq!(session.stats(Leg::A).dropped, 1);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn c23_telephone_event_payload_type_mapped_between_legs() {
+    bounded(async {
+        let relay = relay(31300..=31399);
+        let (session, a, b) = call(&relay).await;
+        let pt = |n| PayloadTypes {
+            telephone_event: Some(n),
+        };
+        session.set_payload_types(Leg::A, pt(101)).unwrap();
+        session.set_payload_types(Leg::B, pt(96)).unwrap();
+        send(
+            &a,
+            &rtp(0x80 | 101, 1, &[1, 10, 0, 160]),
+            session.leg_a.local_rtp_addr(),
+        )
+        .await;
+        assert_eq!(recv(&b).await.0, rtp(0x80 | 96, 1, &[1, 10, 0, 160]));
+    })
+    .await
+}
+
+#[tokio::test]
+async fn c24_ports_never_below_1024() {
+    for range in [0..=65535, 1..=2000, 1023..=40000] {
+        let err = Relay::new(RelayConfig {
+            port_range: range,
+            ..RelayConfig::default()
+        })
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RelayError::Config(PortRangeError::WellKnownPorts { .. })
+            ),
+            "{err}"
+        );
+    }
+    bounded(async {
+        let relay = relay(31400..=31499);
+        let session = relay.allocate_session().unwrap();
+        for leg in [Leg::A, Leg::B] {
+            let port = session.leg(leg).local_rtp_addr().port();
+            assert!((31400..=31498).contains(&port) && port % 2 == 0);
+        }
+        // Peer ports from an SDP are refused below 1024 too.
+        assert_eq!(
+            session.set_peer(
+                Leg::A,
+                "192.0.2.1:5004".parse().unwrap(),
+                Some("192.0.2.1:80".parse().unwrap())
+            ),
+            Err(PeerError::WellKnownPort(80))
+        );
+        assert_eq!(session.peer(Leg::A), None);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn rtcp_relayed_on_port_plus_one() {
+    bounded(async {
+        let relay = relay(31500..=31599);
+        let session = relay.allocate_session().unwrap();
+        for leg in [Leg::A, Leg::B] {
+            let l = session.leg(leg);
+            assert_eq!(l.local_rtcp_addr().port(), l.local_rtp_addr().port() + 1);
+        }
+        let (a_rtp, a_rtcp, b_rtp, b_rtcp) =
+            (peer().await, peer().await, peer().await, peer().await);
+        session
+            .set_peer(Leg::A, addr(&a_rtp), Some(addr(&a_rtcp)))
+            .unwrap();
+        session
+            .set_peer(Leg::B, addr(&b_rtp), Some(addr(&b_rtcp)))
+            .unwrap();
+        let rr = [
+            0x81, 201, 0, 7, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0,
+            3, 0, 0, 0, 4,
+        ];
+        send(&a_rtcp, &rr, session.leg_a.local_rtcp_addr()).await;
+        assert_eq!(
+            recv(&b_rtcp).await,
+            (rr.to_vec(), session.leg_b.local_rtcp_addr())
+        );
+        send(&b_rtcp, &rr, session.leg_b.local_rtcp_addr()).await;
+        assert_eq!(
+            recv(&a_rtcp).await,
+            (rr.to_vec(), session.leg_a.local_rtcp_addr())
+        );
+        assert_eq!(session.stats(Leg::A).rtcp_packets, 1);
+
+        // RFC 5761 rtcp-mux on leg B: RTCP toward B leaves from B's RTP port.
+        session
+            .set_peer(Leg::B, addr(&b_rtp), Some(addr(&b_rtp)))
+            .unwrap();
+        send(&a_rtcp, &rr, session.leg_a.local_rtcp_addr()).await;
+        assert_eq!(
+            recv(&b_rtp).await,
+            (rr.to_vec(), session.leg_b.local_rtp_addr())
+        );
+        // ... and B's muxed RTCP reaches A's RTCP address.
+        send(&b_rtp, &rr, session.leg_b.local_rtp_addr()).await;
+        assert_eq!(
+            recv(&a_rtcp).await,
+            (rr.to_vec(), session.leg_a.local_rtcp_addr())
+        );
+    })
+    .await
+}
+
+#[tokio::test]
+async fn hold_sendonly_stops_one_direction() {
+    bounded(async {
+        let relay = relay(31600..=31699);
+        let (session, a, b) = call(&relay).await;
+        let (relay_a, relay_b) = (
+            session.leg_a.local_rtp_addr(),
+            session.leg_b.local_rtp_addr(),
+        );
+        session.hold(Leg::A);
+        assert_eq!(session.direction(Leg::A), Direction::SendOnly);
+
+        // A (on hold, sendonly) still sends its music on hold to B ...
+        send(&a, &audio(1), relay_a).await;
+        assert_eq!(recv(&b).await.0, audio(1));
+        // ... but nothing goes toward A.
+        send(&b, &audio(2), relay_b).await;
+        wait_until(|| session.stats(Leg::B).dropped == 1).await;
+        session.resume(Leg::A);
+        send(&b, &audio(3), relay_b).await;
+        assert_eq!(recv(&a).await.0, audio(3), "the held packet never arrives");
+
+        session.set_direction(Leg::B, Direction::Inactive);
+        send(&a, &audio(4), relay_a).await;
+        send(&b, &audio(5), relay_b).await;
+        wait_until(|| session.stats(Leg::A).dropped == 1 && session.stats(Leg::B).dropped == 2)
+            .await;
+        assert_nothing_queued(&a);
+        assert_nothing_queued(&b);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn early_media_forwards_once_the_destination_is_known() {
+    bounded(async {
+        let relay = relay(31700..=31799);
+        let session = relay.allocate_session().unwrap();
+        let (a, b) = (peer().await, peer().await);
+        // Only the caller's offer is known; the callee sends early media.
+        session.set_peer(Leg::A, addr(&a), None).unwrap();
+        send(&b, &audio(1), session.leg_b.local_rtp_addr()).await;
+        assert_eq!(recv(&a).await.0, audio(1));
+        // Toward B nothing can go yet.
+        send(&a, &audio(2), session.leg_a.local_rtp_addr()).await;
+        wait_until(|| session.stats(Leg::A).dropped == 1).await;
+        session.set_peer(Leg::B, addr(&b), None).unwrap();
+        send(&a, &audio(3), session.leg_a.local_rtp_addr()).await;
+        assert_eq!(recv(&b).await.0, audio(3));
+    })
+    .await
+}
+
+#[tokio::test]
+async fn inactivity_detection() {
+    bounded(async {
+        let relay = relay(31800..=31899);
+        let (session, a, b) = call(&relay).await;
+        let start = Instant::now();
+        assert!(session.stats(Leg::A).last_activity.is_none());
+        assert!(!session.is_inactive(start));
+        assert!(session.is_inactive(start + Duration::from_secs(61)));
+        assert!(session.idle_for(start + Duration::from_secs(61)) >= Duration::from_secs(61));
+
+        send(&a, &audio(1), session.leg_a.local_rtp_addr()).await;
+        recv(&b).await;
+        let seen = session
+            .stats(Leg::A)
+            .last_activity
+            .expect("activity recorded");
+        assert!(seen >= start);
+        assert_eq!(session.last_activity(), seen);
+        assert!(session.stats(Leg::B).last_activity.is_none());
+        assert!(!session.is_inactive(seen + Duration::from_secs(59)));
+        assert!(session.is_inactive(seen + Duration::from_secs(60)));
+        assert_eq!(
+            session.idle_for(seen + Duration::from_secs(5)),
+            Duration::from_secs(5)
+        );
+    })
+    .await
+}
+
+#[tokio::test]
+async fn close_frees_the_ports() {
+    bounded(async {
+        let relay = relay(31900..=31999);
+        let session = relay.allocate_session().unwrap();
+        let addrs: Vec<SocketAddr> = [Leg::A, Leg::B]
+            .iter()
+            .flat_map(|&l| {
+                [
+                    session.leg(l).local_rtp_addr(),
+                    session.leg(l).local_rtcp_addr(),
+                ]
+            })
+            .collect();
+        assert_eq!(relay.ports_in_use(), 2);
+        for a in &addrs {
+            assert!(StdUdpSocket::bind(a).is_err(), "{a} is held");
+        }
+        session.close().await;
+        assert_eq!(relay.ports_in_use(), 0);
+        for a in &addrs {
+            StdUdpSocket::bind(a).unwrap_or_else(|e| panic!("{a} not freed: {e}"));
+        }
+        // Dropping a session frees its ports too.
+        let dropped = relay.allocate_session().unwrap();
+        drop(dropped);
+        wait_until(|| relay.ports_in_use() == 0).await;
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_sessions_get_distinct_ports() {
+    bounded(async {
+        let relay = relay(32000..=33999);
+        let sessions: Vec<Session> = (0..200)
+            .map(|_| relay.allocate_session().unwrap())
+            .collect();
+        let mut ports = HashSet::new();
+        for s in &sessions {
+            for leg in [Leg::A, Leg::B] {
+                let (rtp, rtcp) = (
+                    s.leg(leg).local_rtp_addr().port(),
+                    s.leg(leg).local_rtcp_addr().port(),
+                );
+                assert_eq!((rtp % 2, rtcp), (0, rtp + 1));
+                assert!(ports.insert(rtp) && ports.insert(rtcp));
+            }
+        }
+        assert_eq!(ports.len(), 800);
+        assert_eq!(relay.ports_in_use(), 400);
+
+        // They all forward at once.
+        let mut peers = Vec::new();
+        for s in &sessions {
+            let (a, b) = (peer().await, peer().await);
+            s.set_peer(Leg::A, addr(&a), None).unwrap();
+            s.set_peer(Leg::B, addr(&b), None).unwrap();
+            peers.push((a, b));
+        }
+        for (i, (s, (a, _))) in sessions.iter().zip(&peers).enumerate() {
+            send(a, &audio(i as u16), s.leg_a.local_rtp_addr()).await;
+        }
+        for (i, (s, (_, b))) in sessions.iter().zip(&peers).enumerate() {
+            assert_eq!(recv(b).await, (audio(i as u16), s.leg_b.local_rtp_addr()));
+        }
+        for s in sessions {
+            s.close().await;
+        }
+        assert_eq!(relay.ports_in_use(), 0);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn exhausted_range_is_an_error_not_a_reused_port() {
+    bounded(async {
+        // 2 pairs: one session.
+        let relay = relay(34000..=34003);
+        let session = relay.allocate_session().unwrap();
+        assert!(matches!(
+            relay.allocate_session(),
+            Err(RelayError::Exhausted(_))
+        ));
+        session.close().await;
+        assert!(relay.allocate_session().is_ok());
+    })
+    .await
+}
+
+#[test]
+fn allocating_outside_a_runtime_is_an_error() {
+    let relay = relay(34100..=34199);
+    assert!(matches!(
+        relay.allocate_session(),
+        Err(RelayError::NoRuntime)
+    ));
+    assert_eq!(relay.ports_in_use(), 0);
+}
