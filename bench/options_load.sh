@@ -9,9 +9,9 @@
 # statistics (-trace_stat CSV) and the server's CPU time (utime+stime from
 # /proc/PID/stat, every process of the server) before and after the step.
 # A rate passes with 0 failed calls and under 0.1% retransmissions; the
-# escalation stops at the first rate that does not pass. The rcvbuf column
-# counts the datagrams the kernel dropped for a full socket receive buffer
-# during the step (/proc/net/snmp, any UDP socket on the machine). The summary
+# escalation stops at the first rate that does not pass. The sockdrop column
+# counts the datagrams the kernel dropped on the server's socket for a full
+# receive buffer during the step (/proc/net/udp). The summary
 # compares CPU per OPTIONS at the highest rate both servers passed.
 #
 # Locus: target/release/locus (built here with `cargo build --release -p
@@ -78,10 +78,11 @@ cpu_secs() {
     echo "$ticks $TICK" | awk '{printf "%.3f", $1 / $2}'
 }
 
-# UDP datagrams the kernel dropped because a socket's receive buffer was full
-# (loopback loses nothing else): a server that does not keep up shows here.
-udp_rcvbuf_errors() {
-    awk '/^Udp:/ { if (!h) { for (i = 1; i <= NF; i++) col[$i] = i; h = 1 } else print $col["RcvbufErrors"] }' /proc/net/snmp
+# Datagrams the kernel dropped on the server's socket because its receive
+# buffer was full (the last column of /proc/net/udp): a server that does not
+# drain its socket fast enough shows here.
+udp_drops() {
+    awk -v a="$(printf '0100007F:%04X' "$1")" '$2 == a { d += $NF } END { print d + 0 }' /proc/net/udp
 }
 
 wait_udp() {
@@ -103,14 +104,14 @@ run_steps() {
         calls=$((rate * SECS))
         csv="$work/$name-$rate.csv"
         c0=$(cpu_secs "$pid")
-        d0=$(udp_rcvbuf_errors)
+        d0=$(udp_drops "$port")
         # -timeout bounds the step: SECS plus the 4 s answer timeout and slack.
         (cd "$work" && timeout $((SECS + 30)) sipp -sf "$here/sipp/options_uac.xml" \
             -i 127.0.0.1 -p 0 -r "$rate" -m "$calls" -timeout $((SECS + 20))s \
             -nostdin -trace_stat -stf "$csv" -fd 1 -buff_size 4194304 \
             127.0.0.1:"$port" >"$work/sipp-$name-$rate.out" 2>&1) || true
         c1=$(cpu_secs "$pid")
-        d1=$(udp_rcvbuf_errors)
+        d1=$(udp_drops "$port")
         kill -0 "$pid" 2>/dev/null || die "$name died during the $rate/s step"
         [ -s "$csv" ] || die "SIPp wrote no statistics for $name at $rate/s: $(tail -3 "$work/sipp-$name-$rate.out")"
         line=$(awk -F';' -v name="$name" -v rate="$rate" -v c0="$c0" -v c1="$c1" -v drops=$((d1 - d0)) '
@@ -158,7 +159,7 @@ if pgrep -x rustc >/dev/null || pgrep -x cc1 >/dev/null; then
     echo "warning: a compiler is running on this machine: the figures below are noisy"
 fi
 echo
-printf "%-9s %8s %9s %10s %8s %8s %8s %9s %8s  %s\n" server rate/s achieved/s successful failed retrans rcvbuf cpu_s us/OPT verdict
+printf "%-9s %8s %9s %10s %8s %8s %8s %9s %8s  %s\n" server rate/s achieved/s successful failed retrans sockdrop cpu_s us/OPT verdict
 
 "$target/release/locus" sip --config "$work/locus.toml" >"$work/locus.out" 2>"$work/locus.err" &
 locus_pid=$!
@@ -167,7 +168,7 @@ wait_udp "$LOCUS_PORT" || die "locus did not listen: $(cat "$work/locus.err")"
 run_steps locus "$locus_pid" "$LOCUS_PORT"
 kill "$locus_pid"; wait "$locus_pid" 2>/dev/null || true
 if [ -s "$work/locus.err" ]; then
-    echo "locus logged $(wc -l <"$work/locus.err") warning lines, the last: $(tail -1 "$work/locus.err" | cut -c1-200)"
+    echo "locus logged $(wc -l <"$work/locus.err") warning lines, the last: $(tail -1 "$work/locus.err" | sed "s/\x1b\[[0-9;]*m//g" | cut -c1-200)"
 fi
 
 mkdir -p "$work/kamailio"
