@@ -150,6 +150,26 @@ pub enum HeaderName {
     Other,
 }
 
+/// The lower-case full name of every named variant, indexed by
+/// discriminant, zero-padded (the longest name has 20 bytes).
+const LOWER: [[u8; 20]; HeaderName::ALL.len()] = {
+    let mut t = [[0u8; 20]; HeaderName::ALL.len()];
+    let mut i = 0;
+    while i < HeaderName::ALL.len() {
+        let h = HeaderName::ALL[i];
+        // `ALL` lists the variants in declaration order.
+        assert!(h as usize == i);
+        let name = h.as_str().as_bytes();
+        let mut j = 0;
+        while j < name.len() {
+            t[i][j] = name[j].to_ascii_lowercase();
+            j += 1;
+        }
+        i += 1;
+    }
+    t
+};
+
 impl HeaderName {
     /// Every named variant (not `Other`).
     pub const ALL: &'static [HeaderName] = &[
@@ -367,93 +387,142 @@ impl HeaderName {
     }
 
     /// Classifies a header name (case-insensitive, full or compact form)
-    /// without allocating: the name is lower-cased into a stack buffer and
-    /// matched.
+    /// without allocating; see [`HeaderName::classify`].
     #[inline]
     pub fn from_bytes(name: &[u8]) -> HeaderName {
-        let mut buf = [0u8; 24];
-        if name.is_empty() || name.len() > buf.len() {
-            return HeaderName::Other;
+        // `classify` expects a token (what the parser hands it); anything
+        // else is not a known name.
+        if crate::text::is_token(name) {
+            HeaderName::classify(name)
+        } else {
+            HeaderName::Other
         }
-        for (d, s) in buf.iter_mut().zip(name) {
-            *d = s.to_ascii_lowercase();
-        }
-        HeaderName::from_lowercase(&buf[..name.len()])
     }
 
-    /// Classifies a name already in lower case.
-    #[inline]
-    pub(crate) fn from_lowercase(lower: &[u8]) -> HeaderName {
-        match lower {
-            b"accept" => HeaderName::Accept,
-            b"a" | b"accept-contact" => HeaderName::AcceptContact,
-            b"accept-encoding" => HeaderName::AcceptEncoding,
-            b"accept-language" => HeaderName::AcceptLanguage,
-            b"alert-info" => HeaderName::AlertInfo,
-            b"allow" => HeaderName::Allow,
-            b"u" | b"allow-events" => HeaderName::AllowEvents,
-            b"authentication-info" => HeaderName::AuthenticationInfo,
-            b"authorization" => HeaderName::Authorization,
-            b"i" | b"call-id" => HeaderName::CallId,
-            b"call-info" => HeaderName::CallInfo,
-            b"m" | b"contact" => HeaderName::Contact,
-            b"content-disposition" => HeaderName::ContentDisposition,
-            b"e" | b"content-encoding" => HeaderName::ContentEncoding,
-            b"content-language" => HeaderName::ContentLanguage,
-            b"l" | b"content-length" => HeaderName::ContentLength,
-            b"c" | b"content-type" => HeaderName::ContentType,
-            b"cseq" => HeaderName::CSeq,
-            b"date" => HeaderName::Date,
-            b"error-info" => HeaderName::ErrorInfo,
-            b"o" | b"event" => HeaderName::Event,
-            b"expires" => HeaderName::Expires,
-            b"f" | b"from" => HeaderName::From,
-            b"geolocation" => HeaderName::Geolocation,
-            b"geolocation-routing" => HeaderName::GeolocationRouting,
-            b"y" | b"identity" => HeaderName::Identity,
-            b"n" | b"identity-info" => HeaderName::IdentityInfo,
-            b"in-reply-to" => HeaderName::InReplyTo,
-            b"max-forwards" => HeaderName::MaxForwards,
-            b"mime-version" => HeaderName::MimeVersion,
-            b"min-expires" => HeaderName::MinExpires,
-            b"min-se" => HeaderName::MinSe,
-            b"organization" => HeaderName::Organization,
-            b"p-asserted-identity" => HeaderName::PAssertedIdentity,
-            b"p-preferred-identity" => HeaderName::PPreferredIdentity,
-            b"path" => HeaderName::Path,
-            b"priority" => HeaderName::Priority,
-            b"privacy" => HeaderName::Privacy,
-            b"proxy-authenticate" => HeaderName::ProxyAuthenticate,
-            b"proxy-authorization" => HeaderName::ProxyAuthorization,
-            b"proxy-require" => HeaderName::ProxyRequire,
-            b"rack" => HeaderName::RAck,
-            b"reason" => HeaderName::Reason,
-            b"record-route" => HeaderName::RecordRoute,
-            b"r" | b"refer-to" => HeaderName::ReferTo,
-            b"b" | b"referred-by" => HeaderName::ReferredBy,
-            b"j" | b"reject-contact" => HeaderName::RejectContact,
-            b"remote-party-id" => HeaderName::RemotePartyId,
-            b"reply-to" => HeaderName::ReplyTo,
-            b"d" | b"request-disposition" => HeaderName::RequestDisposition,
-            b"require" => HeaderName::Require,
-            b"retry-after" => HeaderName::RetryAfter,
-            b"route" => HeaderName::Route,
-            b"rseq" => HeaderName::RSeq,
-            b"server" => HeaderName::Server,
-            b"service-route" => HeaderName::ServiceRoute,
-            b"x" | b"session-expires" => HeaderName::SessionExpires,
-            b"sip-etag" => HeaderName::SipEtag,
-            b"sip-if-match" => HeaderName::SipIfMatch,
-            b"s" | b"subject" => HeaderName::Subject,
-            b"subscription-state" => HeaderName::SubscriptionState,
-            b"k" | b"supported" => HeaderName::Supported,
-            b"timestamp" => HeaderName::Timestamp,
-            b"t" | b"to" => HeaderName::To,
-            b"unsupported" => HeaderName::Unsupported,
-            b"user-agent" => HeaderName::UserAgent,
-            b"v" | b"via" => HeaderName::Via,
-            b"warning" => HeaderName::Warning,
-            b"www-authenticate" => HeaderName::WwwAuthenticate,
+    /// Classifies a token (RFC 3261 `token` characters only) in any case.
+    /// The length and the first letter pick one candidate (a second letter
+    /// splits the few pairs that share both), then one case-insensitive
+    /// comparison confirms it: no lower-casing copy and no walk through
+    /// every name.
+    pub(crate) fn classify(n: &[u8]) -> HeaderName {
+        use HeaderName as H;
+        let Some(&first) = n.first() else {
+            return H::Other;
+        };
+        // Lower-cased byte at `i` (callers index inside the length matched).
+        let at = |i: usize| n[i].to_ascii_lowercase();
+        let guess = match (n.len(), first.to_ascii_lowercase()) {
+            (1, c) => return H::from_compact(c),
+            (2, b't') => H::To,
+            (3, b'v') => H::Via,
+            (4, b'c') => H::CSeq,
+            (4, b'd') => H::Date,
+            (4, b'f') => H::From,
+            (4, b'p') => H::Path,
+            (4, b'r') if at(1) == b'a' => H::RAck,
+            (4, b'r') => H::RSeq,
+            (5, b'a') => H::Allow,
+            (5, b'e') => H::Event,
+            (5, b'r') => H::Route,
+            (6, b'a') => H::Accept,
+            (6, b'm') => H::MinSe,
+            (6, b'r') => H::Reason,
+            (6, b's') => H::Server,
+            (7, b'c') if at(1) == b'a' => H::CallId,
+            (7, b'c') => H::Contact,
+            (7, b'e') => H::Expires,
+            (7, b'p') => H::Privacy,
+            (7, b'r') => H::Require,
+            (7, b's') => H::Subject,
+            (7, b'w') => H::Warning,
+            (8, b'i') => H::Identity,
+            (8, b'p') => H::Priority,
+            (8, b'r') if at(2) == b'f' => H::ReferTo,
+            (8, b'r') => H::ReplyTo,
+            (8, b's') => H::SipEtag,
+            (9, b'c') => H::CallInfo,
+            (9, b's') => H::Supported,
+            (9, b't') => H::Timestamp,
+            (10, b'a') => H::AlertInfo,
+            (10, b'e') => H::ErrorInfo,
+            (10, b'u') => H::UserAgent,
+            (11, b'g') => H::Geolocation,
+            (11, b'i') => H::InReplyTo,
+            (11, b'm') => H::MinExpires,
+            (11, b'r') if at(2) == b'f' => H::ReferredBy,
+            (11, b'r') => H::RetryAfter,
+            (11, b'u') => H::Unsupported,
+            (12, b'a') => H::AllowEvents,
+            (12, b'c') => H::ContentType,
+            (12, b'm') if at(1) == b'a' => H::MaxForwards,
+            (12, b'm') => H::MimeVersion,
+            (12, b'o') => H::Organization,
+            (12, b'r') => H::RecordRoute,
+            (12, b's') => H::SipIfMatch,
+            (13, b'a') => H::Authorization,
+            (13, b'i') => H::IdentityInfo,
+            (13, b'p') => H::ProxyRequire,
+            (13, b's') => H::ServiceRoute,
+            (14, b'a') => H::AcceptContact,
+            (14, b'c') => H::ContentLength,
+            (14, b'r') => H::RejectContact,
+            (15, b'a') if at(7) == b'e' => H::AcceptEncoding,
+            (15, b'a') => H::AcceptLanguage,
+            (15, b'r') => H::RemotePartyId,
+            (15, b's') => H::SessionExpires,
+            (16, b'c') if at(8) == b'e' => H::ContentEncoding,
+            (16, b'c') => H::ContentLanguage,
+            (16, b'w') => H::WwwAuthenticate,
+            (18, b'p') => H::ProxyAuthenticate,
+            (18, b's') => H::SubscriptionState,
+            (19, b'a') => H::AuthenticationInfo,
+            (19, b'c') => H::ContentDisposition,
+            (19, b'g') => H::GeolocationRouting,
+            (19, b'p') if at(1) == b'-' => H::PAssertedIdentity,
+            (19, b'p') => H::ProxyAuthorization,
+            (19, b'r') => H::RequestDisposition,
+            (20, b'p') => H::PPreferredIdentity,
+            _ => return H::Other,
+        };
+        // `| 0x20` lower-cases letters and keeps '-'; for a token it never
+        // turns a different byte into a letter or '-' of a known name (only
+        // control characters would, and tokens have none). Folding without
+        // an early exit lets the comparison run branch-free.
+        let lower = &LOWER[guess as usize];
+        let diff = n
+            .iter()
+            .zip(lower)
+            .fold(0u8, |acc, (a, b)| acc | ((a | 0x20) ^ b));
+        if diff == 0 {
+            guess
+        } else {
+            H::Other
+        }
+    }
+
+    /// The header of a compact form letter (lower case).
+    fn from_compact(c: u8) -> HeaderName {
+        match c {
+            b'a' => HeaderName::AcceptContact,
+            b'b' => HeaderName::ReferredBy,
+            b'c' => HeaderName::ContentType,
+            b'd' => HeaderName::RequestDisposition,
+            b'e' => HeaderName::ContentEncoding,
+            b'f' => HeaderName::From,
+            b'i' => HeaderName::CallId,
+            b'j' => HeaderName::RejectContact,
+            b'k' => HeaderName::Supported,
+            b'l' => HeaderName::ContentLength,
+            b'm' => HeaderName::Contact,
+            b'n' => HeaderName::IdentityInfo,
+            b'o' => HeaderName::Event,
+            b'r' => HeaderName::ReferTo,
+            b's' => HeaderName::Subject,
+            b't' => HeaderName::To,
+            b'u' => HeaderName::AllowEvents,
+            b'v' => HeaderName::Via,
+            b'x' => HeaderName::SessionExpires,
+            b'y' => HeaderName::Identity,
             _ => HeaderName::Other,
         }
     }
@@ -502,5 +571,32 @@ mod tests {
         assert_eq!(HeaderName::from_bytes(b"C%6Fntact"), HeaderName::Other);
         assert_eq!(HeaderName::from_bytes(b"q"), HeaderName::Other);
         assert_eq!(HeaderName::from_bytes(b""), HeaderName::Other);
+    }
+
+    #[test]
+    fn near_misses_are_other() {
+        // Every known name with one byte changed (same length, so the same
+        // candidate is picked) must not classify as that name.
+        for h in HeaderName::ALL {
+            let name = h.as_str().as_bytes();
+            for i in 0..name.len() {
+                for c in [b'x', b'-', b'0', b'@', name[i] ^ 0x01] {
+                    if c.eq_ignore_ascii_case(&name[i]) {
+                        continue;
+                    }
+                    let mut m = name.to_vec();
+                    m[i] = c;
+                    assert_ne!(
+                        HeaderName::from_bytes(&m),
+                        *h,
+                        "{}",
+                        String::from_utf8_lossy(&m)
+                    );
+                }
+            }
+            let mut longer = name.to_vec();
+            longer.push(b'x');
+            assert_ne!(HeaderName::from_bytes(&longer), *h);
+        }
     }
 }

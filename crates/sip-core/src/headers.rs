@@ -55,6 +55,16 @@ impl<'a> Via<'a> {
 
     /// Parses one Via value (one element of a comma list).
     pub fn parse(s: &'a str) -> Result<Via<'a>, ParseError> {
+        let s = trim_lws_str(s);
+        // The usual `SIP/2.0/UDP host:port;params` takes a one-pass scan.
+        if let Some(v) = crate::scan::via(s.as_bytes()) {
+            return Ok(v.build(s));
+        }
+        Via::parse_full(s)
+    }
+
+    /// [`Via::parse`] without the scanner of common shapes.
+    pub(crate) fn parse_full(s: &'a str) -> Result<Via<'a>, ParseError> {
         let bad = |r| malformed(HeaderName::Via, r);
         let s = trim_lws_str(s);
         let (name, rest) = token_run(s);

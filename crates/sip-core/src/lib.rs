@@ -39,6 +39,7 @@ mod method;
 mod name_addr;
 mod params;
 mod reply;
+mod scan;
 mod status;
 mod text;
 mod uri;

@@ -16,6 +16,7 @@ use crate::headers::{
 };
 use crate::method::Method;
 use crate::name_addr::{parse_saturating, NameAddr};
+use crate::scan::{self, NameAddrScan, SipUriScan, ViaScan};
 use crate::status::StatusCode;
 use crate::text::{is_token_char, split_commas};
 use crate::uri::Uri;
@@ -75,7 +76,7 @@ pub(crate) struct Span {
 
 impl Span {
     #[inline]
-    fn new(start: usize, end: usize) -> Span {
+    pub(crate) fn new(start: usize, end: usize) -> Span {
         Span {
             start: start as u32,
             end: end as u32,
@@ -83,7 +84,7 @@ impl Span {
     }
 
     #[inline]
-    fn get(self, buf: &[u8]) -> &[u8] {
+    pub(crate) fn get(self, buf: &[u8]) -> &[u8] {
         &buf[self.start as usize..self.end as usize]
     }
 }
@@ -106,14 +107,20 @@ pub struct HeaderField<'a> {
     pub value: &'a [u8],
 }
 
-/// Hot fields, checked while parsing and cached as spans.
+/// Hot fields, checked while parsing and cached as spans. The `*_scan`
+/// parts are relative to their field and present when the one-pass scanner
+/// took the value (the usual case): the typed accessors then build the
+/// value from them without parsing again.
 #[derive(Debug, Clone, Default)]
 struct Hot {
     top_via: Option<Span>,
+    via_scan: Option<ViaScan>,
     branch: Option<Span>,
     from: Option<Span>,
+    from_scan: Option<NameAddrScan>,
     from_tag: Option<Span>,
     to: Option<Span>,
+    to_scan: Option<NameAddrScan>,
     to_tag: Option<Span>,
     call_id: Option<Span>,
     cseq: Option<CSeq>,
@@ -135,6 +142,8 @@ pub struct Headers {
 pub struct Request {
     method: Method,
     uri: Span,
+    /// The Request-URI's parts (relative to `uri`) when the scanner took it.
+    uri_scan: Option<SipUriScan>,
     start_line: Span,
     head: Headers,
 }
@@ -201,8 +210,15 @@ fn check_version(v: &[u8]) -> Result<(), ParseError> {
 }
 
 enum StartLine {
-    Request { method: Method, uri: Span },
-    Response { status: StatusCode, reason: Span },
+    Request {
+        method: Method,
+        uri: Span,
+        uri_scan: Option<SipUriScan>,
+    },
+    Response {
+        status: StatusCode,
+        reason: Span,
+    },
 }
 
 fn parse_start_line(buf: &[u8], line: Span) -> Result<StartLine, ParseError> {
@@ -251,19 +267,29 @@ fn parse_start_line(buf: &[u8], line: Span) -> Result<StartLine, ParseError> {
     }
     check_version(version)?;
     let uri = &l[sp1 + 1..sp2];
+    let uri_scan = scan::sip_uri(uri);
+    if uri_scan.is_some() {
+        // A plain SIP URI: valid, ASCII and without SP or HTAB.
+        return Ok(StartLine::Request {
+            method,
+            uri: Span::new(base + sp1 + 1, base + sp2),
+            uri_scan,
+        });
+    }
     if uri.is_empty() || uri.iter().any(|b| matches!(b, b' ' | b'\t')) {
         return Err(ParseError::MalformedStartLine(
             "Request-URI is empty or elements are not separated by single spaces",
         ));
     }
     let uri_s = std::str::from_utf8(uri).map_err(|_| ParseError::InvalidRequestUri("not UTF-8"))?;
-    Uri::parse(uri_s).map_err(|e| match e {
+    Uri::parse_full(uri_s).map_err(|e| match e {
         ParseError::InvalidUri(why) => ParseError::InvalidRequestUri(why),
         other => other,
     })?;
     Ok(StartLine::Request {
         method,
         uri: Span::new(base + sp1 + 1, base + sp2),
+        uri_scan: None,
     })
 }
 
@@ -297,6 +323,31 @@ fn locate_tag(v: &[u8]) -> Result<Option<&str>, &'static str> {
     Ok(None)
 }
 
+/// The span of `sub`, a slice of `buf`.
+fn span_in(buf: &[u8], sub: &[u8]) -> Span {
+    let start = sub.as_ptr() as usize - buf.as_ptr() as usize;
+    Span::new(start, start + sub.len())
+}
+
+/// From or To at parse time: the scanned address when it has the common
+/// shape, and the tag (absolute span). Other shapes only have their tag
+/// located here; their grammar is checked by [`Request::validate`].
+fn hot_address(
+    b: &[u8],
+    f: &FieldSpan,
+) -> Result<(Option<NameAddrScan>, Option<Span>), ParseError> {
+    let v = f.value.get(b);
+    if let Some(addr) = scan::name_addr(v) {
+        let tag = addr.tag.map(|t| t.shift(f.value.start as usize));
+        return Ok((Some(addr), tag));
+    }
+    let tag = locate_tag(v).map_err(|reason| ParseError::MalformedHeader {
+        header: f.name,
+        reason,
+    })?;
+    Ok((None, tag.and_then(|t| offset_in(b, t))))
+}
+
 /// Parses one message from `buf` in a single pass over its lines: start
 /// line, header fields (as spans), the end of the header block and
 /// Content-Length, with the framing rules of `sip_framing::frame_datagram`
@@ -319,7 +370,6 @@ fn parse_message(
     let mut fields: Vec<FieldSpan> = Vec::with_capacity(24);
     let mut pos = first_nl + 1;
     let mut header_len = None;
-    let mut lower = [0u8; 24];
     let lines = memchr::memchr_iter(b'\n', &b[pos..]).map(|n| n + first_nl + 1);
     for (line_no, nl) in (2usize..).zip(lines) {
         let end = if nl > pos && b[nl - 1] == b'\r' {
@@ -339,15 +389,13 @@ fn parse_message(
                 None => return Err(ParseError::MalformedHeaderLine { line: line_no }),
             }
         } else {
-            // One scan: token characters of the name, lower-cased on the way.
+            // The name is the run of token characters; usually a ':' follows
+            // at once, else only SP/HTAB may come before it.
             let line = &b[pos..end];
-            let mut n = 0;
-            while n < line.len() && is_token_char(line[n]) {
-                if n < lower.len() {
-                    lower[n] = line[n].to_ascii_lowercase();
-                }
-                n += 1;
-            }
+            let n = line
+                .iter()
+                .position(|&c| !is_token_char(c))
+                .unwrap_or(line.len());
             let mut colon = n;
             while colon < line.len() && matches!(line[colon], b' ' | b'\t') {
                 colon += 1;
@@ -360,11 +408,7 @@ fn parse_message(
                     limit: limits.max_headers,
                 });
             }
-            let name = if n <= lower.len() {
-                HeaderName::from_lowercase(&lower[..n])
-            } else {
-                HeaderName::Other
-            };
+            let name = HeaderName::classify(&line[..n]);
             fields.push(FieldSpan {
                 name,
                 raw_name: Span::new(pos, pos + n),
@@ -413,26 +457,29 @@ fn parse_message(
                 } else {
                     v
                 };
-                let s = utf8(first, HeaderName::Via)?;
-                let via = Via::parse(s)?;
-                hot.top_via = offset_in(b, s);
-                hot.branch = via.branch().and_then(|br| offset_in(b, br));
+                if let Some(via) = scan::via(first) {
+                    let top = span_in(b, first);
+                    hot.branch = via.branch.map(|br| br.shift(top.start as usize));
+                    hot.top_via = Some(top);
+                    hot.via_scan = Some(via);
+                } else {
+                    let s = utf8(first, HeaderName::Via)?;
+                    let via = Via::parse_full(s)?;
+                    hot.top_via = offset_in(b, s);
+                    hot.branch = via.branch().and_then(|br| offset_in(b, br));
+                }
             }
             HeaderName::From if hot.from.is_none() => {
-                let tag = locate_tag(v).map_err(|reason| ParseError::MalformedHeader {
-                    header: f.name,
-                    reason,
-                })?;
+                let (addr, tag) = hot_address(b, f)?;
                 hot.from = Some(f.value);
-                hot.from_tag = tag.and_then(|t| offset_in(b, t));
+                hot.from_scan = addr;
+                hot.from_tag = tag;
             }
             HeaderName::To if hot.to.is_none() => {
-                let tag = locate_tag(v).map_err(|reason| ParseError::MalformedHeader {
-                    header: f.name,
-                    reason,
-                })?;
+                let (addr, tag) = hot_address(b, f)?;
                 hot.to = Some(f.value);
-                hot.to_tag = tag.and_then(|t| offset_in(b, t));
+                hot.to_scan = addr;
+                hot.to_tag = tag;
             }
             HeaderName::CallId if hot.call_id.is_none() => {
                 if !valid_call_id(v) {
@@ -481,9 +528,14 @@ fn parse_message(
         hot,
     };
     Ok(match start {
-        StartLine::Request { method, uri } => Message::Request(Request {
+        StartLine::Request {
             method,
             uri,
+            uri_scan,
+        } => Message::Request(Request {
+            method,
+            uri,
+            uri_scan,
             start_line,
             head,
         }),
@@ -625,6 +677,9 @@ impl Request {
 
     /// The Request-URI (checked while parsing).
     pub fn uri(&self) -> Uri<'_> {
+        if let Some(u) = self.uri_scan {
+            return Uri::Sip(u.build(self.uri_str()));
+        }
         Uri::parse(self.uri_str()).unwrap_or(Uri::Other {
             scheme: "".into(),
             raw: "".into(),
@@ -838,8 +893,11 @@ impl Headers {
 
     /// The topmost Via (checked while parsing).
     pub fn top_via(&self) -> Option<Via<'_>> {
-        self.hot_str(self.hot.top_via)
-            .and_then(|s| Via::parse(s).ok())
+        let s = self.hot_str(self.hot.top_via)?;
+        match self.hot.via_scan {
+            Some(via) => Some(via.build(s)),
+            None => Via::parse(s).ok(),
+        }
     }
 
     /// The branch of the topmost Via.
@@ -855,8 +913,11 @@ impl Headers {
     /// From (the first one); `None` when absent or malformed (a request
     /// that passed [`Request::validate`] always has a valid one).
     pub fn from(&self) -> Option<NameAddr<'_>> {
-        self.hot_str(self.hot.from)
-            .and_then(|s| NameAddr::parse(s).ok())
+        let s = self.hot_str(self.hot.from)?;
+        match self.hot.from_scan {
+            Some(addr) => Some(addr.build(s)),
+            None => NameAddr::parse(s).ok(),
+        }
     }
 
     /// The From tag.
@@ -867,8 +928,11 @@ impl Headers {
     /// To (the first one); `None` when absent or malformed (a request that
     /// passed [`Request::validate`] always has a valid one).
     pub fn to(&self) -> Option<NameAddr<'_>> {
-        self.hot_str(self.hot.to)
-            .and_then(|s| NameAddr::parse(s).ok())
+        let s = self.hot_str(self.hot.to)?;
+        match self.hot.to_scan {
+            Some(addr) => Some(addr.build(s)),
+            None => NameAddr::parse(s).ok(),
+        }
     }
 
     /// The To tag.

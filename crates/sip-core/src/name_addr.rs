@@ -38,6 +38,16 @@ impl<'a> NameAddr<'a> {
     /// Parses one name-addr or addr-spec followed by header parameters.
     pub fn parse(s: &'a str) -> Result<NameAddr<'a>, &'static str> {
         let s = trim_lws_str(s);
+        // `"Name" <sip:user@host;params>;tag=x` takes a one-pass scan.
+        if let Some(n) = crate::scan::name_addr(s.as_bytes()) {
+            return Ok(n.build(s));
+        }
+        NameAddr::parse_full(s)
+    }
+
+    /// [`NameAddr::parse`] without the scanner of common shapes.
+    pub(crate) fn parse_full(s: &'a str) -> Result<NameAddr<'a>, &'static str> {
+        let s = trim_lws_str(s);
         let b = s.as_bytes();
         if b.is_empty() {
             return Err("empty address");

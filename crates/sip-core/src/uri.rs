@@ -117,6 +117,15 @@ fn is_scheme(s: &str) -> bool {
 impl<'a> Uri<'a> {
     /// Parses an absolute URI: no surrounding LWS or angle brackets.
     pub fn parse(s: &'a str) -> Result<Uri<'a>, ParseError> {
+        // Plain `sip:user@host:port;params` URIs take a one-pass scan.
+        if let Some(u) = crate::scan::sip_uri(s.as_bytes()) {
+            return Ok(Uri::Sip(u.build(s)));
+        }
+        Uri::parse_full(s)
+    }
+
+    /// [`Uri::parse`] without the scanner of common shapes.
+    pub(crate) fn parse_full(s: &'a str) -> Result<Uri<'a>, ParseError> {
         let colon = find_byte(s, b':').ok_or(invalid("missing scheme"))?;
         let scheme = &s[..colon];
         if !is_scheme(scheme) {
@@ -292,7 +301,7 @@ impl From<IpAddr> for Host<'static> {
 }
 
 /// Dotted-quad IPv4 (1 to 3 digits per part, each at most 255).
-fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
+pub(crate) fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
     let mut out = [0u8; 4];
     let mut part = 0;
     let mut val: u16 = 0;

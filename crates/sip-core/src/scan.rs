@@ -1,0 +1,556 @@
+//! Single-pass byte scanners for the common shapes of the hot values: a Via
+//! like `SIP/2.0/UDP host:port;branch=...`, a SIP URI like
+//! `sip:user@host:port;params` and a name-addr like
+//! `"Name" <sip:...>;tag=...`.
+//!
+//! They exist for speed only. Each one either returns the parts as spans
+//! (relative to the scanned bytes) exactly as the full parser
+//! ([`Via::parse`], [`Uri::parse`], [`NameAddr::parse`]) would return them,
+//! or `None` as soon as the input leaves the common shape: LWS inside the
+//! value, quoted parameter values, escapes in a display name, IPv6,
+//! passwords, URI headers, `tel:` and other schemes, non-ASCII bytes, and
+//! every error. `None` means "ask the full parser", which then accepts or
+//! rejects with its own error, so behaviour never depends on which path
+//! ran. The tests check both paths agree.
+//!
+//! Everything a scanner accepts is ASCII, so turning an accepted span into
+//! `&str` never fails.
+
+use std::borrow::Cow;
+use std::net::Ipv4Addr;
+
+use crate::headers::Via;
+use crate::message::Span;
+use crate::name_addr::NameAddr;
+use crate::text::{is_lws, quoted_len};
+use crate::uri::{parse_ipv4, Host, SipUri, Uri};
+
+/// A byte class as a lookup table.
+type Class = [bool; 256];
+
+/// Builds a class from ASCII letters and digits (when `alnum`) plus `extra`.
+const fn class(alnum: bool, extra: &[u8]) -> Class {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = alnum && (i as u8).is_ascii_alphanumeric();
+        i += 1;
+    }
+    let mut j = 0;
+    while j < extra.len() {
+        t[extra[j] as usize] = true;
+        j += 1;
+    }
+    t
+}
+
+/// RFC 3261 `token`.
+const TOKEN: Class = class(true, b"-.!%*_+`'~");
+/// What the Via and URI host scans take as a host (`Via::parse`'s run).
+const HOST: Class = class(true, b".-_");
+/// URI user part: unreserved, `%` (escapes checked apart) and `&=+$,;?/`.
+const USER: Class = class(true, b"-_.!~*'()%&=+$,;?/");
+/// URI parameter names and values (`params::is_uri_param_char`).
+const URI_PARAM: Class = class(true, b"-_.!~*'()[]/:&+$%");
+/// Header parameter values (`params::is_header_value_char`) restricted to
+/// ASCII: visible characters but `; , " < > =`.
+const HEADER_VALUE: Class = {
+    let mut t = [false; 256];
+    let mut i = 0x21;
+    while i < 0x7f {
+        t[i] = !matches!(i as u8, b';' | b',' | b'"' | b'<' | b'>' | b'=');
+        i += 1;
+    }
+    t
+};
+const DIGIT: Class = class(false, b"0123456789");
+
+/// End of the run of `class` bytes starting at `i`.
+#[inline]
+fn run(b: &[u8], mut i: usize, class: &Class) -> usize {
+    while i < b.len() && class[usize::from(b[i])] {
+        i += 1;
+    }
+    i
+}
+
+impl Span {
+    /// The span moved `by` bytes on (relative to an outer text).
+    #[inline]
+    pub(crate) fn shift(self, by: usize) -> Span {
+        Span::new(self.start as usize + by, self.end as usize + by)
+    }
+
+    /// The text of a span relative to `s`.
+    #[inline]
+    pub(crate) fn str(self, s: &str) -> &str {
+        &s[self.start as usize..self.end as usize]
+    }
+}
+
+/// A scanned host (never IPv6: bracketed references take the full parser).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum HostScan {
+    Domain(Span),
+    Ipv4(Ipv4Addr),
+}
+
+impl HostScan {
+    fn shift(self, by: usize) -> HostScan {
+        match self {
+            HostScan::Domain(s) => HostScan::Domain(s.shift(by)),
+            ip => ip,
+        }
+    }
+
+    fn build(self, s: &str) -> Host<'_> {
+        match self {
+            HostScan::Domain(d) => Host::Domain(Cow::Borrowed(d.str(s))),
+            HostScan::Ipv4(a) => Host::Ipv4(a),
+        }
+    }
+}
+
+/// `host` as `Host::parse` takes it for a domain or IPv4 address, then
+/// where it ends.
+fn host(b: &[u8], i: usize) -> Option<(HostScan, usize)> {
+    let end = run(b, i, &HOST);
+    let h = &b[i..end];
+    let first = *h.first()?;
+    if h.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
+        return Some((HostScan::Ipv4(parse_ipv4(h)?), end));
+    }
+    if first == b'.' || first == b'-' {
+        return None;
+    }
+    Some((HostScan::Domain(Span::new(i, end)), end))
+}
+
+/// A port of 1 to 5 digits at `i` (at most 65535), then where it ends.
+fn port(b: &[u8], i: usize) -> Option<(u16, usize)> {
+    let end = run(b, i, &DIGIT);
+    if end == i || end - i > 5 {
+        return None;
+    }
+    let n = b[i..end]
+        .iter()
+        .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+    Some((u16::try_from(n).ok()?, end))
+}
+
+/// A parameter list `;name[=value]...` from `i` to the end of `b`, without
+/// LWS or quoted values (URI parameters when `uri`). Returns the value of
+/// the first parameter named `want` (`None` when absent or valueless, as
+/// `Params::get(..).flatten()`).
+fn params(b: &[u8], mut i: usize, uri: bool, want: &[u8]) -> Option<Option<Span>> {
+    let (names, values) = if uri {
+        (&URI_PARAM, &URI_PARAM)
+    } else {
+        (&TOKEN, &HEADER_VALUE)
+    };
+    let mut found = None;
+    while i < b.len() {
+        if b[i] != b';' {
+            return None;
+        }
+        let name = i + 1;
+        i = run(b, name, names);
+        if i == name {
+            return None;
+        }
+        let name_end = i;
+        let mut value = None;
+        if i < b.len() && b[i] == b'=' {
+            let start = i + 1;
+            i = run(b, start, values);
+            if i == start {
+                return None;
+            }
+            value = Some(Span::new(start, i));
+        }
+        if found.is_none() && b[name..name_end].eq_ignore_ascii_case(want) {
+            found = Some(value);
+        }
+    }
+    Some(found.flatten())
+}
+
+/// The parts of one Via value.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ViaScan {
+    protocol_name: Span,
+    protocol_version: Span,
+    transport: Span,
+    host: HostScan,
+    port: Option<u16>,
+    params: Span,
+    /// The `branch` value.
+    pub(crate) branch: Option<Span>,
+}
+
+/// Scans a Via value already trimmed of LWS.
+pub(crate) fn via(b: &[u8]) -> Option<ViaScan> {
+    let token_then = |start: usize, sep: u8| {
+        let end = run(b, start, &TOKEN);
+        (end > start && b.get(end) == Some(&sep)).then_some(end)
+    };
+    let name_end = token_then(0, b'/')?;
+    let version_end = token_then(name_end + 1, b'/')?;
+    let transport_end = token_then(version_end + 1, b' ')?;
+    let mut i = transport_end + 1;
+    while b.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    let (host, mut i) = host(b, i)?;
+    let mut port_no = None;
+    if b.get(i) == Some(&b':') {
+        let (p, end) = port(b, i + 1)?;
+        port_no = Some(p);
+        i = end;
+    }
+    let branch = params(b, i, false, b"branch")?;
+    Some(ViaScan {
+        protocol_name: Span::new(0, name_end),
+        protocol_version: Span::new(name_end + 1, version_end),
+        transport: Span::new(version_end + 1, transport_end),
+        host,
+        port: port_no,
+        params: Span::new(i, b.len()),
+        branch,
+    })
+}
+
+impl ViaScan {
+    /// The Via, borrowing from `s` (the scanned text).
+    pub(crate) fn build(self, s: &str) -> Via<'_> {
+        Via {
+            protocol_name: Cow::Borrowed(self.protocol_name.str(s)),
+            protocol_version: Cow::Borrowed(self.protocol_version.str(s)),
+            transport: Cow::Borrowed(self.transport.str(s)),
+            host: self.host.build(s),
+            port: self.port,
+            params: Cow::Borrowed(self.params.str(s)),
+        }
+    }
+}
+
+/// The parts of a `sip:` or `sips:` URI (never a password or headers).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SipUriScan {
+    secure: bool,
+    user: Option<Span>,
+    host: HostScan,
+    port: Option<u16>,
+    params: Span,
+}
+
+/// Scans a SIP URI filling all of `b`.
+pub(crate) fn sip_uri(b: &[u8]) -> Option<SipUriScan> {
+    let (secure, mut i) = if b.len() > 4 && b[..4].eq_ignore_ascii_case(b"sip:") {
+        (false, 4)
+    } else if b.len() > 5 && b[..5].eq_ignore_ascii_case(b"sips:") {
+        (true, 5)
+    } else {
+        return None;
+    };
+    let mut user = None;
+    // Userinfo ends at the first '@' anywhere, as in `SipUri::parse`.
+    if let Some(at) = memchr::memchr(b'@', &b[i..]) {
+        let end = i + at;
+        let mut j = i;
+        while j < end {
+            let c = b[j];
+            if !USER[usize::from(c)] {
+                // ':' (a password) or a bad character.
+                return None;
+            }
+            if c == b'%' {
+                if j + 2 >= end || !b[j + 1].is_ascii_hexdigit() || !b[j + 2].is_ascii_hexdigit() {
+                    return None;
+                }
+                j += 3;
+            } else {
+                j += 1;
+            }
+        }
+        if end == i {
+            return None;
+        }
+        user = Some(Span::new(i, end));
+        i = end + 1;
+    }
+    let (host, mut i) = host(b, i)?;
+    let mut port_no = None;
+    if b.get(i) == Some(&b':') {
+        let (p, end) = port(b, i + 1)?;
+        port_no = Some(p);
+        i = end;
+    }
+    params(b, i, true, b"")?;
+    Some(SipUriScan {
+        secure,
+        user,
+        host,
+        port: port_no,
+        params: Span::new(i, b.len()),
+    })
+}
+
+impl SipUriScan {
+    fn shift(self, by: usize) -> SipUriScan {
+        SipUriScan {
+            user: self.user.map(|u| u.shift(by)),
+            host: self.host.shift(by),
+            params: self.params.shift(by),
+            ..self
+        }
+    }
+
+    /// The URI, borrowing from `s` (the scanned text).
+    pub(crate) fn build(self, s: &str) -> SipUri<'_> {
+        SipUri {
+            secure: self.secure,
+            user: self.user.map(|u| Cow::Borrowed(u.str(s))),
+            password: None,
+            host: self.host.build(s),
+            port: self.port,
+            params: Cow::Borrowed(self.params.str(s)),
+            headers: Cow::Borrowed(""),
+        }
+    }
+}
+
+/// The parts of a name-addr (`[display] <sip-uri> params`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NameAddrScan {
+    display_name: Option<Span>,
+    uri: SipUriScan,
+    params: Span,
+    /// The `tag` value.
+    pub(crate) tag: Option<Span>,
+}
+
+/// Scans a name-addr already trimmed of LWS. The addr-spec form (no `<>`)
+/// is left to the full parser.
+pub(crate) fn name_addr(b: &[u8]) -> Option<NameAddrScan> {
+    let (display_name, lt) = match *b.first()? {
+        b'"' => {
+            let q = quoted_len(b)?;
+            // Escapes make `unquote` allocate; leave them to the parser.
+            if memchr::memchr(b'\\', &b[1..q - 1]).is_some() {
+                return None;
+            }
+            let lt = q + b[q..].iter().position(|c| !is_lws(*c))?;
+            (Some(Span::new(1, q - 1)), lt)
+        }
+        b'<' => (None, 0),
+        _ => {
+            let lt = b
+                .iter()
+                .position(|&c| !(TOKEN[usize::from(c)] || is_lws(c)))?;
+            let end = b[..lt].iter().rposition(|c| !is_lws(*c))? + 1;
+            (Some(Span::new(0, end)), lt)
+        }
+    };
+    if b[lt] != b'<' {
+        return None;
+    }
+    let gt = lt + memchr::memchr(b'>', &b[lt..])?;
+    let uri = sip_uri(&b[lt + 1..gt])?.shift(lt + 1);
+    let tag = params(b, gt + 1, false, b"tag")?;
+    Some(NameAddrScan {
+        display_name,
+        uri,
+        params: Span::new(gt + 1, b.len()),
+        tag,
+    })
+}
+
+impl NameAddrScan {
+    /// The address, borrowing from `s` (the scanned text).
+    pub(crate) fn build(self, s: &str) -> NameAddr<'_> {
+        NameAddr {
+            display_name: self.display_name.map(|d| Cow::Borrowed(d.str(s))),
+            uri: Uri::Sip(self.uri.build(s)),
+            params: Cow::Borrowed(self.params.str(s)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Each scanner, when it accepts, agrees with the full parser.
+    fn agree(s: &str) {
+        if let Some(v) = via(s.as_bytes()) {
+            assert_eq!(Ok(v.build(s)), Via::parse_full(s), "Via {s:?}");
+            let br = Via::parse_full(s).unwrap();
+            assert_eq!(v.branch.map(|b| b.str(s)), br.branch(), "branch {s:?}");
+        }
+        if let Some(u) = sip_uri(s.as_bytes()) {
+            assert_eq!(Ok(Uri::Sip(u.build(s))), Uri::parse_full(s), "URI {s:?}");
+        }
+        if let Some(n) = name_addr(s.as_bytes()) {
+            let full = NameAddr::parse_full(s);
+            assert_eq!(Ok(n.build(s)), full, "name-addr {s:?}");
+            assert_eq!(n.tag.map(|t| t.str(s)), full.unwrap().tag(), "tag {s:?}");
+        }
+    }
+
+    #[test]
+    fn common_shapes_take_the_scanner_and_agree() {
+        for s in [
+            "SIP/2.0/UDP 203.0.113.20:5060;branch=z9hG4bK-524287-1---a7f3c2e1d9b84f06;rport",
+            "SIP/2.0/TCP host.example.com;rport;BRANCH=z9hG4bK1;received=192.0.2.1",
+            "SIP/2.0/UDP  h_1.example;branch;branch=x",
+            "sip:+13175550123@192.0.2.10:5060;transport=udp",
+            "SIPS:a%41b@EXAMPLE.com;lr",
+            "sip:host;x=a@b",
+            "\"WIRELESS CALLER\" <sip:+13175559876@203.0.113.20;user=phone>;tag=as5d1e2f3a",
+            "Bob Smith  <sip:bob@biloxi.com>;tag=a6c85cf;x",
+            "<sip:bob@biloxi.com>",
+            "\"\" <sip:b>;tagx=1;tag",
+        ] {
+            agree(s);
+            let b = s.as_bytes();
+            assert!(
+                via(b).is_some() || sip_uri(b).is_some() || name_addr(b).is_some(),
+                "{s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unusual_shapes_are_left_to_the_parser() {
+        for s in [
+            "SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bK1",
+            "SIP / 2.0 / UDP host;branch=z9hG4bK1",
+            "SIP/2.0/UDP host ; branch = z9hG4bK1",
+            "SIP/2.0/UDP host;x=\"q\"",
+            "SIP/2.0/UDP 1.2.3;branch=1",
+            "SIP/2.0/UDP host:65536",
+            "sip:user:pw@host",
+            "sip:host?subject=x",
+            "tel:+1-201-555-0123",
+            "sip:a%4@host",
+            "\"a\\\"b\" <sip:x@y>",
+            "<sip:x@y>;tag=\"1\"",
+            "<sip:x@y> ;tag=1",
+        ] {
+            let b = s.as_bytes();
+            assert!(
+                via(b).is_none() && sip_uri(b).is_none() && name_addr(b).is_none(),
+                "{s:?}"
+            );
+        }
+        // The addr-spec form: a fine URI, but not for the name-addr scan.
+        assert!(name_addr(b"sip:x@y;tag=1").is_none());
+    }
+
+    /// A piece of text: mostly one that keeps the common shape, sometimes
+    /// one just off it (so both paths and their border get exercised).
+    fn pick(
+        good: &'static [&'static str],
+        off: &'static [&'static str],
+    ) -> impl Strategy<Value = &'static str> {
+        prop_oneof![6 => prop::sample::select(good), 1 => prop::sample::select(off)]
+    }
+
+    fn host() -> impl Strategy<Value = String> {
+        let host = pick(
+            &["h.example", "H-1.EXAMPLE_x", "192.0.2.1", "x."],
+            &["256.0.0.1", "1.2.3", "-x", ".x", "[::1]", "", "h!"],
+        );
+        let port = pick(
+            &["", ":5060", ":0", ":65535", ":00080"],
+            &[":65536", ":123456", ":", ":x"],
+        );
+        (host, port).prop_map(|(h, p)| format!("{h}{p}"))
+    }
+
+    fn params(names: &'static [&'static str]) -> impl Strategy<Value = String> {
+        let value = pick(
+            &["", "=z9hG4bK1", "=a:b", "=%41", "=1.2"],
+            &["=", "=\"q\"", "=[::1]", "=é", "=a=b"],
+        );
+        let sep = pick(&[";"], &[" ;", "; ", ",", ""]);
+        let name = pick(names, &["", "a b", "é"]);
+        prop::collection::vec((sep, name, value), 0..4).prop_map(|ps| {
+            ps.into_iter()
+                .map(|(s, n, v)| format!("{s}{n}{v}"))
+                .collect()
+        })
+    }
+
+    fn uri() -> impl Strategy<Value = String> {
+        let scheme = pick(&["sip:", "SIPS:", "sIp:"], &["tel:", "sip", "x:", ""]);
+        let user = pick(
+            &["", "alice@", "+1317@", "a%41@", "a;b=c@", "a?b@"],
+            &["a%4@", "a%zz@", "u:pw@", "@", "é@"],
+        );
+        let tail = pick(&[""], &["?h=v", "?", "@x", " ", ">"]);
+        (
+            scheme,
+            user,
+            host(),
+            params(&["transport", "lr", "user", "x"]),
+            tail,
+        )
+            .prop_map(|(s, u, h, p, t)| format!("{s}{u}{h}{p}{t}"))
+    }
+
+    fn via_text() -> impl Strategy<Value = String> {
+        let head = pick(
+            &["SIP/2.0/UDP", "SIP/2.0/tcp", "sip/3/X"],
+            &["SIP / 2.0/UDP", "SIP/2.0/", "x/y"],
+        );
+        let gap = pick(&[" ", "  "], &["\t", "", " \r\n ", "\x0c"]);
+        let tail = pick(&[""], &[" ", ",", ";"]);
+        let names = &["branch", "BRANCH", "rport", "received", "x"];
+        (head, gap, host(), params(names), tail)
+            .prop_map(|(h, g, o, p, t)| format!("{h}{g}{o}{p}{t}"))
+    }
+
+    fn name_addr_text() -> impl Strategy<Value = String> {
+        let display = pick(
+            &[
+                "",
+                "\"Bob\" ",
+                "\"Bob\"",
+                "Bob ",
+                "Bob  Smith ",
+                "Bob",
+                "\"\"",
+                "\"é\" ",
+            ],
+            &["\"B\\\"o\" ", "\"x", "é ", "a,b "],
+        );
+        let open = pick(&["<"], &["", "< "]);
+        let close = pick(&[">"], &["", " >"]);
+        let tail = pick(&[""], &[" ", ",x"]);
+        let names = &["tag", "TAG", "tagx", "x"];
+        (display, open, uri(), close, params(names), tail)
+            .prop_map(|(d, o, u, c, p, t)| format!("{d}{o}{u}{c}{p}{t}"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn via_scanner_agrees_with_the_parser(s in via_text()) {
+            agree(&s);
+        }
+
+        #[test]
+        fn uri_scanner_agrees_with_the_parser(s in uri()) {
+            agree(&s);
+        }
+
+        #[test]
+        fn name_addr_scanner_agrees_with_the_parser(s in name_addr_text()) {
+            agree(&s);
+        }
+    }
+}
