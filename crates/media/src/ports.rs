@@ -145,7 +145,7 @@ impl PortAllocator {
     }
 
     fn contains(&self, port: u16) -> bool {
-        port >= self.first && port < self.last && (port - self.first) % 2 == 0
+        port >= self.first && port < self.last && (port - self.first).is_multiple_of(2)
     }
 
     fn slot(&self, port: u16) -> (usize, u64) {

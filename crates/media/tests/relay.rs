@@ -239,7 +239,7 @@ async fn c24_ports_never_below_1024() {
         let session = relay.allocate_session().unwrap();
         for leg in [Leg::A, Leg::B] {
             let port = session.leg(leg).local_rtp_addr().port();
-            assert!((31400..=31498).contains(&port) && port % 2 == 0);
+            assert!((31400..=31498).contains(&port) && port.is_multiple_of(2));
         }
         // Peer ports from an SDP are refused below 1024 too.
         assert_eq!(

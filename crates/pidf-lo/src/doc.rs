@@ -382,9 +382,9 @@ pub fn parse(body: &[u8]) -> Result<LocationDoc, PidfError> {
     if let Some(info) = geo.children_named(GEOPRIV_NS, "location-info").next() {
         let civic = info.children.iter().find(|c| {
             c.name == "civicAddress"
-                && c.ns.as_deref().map_or(true, |n| {
-                    n.trim() == CIVIC_ADDR_NS || n.trim() == CIVIC_LOC_NS
-                })
+                && c.ns
+                    .as_deref()
+                    .is_none_or(|n| n.trim() == CIVIC_ADDR_NS || n.trim() == CIVIC_LOC_NS)
         });
         if let Some(civic) = civic {
             doc.civic = civic_from(civic);
@@ -420,7 +420,7 @@ pub fn parse(body: &[u8]) -> Result<LocationDoc, PidfError> {
             c.name == "timestamp"
                 && c.ns
                     .as_deref()
-                    .map_or(true, |n| n == PIDF_NS || n == DATA_MODEL_NS)
+                    .is_none_or(|n| n == PIDF_NS || n == DATA_MODEL_NS)
         })
         .map(|t| t.text.trim().to_owned());
     let elin = find_elin(holder).or_else(|| find_elin(&root));

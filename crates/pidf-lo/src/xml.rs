@@ -44,7 +44,7 @@ impl Element {
     /// Is this element `name` in namespace `ns`, or `name` in no namespace?
     /// (Tolerance: some peers omit the default namespace declaration.)
     pub(crate) fn is(&self, ns: &str, name: &str) -> bool {
-        self.name == name && self.ns.as_deref().map_or(true, |n| n.trim() == ns)
+        self.name == name && self.ns.as_deref().is_none_or(|n| n.trim() == ns)
     }
 
     /// An attribute in no namespace (the way RFC 3680 attributes are written).
