@@ -151,9 +151,10 @@ pub enum HeaderName {
 }
 
 /// The lower-case full name of every named variant, indexed by
-/// discriminant, zero-padded (the longest name has 20 bytes).
-const LOWER: [[u8; 20]; HeaderName::ALL.len()] = {
-    let mut t = [[0u8; 20]; HeaderName::ALL.len()];
+/// discriminant, zero-padded to whole 8-byte words (the longest name has
+/// 20 bytes).
+const LOWER: [[u8; 24]; HeaderName::ALL.len()] = {
+    let mut t = [[0u8; 24]; HeaderName::ALL.len()];
     let mut i = 0;
     while i < HeaderName::ALL.len() {
         let h = HeaderName::ALL[i];
@@ -387,25 +388,27 @@ impl HeaderName {
     }
 
     /// Classifies a header name (case-insensitive, full or compact form)
-    /// without allocating; see [`HeaderName::classify`].
+    /// without allocating.
     #[inline]
     pub fn from_bytes(name: &[u8]) -> HeaderName {
         // `classify` expects a token (what the parser hands it); anything
         // else is not a known name.
         if crate::text::is_token(name) {
-            HeaderName::classify(name)
+            HeaderName::classify(name, name.len())
         } else {
             HeaderName::Other
         }
     }
 
-    /// Classifies a token (RFC 3261 `token` characters only) in any case.
-    /// The length and the first letter pick one candidate (a second letter
-    /// splits the few pairs that share both), then one case-insensitive
-    /// comparison confirms it: no lower-casing copy and no walk through
-    /// every name.
-    pub(crate) fn classify(n: &[u8]) -> HeaderName {
+    /// Classifies the token `line[..len]` (RFC 3261 `token` characters
+    /// only) in any case; `line` may go on past the name (the parser passes
+    /// the header line, so the comparison can read whole words). The length
+    /// and the first letter pick one candidate (a second letter splits the
+    /// few pairs that share both), then one case-insensitive comparison
+    /// confirms it: no lower-casing copy and no walk through every name.
+    pub(crate) fn classify(line: &[u8], len: usize) -> HeaderName {
         use HeaderName as H;
+        let n = &line[..len];
         let Some(&first) = n.first() else {
             return H::Other;
         };
@@ -486,18 +489,34 @@ impl HeaderName {
         };
         // `| 0x20` lower-cases letters and keeps '-'; for a token it never
         // turns a different byte into a letter or '-' of a known name (only
-        // control characters would, and tokens have none). Folding without
-        // an early exit lets the comparison run branch-free.
+        // control characters would, and tokens have none). Eight bytes at a
+        // time; bytes past the name are masked out.
         let lower = &LOWER[guess as usize];
-        let diff = n
-            .iter()
-            .zip(lower)
-            .fold(0u8, |acc, (a, b)| acc | ((a | 0x20) ^ b));
-        if diff == 0 {
-            guess
-        } else {
-            H::Other
+        let word = |k: usize| -> u64 {
+            let mut w = [0u8; 8];
+            match line.get(k..k + 8) {
+                Some(chunk) => w.copy_from_slice(chunk),
+                None => {
+                    let end = line.len().min(k + 8);
+                    w[..end - k].copy_from_slice(&line[k..end]);
+                }
+            }
+            u64::from_le_bytes(w)
+        };
+        let mut k = 0;
+        while k < len {
+            let mut want = [0u8; 8];
+            want.copy_from_slice(&lower[k..k + 8]);
+            let mask = match len - k {
+                r if r >= 8 => u64::MAX,
+                r => (1u64 << (r * 8)) - 1,
+            };
+            if ((word(k) | 0x2020_2020_2020_2020) ^ u64::from_le_bytes(want)) & mask != 0 {
+                return H::Other;
+            }
+            k += 8;
         }
+        guess
     }
 
     /// The header of a compact form letter (lower case).

@@ -247,16 +247,18 @@ impl fmt::Display for CSeq {
 
 /// Checks a Call-ID: `word [ "@" word ]` (RFC 3261 section 25.1).
 pub(crate) fn valid_call_id(s: &[u8]) -> bool {
-    if s.is_empty() {
-        return false;
+    // Two runs of word characters split by at most one '@', both non-empty.
+    let word_end = |from: usize| {
+        s[from..]
+            .iter()
+            .position(|&b| !is_word_char(b))
+            .map_or(s.len(), |n| from + n)
+    };
+    let first = word_end(0);
+    if first == s.len() {
+        return first > 0;
     }
-    let mut parts = s.splitn(2, |b| *b == b'@');
-    let w1 = parts.next().unwrap_or_default();
-    let ok1 = !w1.is_empty() && w1.iter().all(|b| is_word_char(*b));
-    match parts.next() {
-        None => ok1,
-        Some(w2) => ok1 && !w2.is_empty() && w2.iter().all(|b| is_word_char(*b) && *b != b'@'),
-    }
+    first > 0 && s[first] == b'@' && first + 1 < s.len() && word_end(first + 1) == s.len()
 }
 
 /// A media type with parameters: Content-Type and Accept elements.

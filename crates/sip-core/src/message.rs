@@ -408,7 +408,7 @@ fn parse_message(
                     limit: limits.max_headers,
                 });
             }
-            let name = HeaderName::classify(&line[..n]);
+            let name = HeaderName::classify(line, n);
             fields.push(FieldSpan {
                 name,
                 raw_name: Span::new(pos, pos + n),

@@ -112,6 +112,14 @@ fn run(s: &str, f: impl Fn(u8) -> bool) -> usize {
 
 /// Reads one parameter; `Ok(None)` at the end of the list.
 pub(crate) fn next_param(s: &str, uri: bool) -> Result<Option<(Param<'_>, &str)>, &'static str> {
+    // The usual `;name[=value]` with no LWS and an ASCII value, followed by
+    // the next ';' or the end, is read with table lookups; anything else
+    // (and every error) goes the long way below, which reads it the same.
+    if let Some(p) = crate::scan::simple_param(s.as_bytes(), uri) {
+        let name = &s[p.name.start as usize..p.name.end as usize];
+        let value = p.value.map(|v| &s[v.start as usize..v.end as usize]);
+        return Ok(Some((Param { name, value }, &s[p.end..])));
+    }
     let s = if uri { s } else { skip_lws(s) };
     if s.is_empty() {
         return Ok(None);

@@ -48,8 +48,8 @@ const fn class(alnum: bool, extra: &[u8]) -> Class {
 const TOKEN: Class = class(true, b"-.!%*_+`'~");
 /// What the Via and URI host scans take as a host (`Via::parse`'s run).
 const HOST: Class = class(true, b".-_");
-/// URI user part: unreserved, `%` (escapes checked apart) and `&=+$,;?/`.
-const USER: Class = class(true, b"-_.!~*'()%&=+$,;?/");
+/// URI user part: unreserved and `&=+$,;?/` (escapes are checked apart).
+const USER: Class = class(true, b"-_.!~*'()&=+$,;?/");
 /// URI parameter names and values (`params::is_uri_param_char`).
 const URI_PARAM: Class = class(true, b"-_.!~*'()[]/:&+$%");
 /// Header parameter values (`params::is_header_value_char`) restricted to
@@ -114,6 +114,13 @@ impl HostScan {
 /// `host` as `Host::parse` takes it for a domain or IPv4 address, then
 /// where it ends.
 fn host(b: &[u8], i: usize) -> Option<(HostScan, usize)> {
+    // A dotted quad is read on the way; it is the host when no other host
+    // character follows (else the run is a name, or an error).
+    if let Some((addr, end)) = ipv4(b, i) {
+        if b.get(end).is_none_or(|&c| !HOST[usize::from(c)]) {
+            return Some((HostScan::Ipv4(addr), end));
+        }
+    }
     let end = run(b, i, &HOST);
     let h = &b[i..end];
     let first = *h.first()?;
@@ -124,6 +131,31 @@ fn host(b: &[u8], i: usize) -> Option<(HostScan, usize)> {
         return None;
     }
     Some((HostScan::Domain(Span::new(i, end)), end))
+}
+
+/// Four dot-separated parts of 1 to 3 digits, each at most 255, from `i`
+/// (the rules of `uri::parse_ipv4`), then where they end.
+fn ipv4(b: &[u8], mut i: usize) -> Option<(Ipv4Addr, usize)> {
+    let mut out = [0u8; 4];
+    for (k, part) in out.iter_mut().enumerate() {
+        if k > 0 {
+            if b.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let start = i;
+        let mut v = 0u32;
+        while i < b.len() && i - start < 3 && b[i].is_ascii_digit() {
+            v = v * 10 + u32::from(b[i] - b'0');
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        *part = u8::try_from(v).ok()?;
+    }
+    Some((Ipv4Addr::from(out), i))
 }
 
 /// A port of 1 to 5 digits at `i` (at most 65535), then where it ends.
@@ -138,39 +170,63 @@ fn port(b: &[u8], i: usize) -> Option<(u16, usize)> {
     Some((u16::try_from(n).ok()?, end))
 }
 
-/// A parameter list `;name[=value]...` from `i` to the end of `b`, without
-/// LWS or quoted values (URI parameters when `uri`). Returns the value of
-/// the first parameter named `want` (`None` when absent or valueless, as
-/// `Params::get(..).flatten()`).
-fn params(b: &[u8], mut i: usize, uri: bool, want: &[u8]) -> Option<Option<Span>> {
+/// One `;name[=value]` at the start of `b`, without LWS or a quoted value,
+/// followed by ';' or the end.
+pub(crate) struct SimpleParam {
+    pub(crate) name: Span,
+    pub(crate) value: Option<Span>,
+    /// Where the parameter ends.
+    pub(crate) end: usize,
+}
+
+/// Reads a [`SimpleParam`] at `i` (a URI parameter when `uri`).
+#[inline]
+fn param_at(b: &[u8], i: usize, uri: bool) -> Option<SimpleParam> {
     let (names, values) = if uri {
         (&URI_PARAM, &URI_PARAM)
     } else {
         (&TOKEN, &HEADER_VALUE)
     };
+    if b.get(i) != Some(&b';') {
+        return None;
+    }
+    let name = Span::new(i + 1, run(b, i + 1, names));
+    if name.start == name.end {
+        return None;
+    }
+    let mut end = name.end as usize;
+    let mut value = None;
+    if b.get(end) == Some(&b'=') {
+        let v = Span::new(end + 1, run(b, end + 1, values));
+        if v.start == v.end {
+            return None;
+        }
+        end = v.end as usize;
+        value = Some(v);
+    }
+    if end < b.len() && b[end] != b';' {
+        return None;
+    }
+    Some(SimpleParam { name, value, end })
+}
+
+/// [`param_at`] the start of `b`, for `params::next_param`.
+pub(crate) fn simple_param(b: &[u8], uri: bool) -> Option<SimpleParam> {
+    param_at(b, 0, uri)
+}
+
+/// A parameter list `;name[=value]...` from `i` to the end of `b`, without
+/// LWS or quoted values (URI parameters when `uri`). Returns the value of
+/// the first parameter named `want` (`None` when absent or valueless, as
+/// `Params::get(..).flatten()`).
+fn params(b: &[u8], mut i: usize, uri: bool, want: &[u8]) -> Option<Option<Span>> {
     let mut found = None;
     while i < b.len() {
-        if b[i] != b';' {
-            return None;
+        let p = param_at(b, i, uri)?;
+        if found.is_none() && p.name.get(b).eq_ignore_ascii_case(want) {
+            found = Some(p.value);
         }
-        let name = i + 1;
-        i = run(b, name, names);
-        if i == name {
-            return None;
-        }
-        let name_end = i;
-        let mut value = None;
-        if i < b.len() && b[i] == b'=' {
-            let start = i + 1;
-            i = run(b, start, values);
-            if i == start {
-                return None;
-            }
-            value = Some(Span::new(start, i));
-        }
-        if found.is_none() && b[name..name_end].eq_ignore_ascii_case(want) {
-            found = Some(value);
-        }
+        i = p.end;
     }
     Some(found.flatten())
 }
@@ -257,21 +313,17 @@ pub(crate) fn sip_uri(b: &[u8]) -> Option<SipUriScan> {
     // Userinfo ends at the first '@' anywhere, as in `SipUri::parse`.
     if let Some(at) = memchr::memchr(b'@', &b[i..]) {
         let end = i + at;
-        let mut j = i;
+        let mut j = run(b, i, &USER);
+        // Escapes must be `%HH` (`check_chars`); anything else, ':' (a
+        // password) included, is for the full parser.
         while j < end {
-            let c = b[j];
-            if !USER[usize::from(c)] {
-                // ':' (a password) or a bad character.
+            if b[j] != b'%' || j + 2 >= end {
                 return None;
             }
-            if c == b'%' {
-                if j + 2 >= end || !b[j + 1].is_ascii_hexdigit() || !b[j + 2].is_ascii_hexdigit() {
-                    return None;
-                }
-                j += 3;
-            } else {
-                j += 1;
+            if !b[j + 1].is_ascii_hexdigit() || !b[j + 2].is_ascii_hexdigit() {
+                return None;
             }
+            j = run(b, j + 3, &USER);
         }
         if end == i {
             return None;
