@@ -83,7 +83,12 @@ async fn shutdown_signal() {
 
 fn run(config: Config) -> ExitCode {
     init_logging(&config);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // One thread runs the SIP core and its sockets: a datagram is received,
+    // handled and answered without crossing threads. Measured with
+    // bench/options_load.sh, the multi-thread runtime spent most of its CPU
+    // in futex wake-ups and context switches handing each message from a
+    // worker to the core's task.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_name("locus")
         .build()
