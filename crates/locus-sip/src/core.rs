@@ -15,15 +15,17 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sip_core::{
-    new_tag, HeaderForm, HeaderName, Message, Method, ParseError, ParseLimits, Request,
+    new_tag, HeaderForm, HeaderName, Message, Method, ParseError, ParseLimits, Request, Response,
     ResponseBuilder, StatusCode, Uri,
 };
 use sip_transaction::{Action, Kind, TimerConfig, TransactionId, TransactionKey, TransactionTable};
-use sip_transport::{Inbound, InboundError, Outbound, Transport};
+use sip_transport::{Inbound, InboundError, ListenAddr, Outbound, Transport};
 
+use crate::b2bua::{Calls, Ctx};
 use crate::config::SipConfig;
 use crate::ratelimit::{RateLimiter, Verdict};
-use crate::trunk::{Trunk, Trunks, TRUNK_ALLOW};
+use crate::routes::Routes;
+use crate::trunk::{called_e164, Profile, Trunk, Trunks, TRUNK_ALLOW};
 use crate::via::{response_destination, stamp_top_via};
 
 /// Methods the server implements, in the order of its `Allow` header.
@@ -46,6 +48,8 @@ pub struct CoreStats {
     pub stray_responses: u64,
     /// Requests refused (503) or dropped by the per-source rate limit.
     pub rate_limited: u64,
+    /// Calls routed through the B2BUA.
+    pub calls_routed: u64,
 }
 
 /// The SIP server's protocol core.
@@ -56,9 +60,17 @@ pub struct SipCore {
     transactions: TransactionTable,
     /// Where each live server transaction's messages go.
     destinations: HashMap<TransactionId, Outbound>,
-    out: VecDeque<Outbound>,
+    /// Messages to send, with the client transaction they belong to (a
+    /// send failure is that transaction's transport error).
+    out: VecDeque<(Option<TransactionId>, Outbound)>,
+    /// The transaction of the message [`SipCore::poll_transmit`] returned last.
+    last_polled: Option<TransactionId>,
     stats: CoreStats,
     trunks: Trunks,
+    routes: Routes,
+    calls: Calls,
+    /// The server's listening addresses (its Via and Contact).
+    locals: Vec<ListenAddr>,
     limiter: RateLimiter,
 }
 
@@ -124,10 +136,25 @@ impl SipCore {
             transactions: TransactionTable::new(timers),
             destinations: HashMap::new(),
             out: VecDeque::new(),
+            last_polled: None,
             stats: CoreStats::default(),
             trunks: Trunks::new(&config.trunks),
+            routes: Routes::new(&config.routes),
+            calls: Calls::new(&config.calls, timers.t1, timers.t2),
+            locals: config
+                .listen
+                .iter()
+                .filter_map(|l| l.parse().ok())
+                .collect(),
             limiter: RateLimiter::new(65_536),
         }
+    }
+
+    /// The addresses the transport actually bound (ports chosen by the OS
+    /// included): what the server writes in its Via and Contact. Call once
+    /// the listeners are bound, before feeding input.
+    pub fn set_local_addrs(&mut self, addrs: &[ListenAddr]) {
+        self.locals = addrs.to_vec();
     }
 
     // ---- getters ----
@@ -142,6 +169,11 @@ impl SipCore {
         self.transactions.len()
     }
 
+    /// Live calls.
+    pub fn calls(&self) -> usize {
+        self.calls.len()
+    }
+
     // ---- input ----
 
     /// A message from the transport: a whole UDP datagram or one framed
@@ -154,14 +186,10 @@ impl SipCore {
         };
         match parsed {
             Ok(Message::Request(req)) => self.handle_request(now, &inbound, req),
-            Ok(Message::Response(resp)) => {
-                // No client transactions are started yet: nothing can match.
-                self.stats.stray_responses += 1;
-                tracing::debug!(source = %inbound.source, status = resp.status().as_u16(), "stray response dropped");
-            }
+            Ok(Message::Response(resp)) => self.handle_response(now, &inbound, &resp),
             Err(err) => self.reject_unparsable(&inbound, &err),
         }
-        self.drain_transactions();
+        self.drain_transactions_at(now);
     }
 
     /// A stream message that could not be framed: answer 400 or 513 on its
@@ -178,25 +206,51 @@ impl SipCore {
             (400, "Bad Request (bad Content-Length)")
         };
         let bytes = ctx.response(status, reason, &new_tag());
-        self.out.push_back(Outbound::reply_to_error(error, bytes));
+        self.out
+            .push_back((None, Outbound::reply_to_error(error, bytes)));
     }
 
     /// The time given by [`SipCore::poll_timeout`] has come.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.transactions.handle_timeout(now);
-        self.drain_transactions();
+        let mut ctx = Ctx {
+            now,
+            tx: &mut self.transactions,
+            dests: &mut self.destinations,
+            out: &mut self.out,
+            locals: &self.locals,
+            user_agent: &self.user_agent,
+        };
+        self.calls.handle_timeout(&mut ctx);
+        self.drain_transactions_at(now);
+    }
+
+    /// Sending the message [`SipCore::poll_transmit`] returned last failed
+    /// (no route, connection refused...): a transport error for its client
+    /// transaction (C13: the B2BUA fails over).
+    pub fn handle_transmit_error(&mut self, now: Instant) {
+        if let Some(id) = self.last_polled.take() {
+            if self.transactions.handle_transport_error(now, id).is_ok() {
+                self.drain_transactions_at(now);
+            }
+        }
     }
 
     // ---- output ----
 
     /// The next message to send.
     pub fn poll_transmit(&mut self) -> Option<Outbound> {
-        self.out.pop_front()
+        let (id, out) = self.out.pop_front()?;
+        self.last_polled = id;
+        Some(out)
     }
 
     /// When [`SipCore::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.transactions.poll_timeout()
+        match (self.transactions.poll_timeout(), self.calls.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     // ---- internals ----
@@ -208,7 +262,8 @@ impl SipCore {
         // requests get an answer when a Via could be recovered.
         if let Some(ctx) = Message::parse_lenient_for_reply(&inbound.bytes) {
             let bytes = ctx.error_response(err, &new_tag());
-            self.out.push_back(Outbound::reply_to(inbound, bytes));
+            self.out
+                .push_back((None, Outbound::reply_to(inbound, bytes)));
         }
     }
 
@@ -237,7 +292,7 @@ impl SipCore {
                             Some((&new_tag(), Extra::RetryAfter(retry_after))),
                         );
                         let dest = response_destination(req.top_via().as_ref(), inbound);
-                        self.out.push_back(Outbound { bytes, ..dest });
+                        self.out.push_back((None, Outbound { bytes, ..dest }));
                     }
                     return;
                 }
@@ -261,17 +316,29 @@ impl SipCore {
             }
         }
         if kind == Kind::Ack {
-            // An ACK for a 2xx would belong to a dialog; there are none yet.
-            tracing::debug!(source = %inbound.source, "ACK matching no transaction dropped");
+            // The ACK for a 2xx is end to end: it belongs to a call's dialog.
+            let mut ctx = Ctx {
+                now,
+                tx: &mut self.transactions,
+                dests: &mut self.destinations,
+                out: &mut self.out,
+                locals: &self.locals,
+                user_agent: &self.user_agent,
+            };
+            if !self.calls.on_ack(&mut ctx, &req) {
+                tracing::debug!(source = %inbound.source, "ACK matching no transaction or call dropped");
+            }
             return;
         }
         let dest = response_destination(req.top_via().as_ref(), inbound);
         let tx = tx_transport(inbound.transport);
         let started = if kind == Kind::Invite {
             let trying = self.response(&req, inbound, StatusCode::TRYING, None, None);
-            self.transactions.start_server_invite(now, key, trying, tx)
+            self.transactions
+                .start_server_invite(now, key.clone(), trying, tx)
         } else {
-            self.transactions.start_server_non_invite(now, key, tx)
+            self.transactions
+                .start_server_non_invite(now, key.clone(), tx)
         };
         let id = match started {
             Ok(id) => id,
@@ -281,7 +348,23 @@ impl SipCore {
             }
         };
         self.destinations.insert(id, dest);
-        let (status, reason, extra) = self.decide(&req, trunk.as_ref());
+        let (status, reason, extra) = match self.decide(&req, trunk.as_ref()) {
+            Decision::Answer(status, reason, extra) => (status, reason, extra),
+            Decision::Dispatch => {
+                if self.dispatch(now, id, &key, &req, inbound, trunk.as_ref()) {
+                    self.stats.requests_answered += 1;
+                    return;
+                }
+                match req.method() {
+                    Method::Invite if req.to_tag().is_none() => (
+                        StatusCode::NOT_FOUND,
+                        Some("Not Found (no route)"),
+                        Extra::None,
+                    ),
+                    _ => (StatusCode::CALL_DOES_NOT_EXIST, None, Extra::None),
+                }
+            }
+        };
         let tag = new_tag();
         let bytes = self.response(&req, inbound, status, reason, Some((&tag, extra)));
         self.stats.requests_answered += 1;
@@ -294,11 +377,7 @@ impl SipCore {
     }
 
     /// The answer to a request that matched no transaction.
-    fn decide(
-        &self,
-        req: &Request,
-        trunk: Option<&Trunk>,
-    ) -> (StatusCode, Option<&'static str>, Extra) {
+    fn decide(&self, req: &Request, trunk: Option<&Trunk>) -> Decision {
         let code = |c: u16| StatusCode::new(c).unwrap_or(StatusCode::SERVER_INTERNAL_ERROR);
         let allow = if trunk.is_some() { TRUNK_ALLOW } else { ALLOW };
         if let Err(rej) = req.validate() {
@@ -307,7 +386,7 @@ impl SipCore {
             } else {
                 Extra::None
             };
-            return (code(rej.status), Some(rej.reason), extra);
+            return Decision::Answer(code(rej.status), Some(rej.reason), extra);
         }
         let method = req.method();
         if let Some(t) = trunk {
@@ -318,41 +397,93 @@ impl SipCore {
                 } else {
                     Extra::Allow(allow)
                 };
-                return (code(status), Some(reason), extra);
+                return Decision::Answer(code(status), Some(reason), extra);
             }
         }
         if method.is_extension() {
-            return (StatusCode::NOT_IMPLEMENTED, None, Extra::Allow(allow));
+            return Decision::Answer(StatusCode::NOT_IMPLEMENTED, None, Extra::Allow(allow));
         }
         if !matches!(req.uri(), Uri::Sip(_) | Uri::Tel(_)) {
-            return (code(416), None, Extra::None);
+            return Decision::Answer(code(416), None, Extra::None);
         }
         let unsupported = unsupported_requirements(req);
         if !unsupported.is_empty() && *method != Method::Cancel {
-            return (code(420), None, Extra::Unsupported(unsupported));
+            return Decision::Answer(code(420), None, Extra::Unsupported(unsupported));
         }
         let max_forwards = req.max_forwards().ok().flatten();
         if *method == Method::Options {
-            return (StatusCode::OK, None, Extra::Capabilities(allow));
+            return Decision::Answer(StatusCode::OK, None, Extra::Capabilities(allow));
         }
         if max_forwards == Some(0) {
             // Any other request would have to be forwarded (RFC 3261 16.3).
-            return (code(483), None, Extra::None);
+            return Decision::Answer(code(483), None, Extra::None);
         }
         match method {
-            Method::Cancel => (StatusCode::CALL_DOES_NOT_EXIST, None, Extra::None),
-            Method::Invite => (
-                StatusCode::NOT_FOUND,
-                Some("Not Found (no route)"),
-                Extra::None,
-            ),
-            _ if req.to_tag().is_some() => (StatusCode::CALL_DOES_NOT_EXIST, None, Extra::None),
-            Method::Info => (StatusCode::OK, None, Extra::None),
+            // The B2BUA's: a CANCEL for a call's INVITE, a new INVITE to
+            // route, anything inside a dialog.
+            Method::Cancel | Method::Invite => Decision::Dispatch,
+            _ if req.to_tag().is_some() => Decision::Dispatch,
+            Method::Info => Decision::Answer(StatusCode::OK, None, Extra::None),
             Method::Bye | Method::Refer | Method::Notify => {
-                (StatusCode::CALL_DOES_NOT_EXIST, None, Extra::None)
+                Decision::Answer(StatusCode::CALL_DOES_NOT_EXIST, None, Extra::None)
             }
-            _ => (StatusCode::METHOD_NOT_ALLOWED, None, Extra::Allow(allow)),
+            _ => Decision::Answer(StatusCode::METHOD_NOT_ALLOWED, None, Extra::Allow(allow)),
         }
+    }
+
+    /// Hands a request to the B2BUA; `false` when no call or route takes it.
+    fn dispatch(
+        &mut self,
+        now: Instant,
+        id: TransactionId,
+        key: &TransactionKey,
+        req: &Request,
+        inbound: &Inbound,
+        trunk: Option<&Trunk>,
+    ) -> bool {
+        let mut ctx = Ctx {
+            now,
+            tx: &mut self.transactions,
+            dests: &mut self.destinations,
+            out: &mut self.out,
+            locals: &self.locals,
+            user_agent: &self.user_agent,
+        };
+        let handled = if *req.method() == Method::Cancel {
+            // RFC 3261 section 9.2: the CANCEL names the INVITE server
+            // transaction with the same branch and sent-by.
+            let invite = key.cancel_target().and_then(|k| ctx.tx.id(&k));
+            match invite {
+                Some(inv) => self.calls.on_cancel(&mut ctx, id, inv, req, inbound.source),
+                None => false,
+            }
+        } else if req.to_tag().is_some() {
+            self.calls.on_in_dialog(&mut ctx, id, req, inbound.source)
+        } else if let Some(t) = trunk {
+            // The DID: the E.164 number on voice trunks (C8), the
+            // Request-URI user as sent on byoc trunks.
+            let did = match t.config.profile {
+                Profile::Voice => called_e164(req).map(|n| n.as_str().to_owned()),
+                Profile::Byoc => req
+                    .uri()
+                    .as_sip()
+                    .and_then(|u| u.user_unescaped())
+                    .map(|u| String::from_utf8_lossy(&u).into_owned()),
+            };
+            match did.and_then(|d| self.routes.inbound(&d)) {
+                Some(dest) => {
+                    self.stats.calls_routed += 1;
+                    self.calls
+                        .new_call(&mut ctx, id, req, inbound, t, &dest, &self.trunks);
+                    true
+                }
+                None => false,
+            }
+        } else {
+            false
+        };
+        self.calls.flush_timers();
+        handled
     }
 
     /// Builds a response to `req` with the stamped top Via.
@@ -414,26 +545,67 @@ impl SipCore {
             .to_bytes()
     }
 
-    fn drain_transactions(&mut self) {
-        while let Some((id, action)) = self.transactions.poll_action() {
-            match action {
-                Action::Transmit(bytes) => {
-                    if let Some(dest) = self.destinations.get(&id) {
-                        let mut out = dest.clone();
-                        out.bytes = bytes;
-                        self.out.push_back(out);
-                    }
-                }
-                Action::Terminated => {
-                    self.destinations.remove(&id);
-                }
-                Action::Timeout(timer) => {
-                    tracing::debug!(?timer, "transaction timed out");
-                }
-                _ => {}
+    /// A response from the network: to its client transaction (RFC 3261
+    /// section 17.1.3: top Via branch and CSeq method), whose actions reach
+    /// the B2BUA.
+    fn handle_response(&mut self, now: Instant, inbound: &Inbound, resp: &Response) {
+        let status = resp.status().as_u16();
+        let (Some(branch), Some(cseq)) = (resp.branch(), resp.cseq()) else {
+            self.stats.stray_responses += 1;
+            return;
+        };
+        let key = TransactionKey::client(branch, kind_of(&cseq.method));
+        let bytes = resp.headers().buffer().clone();
+        match self.transactions.handle_response(now, &key, status, bytes) {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                self.stats.stray_responses += 1;
+                tracing::debug!(source = %inbound.source, status, "stray response dropped");
             }
+            Err(e) => tracing::debug!(error = %e, "response did not fit its transaction"),
         }
     }
+
+    fn drain_transactions_at(&mut self, now: Instant) {
+        while let Some((id, action)) = self.transactions.poll_action() {
+            if let Action::Transmit(bytes) = &action {
+                if let Some(dest) = self.destinations.get(&id) {
+                    let mut out = dest.clone();
+                    out.bytes = bytes.clone();
+                    self.out.push_back((Some(id), out));
+                }
+                continue;
+            }
+            if let Action::Timeout(timer) = &action {
+                tracing::debug!(?timer, "transaction timed out");
+            }
+            let mut ctx = Ctx {
+                now,
+                tx: &mut self.transactions,
+                dests: &mut self.destinations,
+                out: &mut self.out,
+                locals: &self.locals,
+                user_agent: &self.user_agent,
+            };
+            self.calls.on_action(&mut ctx, id, &action);
+            if action == Action::Terminated {
+                self.destinations.remove(&id);
+                if self.last_polled == Some(id) {
+                    self.last_polled = None;
+                }
+            }
+        }
+        self.calls.flush_timers();
+    }
+}
+
+/// What the core does with a request that matched no transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Decision {
+    /// Answer it at once.
+    Answer(StatusCode, Option<&'static str>, Extra),
+    /// Hand it to the B2BUA (CANCEL, INVITE, in-dialog requests).
+    Dispatch,
 }
 
 /// Extra headers of a core response.

@@ -85,10 +85,13 @@ impl Server {
         for a in endpoint.local_addrs() {
             tracing::info!(addr = %a, "listening");
         }
+        let mut core = SipCore::new(&config);
+        // Via and Contact carry the addresses actually bound (port 0 too).
+        core.set_local_addrs(endpoint.local_addrs());
         Ok(Server {
             endpoint,
             events,
-            core: SipCore::new(&config),
+            core,
         })
     }
 
@@ -130,6 +133,8 @@ impl Server {
                 let dest = out.dest;
                 if let Err(e) = self.endpoint.send(out).await {
                     tracing::warn!(%dest, error = %e, "send failed");
+                    self.core
+                        .handle_transmit_error(tokio::time::Instant::now().into_std());
                 }
             }
         }

@@ -220,3 +220,102 @@ pub fn injection_file(dir: &Path, fields: &[&str]) -> PathBuf {
     writeln!(f, "{}", fields.join(";")).unwrap();
     path
 }
+
+/// A port free on `ip` for UDP right now.
+pub fn free_udp_port_on(ip: &str) -> u16 {
+    let udp = std::net::UdpSocket::bind((ip, 0)).expect("bind udp");
+    udp.local_addr().expect("addr").port()
+}
+
+/// A SIPp scenario run in server mode (the far end of a call), in the
+/// background; killed on drop.
+pub struct SippServer {
+    child: Option<Child>,
+    work: tempfile::TempDir,
+    /// Where it listens (UDP).
+    pub addr: SocketAddr,
+}
+
+impl SippServer {
+    /// Starts `scenario_file` bound to `ip` on a free UDP port, for one call
+    /// (`-m 1`, 20 s timeout), and waits (5 s at most) until it listens.
+    pub fn start(scenario_file: &Path, ip: &str) -> SippServer {
+        let work = tempfile::tempdir().expect("temp dir");
+        let port = free_udp_port_on(ip);
+        // sipp itself, not under `timeout`: kill() must reach it.
+        let child = Command::new("sipp")
+            .arg("-sf")
+            .arg(scenario_file)
+            .args(["-m", "1", "-i", ip, "-p"])
+            .arg(port.to_string())
+            .args(["-t", "u1"])
+            .args(["-timeout", "20s", "-timeout_error", "-nostdin"])
+            .args(["-trace_err", "-trace_msg"])
+            .current_dir(work.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::File::create(work.path().join("stderr.txt"))
+                    .map(Stdio::from)
+                    .unwrap_or_else(|_| Stdio::null()),
+            )
+            .spawn()
+            .expect("run sipp (Debian package sip-tester; scripts/test installs it)");
+        let addr: SocketAddr = format!("{ip}:{port}").parse().expect("addr");
+        // Bound once the port can no longer be taken.
+        for _ in 0..100 {
+            match std::net::UdpSocket::bind(addr) {
+                Ok(s) => drop(s),
+                Err(_) => break,
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        SippServer {
+            child: Some(child),
+            work,
+            addr,
+        }
+    }
+
+    /// Waits (25 s at most) for SIPp to finish its call; its result and logs.
+    pub fn finish(mut self) -> SippRun {
+        let mut child = self.child.take().expect("running");
+        let mut status = None;
+        for _ in 0..500 {
+            if let Ok(Some(s)) = child.try_wait() {
+                status = Some(s);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if status.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let mut log = String::new();
+        for entry in std::fs::read_dir(self.work.path())
+            .expect("read sipp dir")
+            .flatten()
+        {
+            if let Ok(text) = std::fs::read_to_string(entry.path()) {
+                log.push_str(&format!(
+                    "\n--- {} ---\n{text}",
+                    entry.file_name().to_string_lossy()
+                ));
+            }
+        }
+        SippRun {
+            success: status.is_some_and(|s| s.success()),
+            log,
+        }
+    }
+}
+
+impl Drop for SippServer {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}

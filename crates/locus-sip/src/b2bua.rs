@@ -1,0 +1,1467 @@
+//! The B2BUA: a call from a carrier is two dialogs, leg A (we are its UAS)
+//! and leg B (we are its UAC), each with its own Call-ID, tags and CSeqs.
+//!
+//! Sans-IO: every entry point takes `now` and a [`Ctx`] holding the one
+//! [`TransactionTable`] of the core and its output queue; the core feeds
+//! transaction actions ([`Calls::on_action`]), requests matched to calls
+//! and the time ([`Calls::handle_timeout`], [`Calls::poll_timeout`]).
+//!
+//! ```text
+//!  carrier (A)            Locus               far end (B)
+//!  INVITE ------------->  100 at once
+//!                         INVITE (attempt 1) --------->
+//!                         <--------------------- 503     fail over (C13)
+//!                         INVITE (attempt 2) --------->
+//!  <---------- 183/180    <----------------- 18x          (C10)
+//!  <-------------- 200    <----------------- 200
+//!  ACK ---------------->  ACK --------------------->      (end to end)
+//!  BYE ---------------->  BYE --------------------->
+//!  <-------------- 200
+//! ```
+//!
+//! Media: SDP is passed through after the carrier policy of the `sdp`
+//! crate (C21 to C24) is applied to the carrier's offer. The seam for the
+//! relay (`crates/media`) is [`Calls::offer_to_b`] and [`Calls::answer_to_a`]:
+//! the one place each direction's SDP goes through.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sip_core::{
+    new_call_id, new_tag, HeaderForm, HeaderName, Message, Method, Request, Response,
+    ResponseBuilder, StatusCode,
+};
+use sip_transaction::{
+    Action, Kind, ServerInviteState, TransactionId, TransactionKey, TransactionState,
+    TransactionTable,
+};
+use sip_transport::{Inbound, ListenAddr, Outbound, Transport};
+
+use crate::config::CallsConfig;
+use crate::dialog::{ack_for_failure, cancel_for, uri_address, Dialog, DialogRequest, Local};
+use crate::routes::Destination;
+use crate::trunk::{Trunk, Trunks, TRUNK_ALLOW};
+use crate::via::stamp_top_via;
+
+/// What the B2BUA needs of the core for one call into it.
+pub(crate) struct Ctx<'a> {
+    pub(crate) now: Instant,
+    pub(crate) tx: &'a mut TransactionTable,
+    /// Where each transaction's messages go.
+    pub(crate) dests: &'a mut HashMap<TransactionId, Outbound>,
+    /// Messages sent outside any transaction (ACK for 2xx).
+    pub(crate) out: &'a mut VecDeque<(Option<TransactionId>, Outbound)>,
+    pub(crate) locals: &'a [ListenAddr],
+    pub(crate) user_agent: &'a str,
+}
+
+impl Ctx<'_> {
+    /// The server's address for `transport`: the listener of that
+    /// transport (its IP, or `fallback` when it listens on a wildcard).
+    fn local(&self, transport: Transport, fallback: IpAddr) -> Local {
+        let l = self
+            .locals
+            .iter()
+            .find(|l| l.transport == transport)
+            .or_else(|| self.locals.first());
+        let mut addr = l.map_or(
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5060),
+            |l| l.addr,
+        );
+        if addr.ip().is_unspecified() {
+            addr.set_ip(fallback);
+        }
+        Local { transport, addr }
+    }
+
+    fn respond(&mut self, id: TransactionId, status: u16, bytes: Bytes) {
+        if let Err(e) = self.tx.send_response(self.now, id, status, bytes) {
+            tracing::debug!(error = %e, status, "response not sent through its transaction");
+        }
+    }
+}
+
+fn tx_transport(t: Transport) -> sip_transaction::Transport {
+    if t.is_reliable() {
+        sip_transaction::Transport::Reliable
+    } else {
+        sip_transaction::Transport::Unreliable
+    }
+}
+
+fn form_of(compact: bool) -> HeaderForm {
+    if compact {
+        HeaderForm::Compact
+    } else {
+        HeaderForm::Full
+    }
+}
+
+/// One way to reach the called party: one endpoint of one trunk, or a URI.
+#[derive(Debug, Clone)]
+struct Attempt {
+    ruri: String,
+    to: String,
+    addr: SocketAddr,
+    transport: Transport,
+    compact: bool,
+}
+
+/// Which leg a dialog or request belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    A,
+    B,
+}
+
+/// Call phases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Leg B attempts in progress, no final answer to A yet.
+    Calling,
+    /// A CANCELled (or ring timeout): A has its final answer; waiting for
+    /// B's final response to end.
+    Cancelling,
+    /// 2xx sent to A; waiting for A's ACK.
+    Answered,
+    /// Both dialogs confirmed.
+    Up,
+}
+
+/// Leg B of a call: the current attempt.
+#[derive(Debug)]
+struct LegB {
+    dialog: Dialog,
+    /// The INVITE as sent (for CANCEL and the non-2xx ACK).
+    invite: Request,
+    tx: Option<TransactionId>,
+    /// Where B is reached when its Contact or route cannot be resolved.
+    flow: Outbound,
+    local: Local,
+    compact: bool,
+    provisional: bool,
+    cancel_pending: bool,
+    cancel_sent: bool,
+    /// B's 2xx arrived: the dialog is confirmed on B's side.
+    confirmed: bool,
+    /// The ACK sent for B's 2xx, re-sent when B retransmits the 2xx.
+    ack: Option<Outbound>,
+}
+
+/// A pending 2xx retransmission toward a leg (RFC 3261 section 13.3.1.4).
+#[derive(Debug)]
+struct Retx {
+    tx: TransactionId,
+    status: u16,
+    bytes: Bytes,
+    interval: Duration,
+    next: Instant,
+    /// CSeq number of the INVITE this 2xx answers: its ACK stops it.
+    cseq: u32,
+}
+
+#[derive(Debug)]
+struct Call {
+    phase: Phase,
+    a: Dialog,
+    a_invite: Request,
+    a_source: SocketAddr,
+    /// Where A is reached when its Contact or route cannot be resolved: the
+    /// flow the INVITE came on.
+    a_flow: Outbound,
+    a_local: Local,
+    a_compact: bool,
+    a_tx: Option<TransactionId>,
+    /// Whether a 2xx went to A: A's dialog is confirmed on our side.
+    a_confirmed: bool,
+    b: Option<LegB>,
+    attempts: VecDeque<Attempt>,
+    /// The offer sent to each B attempt (after the carrier policy).
+    offer: Option<(String, Bytes)>,
+    /// The final answer A gets if no attempt succeeds (C12: 503 unless a
+    /// carrier told us the called party's disposition).
+    retx: Option<Retx>,
+    ring_deadline: Option<Instant>,
+    ack_deadline: Option<Instant>,
+    end_deadline: Instant,
+    /// The call's one entry in the timer set: the earliest deadline.
+    scheduled: Option<Instant>,
+}
+
+impl Call {
+    fn next_deadline(&self) -> Instant {
+        [
+            self.ring_deadline,
+            self.ack_deadline,
+            self.retx.as_ref().map(|r| r.next),
+        ]
+        .into_iter()
+        .flatten()
+        .fold(self.end_deadline, Instant::min)
+    }
+}
+
+/// What a transaction of a call is for.
+#[derive(Debug, Clone)]
+enum TxRole {
+    /// A's INVITE server transaction.
+    AInvite(u64),
+    /// An INVITE client transaction toward B (one per attempt).
+    BInvite(u64),
+    /// A request relayed from one leg (its server transaction `server`,
+    /// request `req` from `source`) to the other.
+    Relay {
+        call: u64,
+        server: TransactionId,
+        req: Box<Request>,
+        source: SocketAddr,
+        /// The side the relayed request went to.
+        to: Side,
+        compact: bool,
+        /// A relayed re-INVITE as sent: its non-2xx needs our ACK.
+        sent: Option<Box<Request>>,
+    },
+    /// BYE or CANCEL we originate: its response needs nothing.
+    Own,
+}
+
+/// One entry per live call: its earliest deadline.
+type TimerEntry = (Instant, u64);
+
+/// Every call of the server.
+#[derive(Debug)]
+pub(crate) struct Calls {
+    config: CallsConfig,
+    t1: Duration,
+    t2: Duration,
+    next_id: u64,
+    calls: HashMap<u64, Call>,
+    /// (Call-ID, our tag) of each leg's dialog.
+    by_dialog: HashMap<(String, String), (u64, Side)>,
+    by_tx: HashMap<TransactionId, TxRole>,
+    timers: BTreeSet<TimerEntry>,
+    /// Calls whose deadlines changed since the timer set was updated.
+    dirty: Vec<u64>,
+}
+
+/// A response to `req` (RFC 3261 section 8.2.6) with the stamped top Via,
+/// the To tag added when the request had none.
+fn reply(
+    req: &Request,
+    source: SocketAddr,
+    status: u16,
+    reason: Option<&str>,
+    to_tag: &str,
+    user_agent: &str,
+) -> ResponseBuilder {
+    let code = StatusCode::new(status).unwrap_or(StatusCode::SERVER_INTERNAL_ERROR);
+    let mut b = ResponseBuilder::new(code, reason);
+    let stamped = req.top_via().and_then(|v| stamp_top_via(&v, source));
+    for (i, v) in req.header_values(HeaderName::Via).enumerate() {
+        match (&stamped, i) {
+            (Some(s), 0) => b = b.raw_header("Via", s),
+            _ => b = b.raw_header("Via", v),
+        }
+    }
+    if let Some(v) = req.first(HeaderName::From) {
+        b = b.raw_header("From", v);
+    }
+    if let Some(v) = req.first(HeaderName::To) {
+        if status > 100 && req.to_tag().is_none() {
+            let mut to = v.to_vec();
+            to.extend_from_slice(b";tag=");
+            to.extend_from_slice(to_tag.as_bytes());
+            b = b.raw_header("To", to);
+        } else {
+            b = b.raw_header("To", v);
+        }
+    }
+    for h in [HeaderName::CallId, HeaderName::CSeq] {
+        if let Some(v) = req.first(h) {
+            b = b.raw_header(h.wire_name(false), v);
+        }
+    }
+    b.raw_header("Server", user_agent)
+}
+
+fn parse_response(bytes: Bytes) -> Option<Response> {
+    match Message::parse(bytes) {
+        Ok(Message::Response(r)) => Some(r),
+        _ => None,
+    }
+}
+
+fn parse_request(bytes: Bytes) -> Option<Request> {
+    match Message::parse(bytes) {
+        Ok(Message::Request(r)) => Some(r),
+        _ => None,
+    }
+}
+
+/// The body of a message with its Content-Type, when it has one.
+fn body_of(headers: &sip_core::Headers) -> Option<(String, Bytes)> {
+    let body = headers.body_bytes();
+    if body.is_empty() {
+        return None;
+    }
+    let ct = headers.first(HeaderName::ContentType).map_or_else(
+        || "application/sdp".to_owned(),
+        |v| String::from_utf8_lossy(v).into_owned(),
+    );
+    Some((ct, body))
+}
+
+fn is_sdp(ct: &str) -> bool {
+    ct.split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/sdp"))
+}
+
+impl Calls {
+    /// An empty call table.
+    pub(crate) fn new(config: &CallsConfig, t1: Duration, t2: Duration) -> Self {
+        Calls {
+            config: config.clone(),
+            t1,
+            t2,
+            next_id: 1,
+            calls: HashMap::new(),
+            by_dialog: HashMap::new(),
+            by_tx: HashMap::new(),
+            timers: BTreeSet::new(),
+            dirty: Vec::new(),
+        }
+    }
+
+    /// Puts each changed call's earliest deadline in the timer set (one
+    /// entry per call, so the set never outgrows the call table).
+    pub(crate) fn flush_timers(&mut self) {
+        for call_id in std::mem::take(&mut self.dirty) {
+            let Some(call) = self.calls.get_mut(&call_id) else {
+                continue;
+            };
+            let next = call.next_deadline();
+            if call.scheduled != Some(next) {
+                if let Some(old) = call.scheduled.take() {
+                    self.timers.remove(&(old, call_id));
+                }
+                self.timers.insert((next, call_id));
+                call.scheduled = Some(next);
+            }
+        }
+    }
+
+    // ---- getters ----
+
+    /// Live calls.
+    pub(crate) fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// When [`Calls::handle_timeout`] must next run.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.first().map(|&(at, _)| at)
+    }
+
+    // ---- input: new calls ----
+
+    /// A new INVITE from carrier trunk `trunk`, whose server transaction is
+    /// `id`, routed to `dest`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new_call(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: TransactionId,
+        req: &Request,
+        inbound: &Inbound,
+        trunk: &Trunk,
+        dest: &Destination,
+        trunks: &Trunks,
+    ) {
+        let tag = new_tag();
+        let ua = ctx.user_agent.to_owned();
+        let answer = |ctx: &mut Ctx<'_>, status: u16, reason: Option<&str>| {
+            let b = reply(req, inbound.source, status, reason, &tag, &ua);
+            ctx.respond(
+                id,
+                status,
+                b.form(form_of(trunk.config.compact_headers)).to_bytes(),
+            );
+        };
+        if self.calls.len() >= self.config.max_calls {
+            tracing::warn!(max = self.config.max_calls, "call limit reached: 503");
+            return answer(ctx, 503, Some("Service Unavailable (call limit)"));
+        }
+        // The carrier's offer under the trunk media policy (C21-C24): 488
+        // for well-known ports or a T.38-only offer, codecs filtered.
+        let offer = match body_of(req.headers()) {
+            Some((ct, body)) if is_sdp(&ct) => match Self::offer_to_b(&body) {
+                Ok(filtered) => Some((ct, filtered)),
+                Err(status) => return answer(ctx, status, None),
+            },
+            other => other,
+        };
+        let Some(a) = Dialog::uas(req, &tag) else {
+            return answer(ctx, 400, Some("Bad Request (no dialog identifiers)"));
+        };
+        let attempts = Self::attempts(dest, trunks);
+        if attempts.is_empty() {
+            return answer(ctx, 503, Some("Service Unavailable (no endpoint)"));
+        }
+        // 100 Trying at once: the carrier stops retransmitting (C10 timing).
+        let trying = reply(req, inbound.source, 100, None, &tag, &ua)
+            .form(form_of(trunk.config.compact_headers))
+            .to_bytes();
+        ctx.respond(id, 100, trying);
+        let call_id = self.next_id;
+        self.next_id += 1;
+        let a_local = ctx.local(inbound.transport, inbound.local.ip());
+        let end_deadline = ctx.now + Duration::from_secs(self.config.max_duration_secs);
+        self.by_dialog.insert(
+            (a.call_id().to_owned(), a.local_tag().to_owned()),
+            (call_id, Side::A),
+        );
+        self.by_tx.insert(id, TxRole::AInvite(call_id));
+        self.calls.insert(
+            call_id,
+            Call {
+                phase: Phase::Calling,
+                a,
+                a_invite: req.clone(),
+                a_source: inbound.source,
+                a_flow: Outbound::reply_to(inbound, Bytes::new()),
+                a_local,
+                a_compact: trunk.config.compact_headers,
+                a_tx: Some(id),
+                a_confirmed: false,
+                b: None,
+                attempts: attempts.into(),
+                offer,
+                retx: None,
+                ring_deadline: None,
+                ack_deadline: None,
+                end_deadline,
+                scheduled: None,
+            },
+        );
+        self.dirty.push(call_id);
+        tracing::info!(call = call_id, trunk = %trunk.config.name, "call routed");
+        self.try_next(ctx, call_id);
+        self.flush_timers();
+    }
+
+    /// The media seam, A to B: the carrier's offer after the trunk policy.
+    /// The relay (`crates/media`) will rewrite addresses here.
+    fn offer_to_b(body: &Bytes) -> Result<Bytes, u16> {
+        let mut sdp = sdp::SessionDescription::parse_bytes(body).map_err(|e| {
+            tracing::info!(error = %e, "malformed SDP offer: 400");
+            400u16
+        })?;
+        sdp::filter_offer(&mut sdp, &sdp::Policy::carrier_trunk()).map_err(|r| {
+            tracing::info!(reason = %r, "SDP offer refused");
+            r.status()
+        })?;
+        Ok(Bytes::from(sdp.serialize()))
+    }
+
+    /// The media seam, B to A: the answer (or early media SDP) passed
+    /// through unchanged until the relay anchors it.
+    fn answer_to_a(body: Option<(String, Bytes)>) -> Option<(String, Bytes)> {
+        body
+    }
+
+    fn attempts(dest: &Destination, trunks: &Trunks) -> Vec<Attempt> {
+        match dest {
+            Destination::Uri(u) => uri_address(u)
+                .map(|(addr, transport)| Attempt {
+                    ruri: u.clone(),
+                    to: format!("<{u}>"),
+                    addr,
+                    transport,
+                    compact: false,
+                })
+                .into_iter()
+                .collect(),
+            Destination::Trunks(list) => {
+                let mut out = Vec::new();
+                for (name, user) in list {
+                    let Some(t) = trunks.by_name(name) else {
+                        continue;
+                    };
+                    let transport = t.config.transport.transport();
+                    for addr in t.target.endpoints(t.config.spread) {
+                        // C9: the carrier's IP as host until DNS names land.
+                        let host = match transport {
+                            Transport::Tcp => format!("{addr};transport=tcp"),
+                            _ => addr.to_string(),
+                        };
+                        let ruri = format!("sip:{user}@{host}");
+                        out.push(Attempt {
+                            to: format!("<sip:{user}@{addr}>"),
+                            ruri,
+                            addr,
+                            transport,
+                            compact: t.config.compact_headers,
+                        });
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    /// Starts the next attempt toward B, or gives A its final answer when
+    /// none is left (C12: 503, the called party's disposition is unknown).
+    fn try_next(&mut self, ctx: &mut Ctx<'_>, call_id: u64) {
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        if call.phase != Phase::Calling {
+            return;
+        }
+        while let Some(at) = call.attempts.pop_front() {
+            let local = ctx.local(at.transport, call.a_local.addr.ip());
+            let b_call_id = new_call_id(Some(&local.addr.ip().to_string()));
+            let mut dialog = Dialog::uac(
+                &b_call_id,
+                &new_tag(),
+                call.a.remote_uri(),
+                &at.to,
+                &at.ruri,
+                0,
+            );
+            let DialogRequest {
+                builder, branch, ..
+            } = dialog.request(Method::Invite, &local);
+            // The B2BUA is a loop guard too: Max-Forwards goes down by one.
+            let mf = call
+                .a_invite
+                .max_forwards()
+                .ok()
+                .flatten()
+                .unwrap_or(70)
+                .saturating_sub(1)
+                .min(70);
+            let mut b = builder
+                .remove_header(HeaderName::MaxForwards)
+                .header(HeaderName::MaxForwards, mf)
+                .header(HeaderName::Allow, TRUNK_ALLOW)
+                .raw_header("User-Agent", ctx.user_agent);
+            // C19: the calling identity goes across as received.
+            for h in [
+                HeaderName::PAssertedIdentity,
+                HeaderName::RemotePartyId,
+                HeaderName::Privacy,
+            ] {
+                for v in call.a_invite.header_values(h) {
+                    b = b.raw_header(h.wire_name(false), v);
+                }
+            }
+            if let Some((ct, body)) = &call.offer {
+                b = b.body(ct, body.clone());
+            }
+            let bytes = b.form(form_of(at.compact)).to_bytes();
+            let Some(invite) = parse_request(bytes.clone()) else {
+                continue;
+            };
+            let key = TransactionKey::client(&branch, Kind::Invite);
+            let id =
+                match ctx
+                    .tx
+                    .start_client_invite(ctx.now, key, bytes, tx_transport(at.transport))
+                {
+                    Ok(id) => id,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot start the INVITE toward B");
+                        continue;
+                    }
+                };
+            let flow = Outbound::new(at.transport, at.addr, Bytes::new());
+            ctx.dests.insert(id, flow.clone());
+            self.by_tx.insert(id, TxRole::BInvite(call_id));
+            if let Some(old) = call.b.take() {
+                self.by_dialog.remove(&(
+                    old.dialog.call_id().to_owned(),
+                    old.dialog.local_tag().to_owned(),
+                ));
+            }
+            self.by_dialog.insert(
+                (dialog.call_id().to_owned(), dialog.local_tag().to_owned()),
+                (call_id, Side::B),
+            );
+            tracing::debug!(call = call_id, dest = %at.addr, "attempt");
+            call.b = Some(LegB {
+                dialog,
+                invite,
+                tx: Some(id),
+                flow,
+                local,
+                compact: at.compact,
+                provisional: false,
+                cancel_pending: false,
+                cancel_sent: false,
+                confirmed: false,
+                ack: None,
+            });
+            return;
+        }
+        // Every attempt failed with 503, 408, a timeout or a transport
+        // failure: the disposition of the called party is unknown (C12).
+        self.fail_a(ctx, call_id, 503, None);
+        self.end(call_id);
+    }
+
+    /// Gives A a final non-2xx answer (when its INVITE is still pending).
+    fn fail_a(&mut self, ctx: &mut Ctx<'_>, call_id: u64, status: u16, reason: Option<&str>) {
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        let Some(id) = call.a_tx else { return };
+        if !matches!(
+            ctx.tx.state(id),
+            Some(TransactionState::ServerInvite(
+                ServerInviteState::Proceeding
+            ))
+        ) {
+            return;
+        }
+        let b = reply(
+            &call.a_invite,
+            call.a_source,
+            status,
+            reason,
+            call.a.local_tag(),
+            ctx.user_agent,
+        );
+        ctx.respond(id, status, b.form(form_of(call.a_compact)).to_bytes());
+    }
+
+    // ---- input: transaction actions ----
+
+    /// An action of any transaction (the core hands them all; those of
+    /// transactions that are not a call's are ignored).
+    pub(crate) fn on_action(&mut self, ctx: &mut Ctx<'_>, id: TransactionId, action: &Action) {
+        let Some(role) = self.by_tx.get(&id).cloned() else {
+            return;
+        };
+        match action {
+            Action::Response { status, message } => match role {
+                TxRole::BInvite(call) => self.on_b_invite_response(ctx, call, id, *status, message),
+                TxRole::Relay { .. } => self.on_relay_response(ctx, id, &role, *status, message),
+                TxRole::AInvite(_) | TxRole::Own => {}
+            },
+            Action::Ack(bytes) => {
+                // An ACK that reused the INVITE's branch: same as any ACK.
+                if let (TxRole::AInvite(call), Some(req)) = (&role, parse_request(bytes.clone())) {
+                    self.on_ack_for(ctx, *call, Side::A, &req);
+                }
+            }
+            Action::Timeout(_) | Action::TransportError => match role {
+                TxRole::BInvite(call) => self.on_b_failure(ctx, call, id),
+                TxRole::Relay { .. } => self.on_relay_response_status(ctx, id, &role, 408, None),
+                TxRole::AInvite(_) | TxRole::Own => {}
+            },
+            Action::Terminated => {
+                self.by_tx.remove(&id);
+                match role {
+                    TxRole::AInvite(call) => {
+                        if let Some(c) = self.calls.get_mut(&call) {
+                            c.a_tx = None;
+                        }
+                    }
+                    TxRole::BInvite(call) => {
+                        if let Some(b) = self.calls.get_mut(&call).and_then(|c| c.b.as_mut()) {
+                            if b.tx == Some(id) {
+                                b.tx = None;
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_b_invite_response(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        call_id: u64,
+        id: TransactionId,
+        status: u16,
+        message: &Bytes,
+    ) {
+        let Some(resp) = parse_response(message.clone()) else {
+            return;
+        };
+        let t1 = self.t1;
+        let ring = Duration::from_secs(self.config.ring_timeout_secs);
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            // The call is gone (BYE, timeout): a late 2xx still needs ACK
+            // and BYE, or B keeps a dialog nobody will end.
+            return;
+        };
+        let Some(b) = call.b.as_mut().filter(|b| b.tx == Some(id)) else {
+            return;
+        };
+        match status {
+            100 => {}
+            101..=199 => {
+                b.provisional = true;
+                if resp.to_tag().is_some() {
+                    b.dialog.update_from_response(&resp);
+                }
+                if b.cancel_pending && !b.cancel_sent {
+                    Self::send_cancel(ctx, b, &mut self.by_tx);
+                    return;
+                }
+                if call.phase != Phase::Calling {
+                    return;
+                }
+                if call.ring_deadline.is_none() {
+                    let at = ctx.now + ring;
+                    call.ring_deadline = Some(at);
+                    self.dirty.push(call_id);
+                }
+                // C10: 183 with SDP for early media, 180 without SDP.
+                let body = Self::answer_to_a(body_of(resp.headers()));
+                let (code, reason) = if body.is_some() {
+                    (183, "Session Progress")
+                } else {
+                    (180, "Ringing")
+                };
+                let Some(a_tx) = call.a_tx else { return };
+                let mut r = Self::a_dialog_response(ctx, call, code, Some(reason));
+                if let Some((ct, body)) = body {
+                    r = r.body(&ct, body);
+                }
+                ctx.respond(a_tx, code, r.form(form_of(call.a_compact)).to_bytes());
+            }
+            200..=299 => {
+                if let Some(ack) = &b.ack {
+                    // A retransmitted 2xx: our ACK was lost.
+                    ctx.out.push_back((None, ack.clone()));
+                    return;
+                }
+                b.dialog.update_from_response(&resp);
+                b.confirmed = true;
+                if call.phase != Phase::Calling {
+                    // CANCEL/200 race (RFC 3261 section 9.1) or ring timeout:
+                    // the answer came too late; ACK it, then BYE.
+                    Self::ack_b(ctx, b, None);
+                    Self::send_in_dialog(ctx, b, Method::Bye, &mut self.by_tx);
+                    self.end(call_id);
+                    return;
+                }
+                let Some(a_tx) = call.a_tx else {
+                    Self::ack_b(ctx, b, None);
+                    Self::send_in_dialog(ctx, b, Method::Bye, &mut self.by_tx);
+                    self.end(call_id);
+                    return;
+                };
+                let mut r = Self::a_dialog_response(ctx, call, 200, None);
+                if let Some((ct, body)) = Self::answer_to_a(body_of(resp.headers())) {
+                    r = r.body(&ct, body);
+                }
+                let bytes = r.form(form_of(call.a_compact)).to_bytes();
+                ctx.respond(a_tx, 200, bytes.clone());
+                call.a_confirmed = true;
+                call.phase = Phase::Answered;
+                call.ring_deadline = None;
+                let ack_at = ctx.now + t1 * 64;
+                call.ack_deadline = Some(ack_at);
+                self.dirty.push(call_id);
+                if !call.a_flow.transport.is_reliable() {
+                    let next = ctx.now + t1;
+                    call.retx = Some(Retx {
+                        tx: a_tx,
+                        status: 200,
+                        bytes,
+                        interval: t1,
+                        next,
+                        cseq: call.a_invite.cseq().map_or(0, |c| c.seq),
+                    });
+                }
+                tracing::info!(call = call_id, "call answered");
+            }
+            _ => {
+                // The transaction sends this ACK and repeats it for every
+                // retransmission of the final response.
+                if let Some(ack) = ack_for_failure(&b.invite, &resp) {
+                    let bytes = ack.form(form_of(b.compact)).to_bytes();
+                    if let Err(e) = ctx.tx.set_ack(ctx.now, id, bytes) {
+                        tracing::debug!(error = %e, "ACK not taken by the transaction");
+                    }
+                }
+                if call.phase != Phase::Calling {
+                    self.end(call_id);
+                    return;
+                }
+                match status {
+                    // C13: 503 (and any 5xx: a server failure, not the
+                    // called party's) and C12's 408 fail over.
+                    408 | 500..=599 => self.try_next(ctx, call_id),
+                    // C11: a carrier's 3xx is a rejection, never followed,
+                    // and Locus never sends 3xx to a carrier: 480, since
+                    // the far end did decide about the called party (C12
+                    // allows a 4xx when the disposition is known).
+                    300..=399 => {
+                        self.fail_a(
+                            ctx,
+                            call_id,
+                            480,
+                            Some("Temporarily Unavailable (redirect not followed)"),
+                        );
+                        self.end(call_id);
+                    }
+                    // Challenges are not answered yet: the disposition of the
+                    // called party is unknown, so 503 (C12).
+                    401 | 407 => {
+                        self.fail_a(ctx, call_id, 503, None);
+                        self.end(call_id);
+                    }
+                    // C12: any other 4xx (and 6xx) ends the attempt and is
+                    // relayed: the far end knows the called party.
+                    _ => {
+                        let reason = resp.reason().into_owned();
+                        self.fail_a(ctx, call_id, status, Some(&reason));
+                        self.end(call_id);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_b_failure(&mut self, ctx: &mut Ctx<'_>, call_id: u64, id: TransactionId) {
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        if call.b.as_ref().and_then(|b| b.tx) != Some(id) {
+            return;
+        }
+        if call.phase == Phase::Calling {
+            // C13: a timeout or transport failure fails over.
+            self.try_next(ctx, call_id);
+        } else if call.phase == Phase::Cancelling {
+            self.end(call_id);
+        }
+    }
+
+    /// A response on A's dialog (18x or 2xx to A's INVITE): our To tag,
+    /// Contact and A's Record-Route copied (RFC 3261 section 12.1.1).
+    fn a_dialog_response(
+        ctx: &Ctx<'_>,
+        call: &Call,
+        status: u16,
+        reason: Option<&str>,
+    ) -> ResponseBuilder {
+        let mut r = reply(
+            &call.a_invite,
+            call.a_source,
+            status,
+            reason,
+            call.a.local_tag(),
+            ctx.user_agent,
+        );
+        for v in call.a_invite.header_values(HeaderName::RecordRoute) {
+            r = r.raw_header("Record-Route", v);
+        }
+        r.raw_header("Contact", call.a_local.contact())
+            .header(HeaderName::Allow, TRUNK_ALLOW)
+    }
+
+    fn send_cancel(ctx: &mut Ctx<'_>, b: &mut LegB, by_tx: &mut HashMap<TransactionId, TxRole>) {
+        let Some(tx) = b.tx else { return };
+        if !ctx.tx.can_cancel(tx) {
+            b.cancel_pending = true;
+            return;
+        }
+        let Some(c) = cancel_for(&b.invite) else {
+            return;
+        };
+        let bytes = c.form(form_of(b.compact)).to_bytes();
+        let Some(branch) = b.invite.branch().map(str::to_owned) else {
+            return;
+        };
+        let key = TransactionKey::client(&branch, Kind::Cancel);
+        match ctx
+            .tx
+            .start_client_non_invite(ctx.now, key, bytes, tx_transport(b.flow.transport))
+        {
+            Ok(cid) => {
+                ctx.dests.insert(cid, b.flow.clone());
+                by_tx.insert(cid, TxRole::Own);
+                let _ = ctx.tx.cancel_sent(ctx.now, tx);
+                b.cancel_sent = true;
+            }
+            Err(e) => tracing::debug!(error = %e, "CANCEL not sent"),
+        }
+    }
+
+    /// Where a request built by leg B's dialog goes.
+    fn dest_for(next_hop: &str, flow: &Outbound) -> Outbound {
+        match uri_address(next_hop) {
+            Some((addr, transport)) if addr == flow.dest && transport == flow.transport => {
+                flow.clone()
+            }
+            Some((addr, transport)) => Outbound::new(transport, addr, Bytes::new()),
+            // A name we cannot resolve yet (DNS seam): the flow the leg
+            // already uses.
+            None => flow.clone(),
+        }
+    }
+
+    /// The ACK for B's 2xx, with A's ACK body when A sent one (late offer).
+    fn ack_b(ctx: &mut Ctx<'_>, b: &mut LegB, body: Option<(String, Bytes)>) {
+        let seq = b.invite.cseq().map_or(1, |c| c.seq);
+        let dr = b.dialog.ack(seq, &b.local);
+        let mut builder = dr.builder;
+        if let Some((ct, body)) = body {
+            builder = builder.body(&ct, body);
+        }
+        let mut out = Self::dest_for(&dr.next_hop, &b.flow);
+        out.bytes = builder.form(form_of(b.compact)).to_bytes();
+        b.ack = Some(out.clone());
+        ctx.out.push_back((None, out));
+    }
+
+    /// Sends a new in-dialog request (BYE) on leg B.
+    fn send_in_dialog(
+        ctx: &mut Ctx<'_>,
+        b: &mut LegB,
+        method: Method,
+        by_tx: &mut HashMap<TransactionId, TxRole>,
+    ) {
+        let dr = b.dialog.request(method, &b.local);
+        let bytes = dr
+            .builder
+            .raw_header("User-Agent", ctx.user_agent)
+            .form(form_of(b.compact))
+            .to_bytes();
+        let dest = Self::dest_for(&dr.next_hop, &b.flow);
+        let key = TransactionKey::client(&dr.branch, Kind::Other);
+        if let Ok(id) =
+            ctx.tx
+                .start_client_non_invite(ctx.now, key, bytes, tx_transport(dest.transport))
+        {
+            ctx.dests.insert(id, dest);
+            by_tx.insert(id, TxRole::Own);
+        }
+    }
+
+    /// Sends a BYE on leg A.
+    fn bye_a(ctx: &mut Ctx<'_>, call: &mut Call, by_tx: &mut HashMap<TransactionId, TxRole>) {
+        let dr = call.a.request(Method::Bye, &call.a_local);
+        let bytes = dr
+            .builder
+            .raw_header("User-Agent", ctx.user_agent)
+            .form(form_of(call.a_compact))
+            .to_bytes();
+        let dest = Self::dest_for(&dr.next_hop, &call.a_flow);
+        let key = TransactionKey::client(&dr.branch, Kind::Other);
+        if let Ok(id) =
+            ctx.tx
+                .start_client_non_invite(ctx.now, key, bytes, tx_transport(dest.transport))
+        {
+            ctx.dests.insert(id, dest);
+            by_tx.insert(id, TxRole::Own);
+        }
+    }
+
+    /// Ends a confirmed call from our side: BYE to every confirmed leg.
+    fn hang_up(&mut self, ctx: &mut Ctx<'_>, call_id: u64) {
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        if call.a_confirmed {
+            Self::bye_a(ctx, call, &mut self.by_tx);
+        }
+        if let Some(b) = call.b.as_mut() {
+            if b.confirmed {
+                if b.ack.is_none() {
+                    Self::ack_b(ctx, b, None);
+                }
+                Self::send_in_dialog(ctx, b, Method::Bye, &mut self.by_tx);
+            }
+        }
+        self.end(call_id);
+    }
+
+    fn end(&mut self, call_id: u64) {
+        if let Some(call) = self.calls.remove(&call_id) {
+            if let Some(at) = call.scheduled {
+                self.timers.remove(&(at, call_id));
+            }
+            self.by_dialog
+                .remove(&(call.a.call_id().to_owned(), call.a.local_tag().to_owned()));
+            if let Some(b) = &call.b {
+                self.by_dialog.remove(&(
+                    b.dialog.call_id().to_owned(),
+                    b.dialog.local_tag().to_owned(),
+                ));
+            }
+            tracing::info!(call = call_id, "call ended");
+        }
+    }
+
+    // ---- input: requests ----
+
+    /// A CANCEL (server transaction `id`) for the INVITE server transaction
+    /// `invite`: `false` when that INVITE is no call's.
+    pub(crate) fn on_cancel(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: TransactionId,
+        invite: TransactionId,
+        req: &Request,
+        source: SocketAddr,
+    ) -> bool {
+        let Some(TxRole::AInvite(call_id)) = self.by_tx.get(&invite).cloned() else {
+            return false;
+        };
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return false;
+        };
+        let ok = reply(req, source, 200, None, call.a.local_tag(), ctx.user_agent)
+            .form(form_of(call.a_compact))
+            .to_bytes();
+        ctx.respond(id, 200, ok);
+        if call.phase != Phase::Calling {
+            // RFC 3261 section 9.2: a CANCEL after the final answer has no
+            // effect on the call.
+            return true;
+        }
+        self.fail_a(ctx, call_id, 487, None);
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return true;
+        };
+        call.phase = Phase::Cancelling;
+        call.attempts.clear();
+        match call.b.as_mut() {
+            // RFC 3261 section 9.1: CANCEL only after a provisional; else
+            // when one arrives (or the INVITE's own timeout ends it).
+            Some(b) if b.tx.is_some() => Self::send_cancel(ctx, b, &mut self.by_tx),
+            _ => self.end(call_id),
+        }
+        true
+    }
+
+    /// An ACK that matched no transaction (the ACK for a 2xx, RFC 3261
+    /// section 13.2.2.4): `false` when it is no call's.
+    pub(crate) fn on_ack(&mut self, ctx: &mut Ctx<'_>, req: &Request) -> bool {
+        let Some((call_id, side)) = self.lookup(req) else {
+            return false;
+        };
+        self.on_ack_for(ctx, call_id, side, req);
+        true
+    }
+
+    fn on_ack_for(&mut self, ctx: &mut Ctx<'_>, call_id: u64, side: Side, req: &Request) {
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        let seq = req.cseq().map_or(0, |c| c.seq);
+        if call.retx.as_ref().is_some_and(|r| r.cseq == seq) {
+            call.retx = None;
+        }
+        if side == Side::A && call.phase == Phase::Answered {
+            call.phase = Phase::Up;
+            call.ack_deadline = None;
+            if let Some(b) = call.b.as_mut() {
+                Self::ack_b(ctx, b, body_of(req.headers()));
+            }
+        }
+        // Other ACKs (re-INVITE 2xx we already acknowledged across) end here.
+    }
+
+    fn lookup(&self, req: &Request) -> Option<(u64, Side)> {
+        let key = (req.call_id()?.to_owned(), req.to_tag()?.to_owned());
+        let &(call_id, side) = self.by_dialog.get(&key)?;
+        let call = self.calls.get(&call_id)?;
+        let from = req.from_tag().unwrap_or("");
+        let ok = match side {
+            Side::A => call.a.remote_tag() == from,
+            Side::B => call
+                .b
+                .as_ref()
+                .is_some_and(|b| b.dialog.remote_tag() == from),
+        };
+        ok.then_some((call_id, side))
+    }
+
+    /// A request inside a dialog (To tag), with its server transaction
+    /// `id`: `false` when it matches no call (the core answers 481).
+    pub(crate) fn on_in_dialog(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: TransactionId,
+        req: &Request,
+        source: SocketAddr,
+    ) -> bool {
+        let Some((call_id, side)) = self.lookup(req) else {
+            return false;
+        };
+        let ua = ctx.user_agent.to_owned();
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return false;
+        };
+        let compact = match side {
+            Side::A => call.a_compact,
+            Side::B => call.b.as_ref().is_some_and(|b| b.compact),
+        };
+        let answer = |ctx: &mut Ctx<'_>, status: u16, reason: Option<&str>| {
+            let r = reply(req, source, status, reason, "", &ua)
+                .form(form_of(compact))
+                .to_bytes();
+            ctx.respond(id, status, r);
+        };
+        let seq = req.cseq().map_or(0, |c| c.seq);
+        let in_order = match side {
+            Side::A => call.a.accept_remote_seq(seq),
+            Side::B => call
+                .b
+                .as_mut()
+                .is_some_and(|b| b.dialog.accept_remote_seq(seq)),
+        };
+        if !in_order {
+            // RFC 3261 section 12.2.2.
+            answer(ctx, 500, Some("Server Internal Error (CSeq out of order)"));
+            return true;
+        }
+        match req.method() {
+            Method::Bye => {
+                answer(ctx, 200, None);
+                match side {
+                    Side::A => {
+                        if let Some(b) = call.b.as_mut() {
+                            if b.confirmed {
+                                if b.ack.is_none() {
+                                    Self::ack_b(ctx, b, None);
+                                }
+                                Self::send_in_dialog(ctx, b, Method::Bye, &mut self.by_tx);
+                            } else if b.tx.is_some() {
+                                Self::send_cancel(ctx, b, &mut self.by_tx);
+                            }
+                        }
+                    }
+                    Side::B => {
+                        if call.a_confirmed {
+                            Self::bye_a(ctx, call, &mut self.by_tx);
+                        }
+                    }
+                }
+                self.end(call_id);
+            }
+            _ if call.phase != Phase::Up && call.phase != Phase::Answered => {
+                answer(ctx, 491, Some("Request Pending"));
+            }
+            method => {
+                if *method == Method::Invite {
+                    // A target refresh (RFC 3261 section 12.2.2).
+                    match side {
+                        Side::A => call.a.refresh_target(req.contacts()),
+                        Side::B => {
+                            if let Some(b) = call.b.as_mut() {
+                                b.dialog.refresh_target(req.contacts());
+                            }
+                        }
+                    }
+                }
+                // Relayed to the other leg with that leg's CSeq (re-INVITE,
+                // NOTIFY, REFER, INFO from a non-trunk peer, OPTIONS...).
+                let method = method.clone();
+                let (dialog, local, flow, to_compact) = match side {
+                    Side::A => match call.b.as_mut() {
+                        Some(b) if b.confirmed => {
+                            (&mut b.dialog, b.local, b.flow.clone(), b.compact)
+                        }
+                        _ => {
+                            answer(ctx, 481, None);
+                            return true;
+                        }
+                    },
+                    Side::B => (
+                        &mut call.a,
+                        call.a_local,
+                        call.a_flow.clone(),
+                        call.a_compact,
+                    ),
+                };
+                let dr = dialog.request(method.clone(), &local);
+                let mut b = dr.builder.raw_header("User-Agent", ctx.user_agent);
+                for h in [
+                    HeaderName::Event,
+                    HeaderName::SubscriptionState,
+                    HeaderName::ReferTo,
+                    HeaderName::ReferredBy,
+                ] {
+                    for v in req.header_values(h) {
+                        b = b.raw_header(h.wire_name(false), v);
+                    }
+                }
+                if let Some((ct, body)) = body_of(req.headers()) {
+                    b = b.body(&ct, body);
+                }
+                let bytes = b.form(form_of(to_compact)).to_bytes();
+                let sent = (method == Method::Invite)
+                    .then(|| parse_request(bytes.clone()).map(Box::new))
+                    .flatten();
+                let dest = Self::dest_for(&dr.next_hop, &flow);
+                let kind = if method == Method::Invite {
+                    Kind::Invite
+                } else {
+                    Kind::Other
+                };
+                let key = TransactionKey::client(&dr.branch, kind);
+                let started = if kind == Kind::Invite {
+                    ctx.tx
+                        .start_client_invite(ctx.now, key, bytes, tx_transport(dest.transport))
+                } else {
+                    ctx.tx.start_client_non_invite(
+                        ctx.now,
+                        key,
+                        bytes,
+                        tx_transport(dest.transport),
+                    )
+                };
+                match started {
+                    Ok(cid) => {
+                        ctx.dests.insert(cid, dest);
+                        self.by_tx.insert(
+                            cid,
+                            TxRole::Relay {
+                                call: call_id,
+                                server: id,
+                                req: Box::new(req.clone()),
+                                source,
+                                to: match side {
+                                    Side::A => Side::B,
+                                    Side::B => Side::A,
+                                },
+                                compact,
+                                sent,
+                            },
+                        );
+                    }
+                    Err(_) => answer(ctx, 500, None),
+                }
+            }
+        }
+        true
+    }
+
+    fn on_relay_response(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: TransactionId,
+        role: &TxRole,
+        status: u16,
+        message: &Bytes,
+    ) {
+        let Some(resp) = parse_response(message.clone()) else {
+            return;
+        };
+        self.on_relay_response_status(ctx, id, role, status, Some(&resp));
+    }
+
+    fn on_relay_response_status(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: TransactionId,
+        role: &TxRole,
+        status: u16,
+        resp: Option<&Response>,
+    ) {
+        let TxRole::Relay {
+            call: call_id,
+            server,
+            req,
+            source,
+            to,
+            compact,
+            sent,
+        } = role
+        else {
+            return;
+        };
+        if status == 100 {
+            return;
+        }
+        if let (Some(sent), Some(resp), 300..) = (sent, resp, status) {
+            if let Some(ack) = ack_for_failure(sent, resp) {
+                let _ = ctx.tx.set_ack(ctx.now, id, ack.to_bytes());
+            }
+        }
+        let is_invite = req.method() == &Method::Invite;
+        let t1 = self.t1;
+        let Some(call) = self.calls.get_mut(call_id) else {
+            return;
+        };
+        let reason = resp.map(|r| r.reason().into_owned());
+        let mut r = reply(req, *source, status, reason.as_deref(), "", ctx.user_agent);
+        let near_local = match to {
+            Side::A => call.b.as_ref().map_or(call.a_local, |b| b.local),
+            Side::B => call.a_local,
+        };
+        if (200..300).contains(&status) && is_invite {
+            r = r.raw_header("Contact", near_local.contact());
+        }
+        if let Some(resp) = resp {
+            if let Some((ct, body)) = body_of(resp.headers()) {
+                r = r.body(&ct, body);
+            }
+        }
+        let bytes = r.form(form_of(*compact)).to_bytes();
+        ctx.respond(*server, status, bytes.clone());
+        if is_invite && (200..300).contains(&status) {
+            // The far leg's 2xx is acknowledged by us at once; the near
+            // leg's ACK is absorbed (each leg has its own transaction).
+            let seq = resp.and_then(|r| r.cseq()).map_or(0, |c| c.seq);
+            match to {
+                Side::B => {
+                    if let Some(b) = call.b.as_mut() {
+                        if let Some(resp) = resp {
+                            b.dialog.refresh_target(resp.contacts());
+                        }
+                        let dr = b.dialog.ack(seq, &b.local);
+                        let mut out = Self::dest_for(&dr.next_hop, &b.flow);
+                        out.bytes = dr.builder.form(form_of(b.compact)).to_bytes();
+                        ctx.out.push_back((None, out));
+                    }
+                }
+                Side::A => {
+                    if let Some(resp) = resp {
+                        call.a.refresh_target(resp.contacts());
+                    }
+                    let dr = call.a.ack(seq, &call.a_local);
+                    let mut out = Self::dest_for(&dr.next_hop, &call.a_flow);
+                    out.bytes = dr.builder.form(form_of(call.a_compact)).to_bytes();
+                    ctx.out.push_back((None, out));
+                }
+            }
+            if !ctx
+                .dests
+                .get(server)
+                .is_some_and(|d| d.transport.is_reliable())
+            {
+                let next = ctx.now + t1;
+                call.retx = Some(Retx {
+                    tx: *server,
+                    status,
+                    bytes,
+                    interval: t1,
+                    next,
+                    cseq: req.cseq().map_or(0, |c| c.seq),
+                });
+                self.dirty.push(*call_id);
+            }
+        }
+    }
+
+    // ---- time ----
+
+    /// Runs every call timer due at `now`.
+    pub(crate) fn handle_timeout(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now;
+        while let Some(&(at, call_id)) = self.timers.first() {
+            if at > now {
+                break;
+            }
+            self.timers.pop_first();
+            let t2 = self.t2;
+            let Some(call) = self.calls.get_mut(&call_id) else {
+                continue;
+            };
+            call.scheduled = None;
+            self.dirty.push(call_id);
+            if now >= call.end_deadline {
+                tracing::info!(call = call_id, "maximum call duration reached");
+                self.timeout_call(ctx, call_id);
+                continue;
+            }
+            if call.ack_deadline.is_some_and(|d| now >= d) {
+                // Timer H for the 2xx: A never ACKed; tear down both ways.
+                tracing::warn!(call = call_id, "no ACK for the 2xx: BYE both ways");
+                call.retx = None;
+                self.hang_up(ctx, call_id);
+                continue;
+            }
+            if call.ring_deadline.is_some_and(|d| now >= d) {
+                call.ring_deadline = None;
+                if call.phase == Phase::Calling {
+                    self.timeout_call(ctx, call_id);
+                    continue;
+                }
+            }
+            if let Some(r) = call.retx.as_mut() {
+                if now >= r.next {
+                    if ctx
+                        .tx
+                        .send_response(now, r.tx, r.status, r.bytes.clone())
+                        .is_err()
+                    {
+                        // The transaction is gone (Timer L): send directly.
+                        if let Some(d) = ctx.dests.get(&r.tx) {
+                            let mut o = d.clone();
+                            o.bytes = r.bytes.clone();
+                            ctx.out.push_back((None, o));
+                        }
+                    }
+                    r.interval = (r.interval * 2).min(t2);
+                    r.next = now + r.interval;
+                }
+            }
+        }
+        self.flush_timers();
+    }
+
+    /// A call ran out of time: unanswered, A gets 480 and B a CANCEL (the
+    /// call lives on 64*T1 for B's final answer, so a late 2xx is still
+    /// ACKed and ended); answered, BYE both ways.
+    fn timeout_call(&mut self, ctx: &mut Ctx<'_>, call_id: u64) {
+        let guard = ctx.now + self.t1 * 64;
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        match call.phase {
+            Phase::Calling => {
+                self.fail_a(
+                    ctx,
+                    call_id,
+                    480,
+                    Some("Temporarily Unavailable (no answer)"),
+                );
+                let Some(call) = self.calls.get_mut(&call_id) else {
+                    return;
+                };
+                call.phase = Phase::Cancelling;
+                call.attempts.clear();
+                call.end_deadline = guard;
+                match call.b.as_mut() {
+                    Some(b) if b.tx.is_some() => Self::send_cancel(ctx, b, &mut self.by_tx),
+                    _ => self.end(call_id),
+                }
+            }
+            Phase::Cancelling => self.end(call_id),
+            Phase::Answered | Phase::Up => self.hang_up(ctx, call_id),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn carrier_offer_is_filtered() {
+        let offer = "v=0\r\no=carrier 53655765 2353687637 IN IP4 127.0.0.2\r\ns=-\r\nc=IN IP4 127.0.0.2\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 8 3 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:3 GSM/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n";
+        let out = Calls::offer_to_b(&Bytes::from(offer)).unwrap();
+        let text = std::str::from_utf8(&out).unwrap();
+        assert!(text.contains("m=audio 40000 RTP/AVP 0 8 101"), "{text}");
+        assert!(text.contains("a=fmtp:101 0-15"));
+        let low = offer.replace("40000", "1000");
+        assert_eq!(Calls::offer_to_b(&Bytes::from(low)), Err(488));
+    }
+}
