@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sip_core::{
-    new_tag, HeaderForm, HeaderName, Message, Method, ParseError, ParseLimits, Request, Response,
-    ResponseBuilder, StatusCode, Uri,
+    new_tag, HeaderName, Message, Method, ParseError, ParseLimits, Request, Response, StatusCode,
+    Uri,
 };
 use sip_transaction::{Action, Kind, TimerConfig, TransactionId, TransactionKey, TransactionTable};
 use sip_transport::{Inbound, InboundError, ListenAddr, Outbound, Transport};
@@ -72,6 +72,8 @@ pub struct SipCore {
     /// The server's listening addresses (its Via and Contact).
     locals: Vec<ListenAddr>,
     limiter: RateLimiter,
+    /// Random per process: keys the To tags of stateless answers.
+    tag_secret: String,
 }
 
 fn kind_of(method: &Method) -> Kind {
@@ -147,6 +149,7 @@ impl SipCore {
                 .filter_map(|l| l.parse().ok())
                 .collect(),
             limiter: RateLimiter::new(65_536),
+            tag_secret: new_tag(),
         }
     }
 
@@ -296,6 +299,21 @@ impl SipCore {
                     }
                     return;
                 }
+            }
+        }
+        if *req.method() == Method::Options && req.to_tag().is_none() {
+            // RFC 3261 section 8.2.7: OPTIONS outside a dialog is answered
+            // statelessly, as Kamailio's sl module does. Carriers ping with
+            // it many times a second; a transaction would hold each one for
+            // Timer J (32 s on UDP) for nothing. The To tag is derived from
+            // the request, so a retransmission gets the same bytes.
+            if let Decision::Answer(status, reason, extra) = self.decide(&req, trunk.as_ref()) {
+                let tag = self.stateless_tag(&req);
+                let bytes = self.response(&req, inbound, status, reason, Some((&tag, extra)));
+                let dest = response_destination(req.top_via().as_ref(), inbound);
+                self.stats.requests_answered += 1;
+                self.out.push_back((None, Outbound { bytes, ..dest }));
+                return;
             }
         }
         let Some(key) = server_key(&req, kind) else {
@@ -486,6 +504,20 @@ impl SipCore {
         handled
     }
 
+    /// A To tag for a stateless answer: the same for every retransmission
+    /// of one request, unguessable across requests (keyed by a random
+    /// per-process secret; RFC 3261 section 19.3 asks for 32 random bits).
+    fn stateless_tag(&self, req: &Request) -> String {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.tag_secret.hash(&mut h);
+        req.call_id().hash(&mut h);
+        req.from_tag().hash(&mut h);
+        req.branch().hash(&mut h);
+        req.cseq().map(|c| c.seq).hash(&mut h);
+        format!("{:016x}", h.finish())
+    }
+
     /// Builds a response to `req` with the stamped top Via.
     fn response(
         &self,
@@ -496,53 +528,70 @@ impl SipCore {
         tag_and_extra: Option<(&str, Extra)>,
     ) -> Bytes {
         // RFC 3261 section 8.2.6: every Via in order (the top one stamped),
-        // From, To (with our tag), Call-ID and CSeq copied.
-        let mut b = ResponseBuilder::new(status, reason);
+        // From, To (with our tag), Call-ID and CSeq copied. Written straight
+        // into one buffer: this runs for every request the core answers.
+        use bytes::BufMut;
+        let mut out =
+            bytes::BytesMut::with_capacity(req.headers().as_bytes().len().min(2048) + 256);
+        let reason = reason.unwrap_or_else(|| status.canonical_reason());
+        out.put_slice(b"SIP/2.0 ");
+        out.put_slice(status.as_u16().to_string().as_bytes());
+        out.put_u8(b' ');
+        out.put_slice(reason.as_bytes());
+        out.put_slice(b"\r\n");
+        let mut line = |name: &[u8], value: &[u8]| {
+            out.put_slice(name);
+            out.put_slice(b": ");
+            out.put_slice(value);
+            out.put_slice(b"\r\n");
+        };
         let stamped = req
             .top_via()
             .and_then(|v| stamp_top_via(&v, inbound.source));
         for (i, v) in req.header_values(HeaderName::Via).enumerate() {
             match (&stamped, i) {
-                (Some(s), 0) => b = b.raw_header("Via", s),
-                _ => b = b.raw_header("Via", v),
+                (Some(s), 0) => line(b"Via", s.as_bytes()),
+                _ => line(b"Via", v),
             }
         }
         if let Some(v) = req.first(HeaderName::From) {
-            b = b.raw_header("From", v);
+            line(b"From", v);
         }
         if let Some(v) = req.first(HeaderName::To) {
             match tag_and_extra.as_ref() {
                 Some((tag, _)) if status.as_u16() > 100 && req.to_tag().is_none() => {
-                    let mut to = v.to_vec();
+                    let mut to = Vec::with_capacity(v.len() + 5 + tag.len());
+                    to.extend_from_slice(v);
                     to.extend_from_slice(b";tag=");
                     to.extend_from_slice(tag.as_bytes());
-                    b = b.raw_header("To", to);
+                    line(b"To", &to);
                 }
-                _ => b = b.raw_header("To", v),
+                _ => line(b"To", v),
             }
         }
-        for h in [HeaderName::CallId, HeaderName::CSeq] {
-            if let Some(v) = req.first(h) {
-                b = b.raw_header(h.wire_name(false), v);
-            }
+        if let Some(v) = req.first(HeaderName::CallId) {
+            line(b"Call-ID", v);
+        }
+        if let Some(v) = req.first(HeaderName::CSeq) {
+            line(b"CSeq", v);
         }
         if let Some((_, extra)) = tag_and_extra {
             match extra {
                 Extra::None => {}
-                Extra::Allow(allow) => b = b.header(HeaderName::Allow, allow),
-                Extra::RetryAfter(secs) => b = b.raw_header("Retry-After", secs.to_string()),
+                Extra::Allow(allow) => line(b"Allow", allow.as_bytes()),
+                Extra::RetryAfter(secs) => line(b"Retry-After", secs.to_string().as_bytes()),
                 Extra::Capabilities(allow) => {
-                    b = b
-                        .header(HeaderName::Allow, allow)
-                        .header(HeaderName::Accept, ACCEPT)
-                        .header(HeaderName::Supported, SUPPORTED)
+                    line(b"Allow", allow.as_bytes());
+                    line(b"Accept", ACCEPT.as_bytes());
+                    line(b"Supported", SUPPORTED.as_bytes());
                 }
-                Extra::Unsupported(tags) => b = b.header(HeaderName::Unsupported, tags.join(", ")),
+                Extra::Unsupported(tags) => line(b"Unsupported", tags.join(", ").as_bytes()),
             }
         }
-        b.raw_header("Server", &self.user_agent)
-            .form(HeaderForm::Full)
-            .to_bytes()
+        line(b"Server", self.user_agent.as_bytes());
+        line(b"Content-Length", b"0");
+        out.put_slice(b"\r\n");
+        out.freeze()
     }
 
     /// A response from the network: to its client transaction (RFC 3261
