@@ -248,7 +248,9 @@ fn parse_body<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     let v = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         ApiError::BadBody {
-            field: (path != ".").then_some(path),
+            // serde_path_to_error writes "." for the root and "?" when a
+            // syntax error left no path: no field to name then.
+            field: (path != "." && path != "?").then_some(path),
             message: e.inner().to_string(),
         }
     })?;
