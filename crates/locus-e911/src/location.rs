@@ -18,8 +18,8 @@ use pidf_lo::Elin;
 use regex::Regex;
 
 use crate::model::{
-    compile_filter_regex, normalize_mac, AssignBy, CallServer, Filter, FilterField, Id, LocatedBy,
-    Location, ManualAssignment, NetworkRegion, ValidationError,
+    compile_filter_regex, normalize_mac, AssignBy, CallServer, Device, DeviceState, Filter,
+    FilterField, Id, LocatedBy, Location, ManualAssignment, NetworkRegion, ValidationError,
 };
 
 /// What the engine knows of a device when placing or filtering it.
@@ -33,6 +33,17 @@ pub struct DeviceFacts<'a> {
     pub mac: Option<&'a str>,
     /// The address the device registered from.
     pub source_ip: Option<IpAddr>,
+}
+
+impl<'a> From<&'a Device> for DeviceFacts<'a> {
+    fn from(d: &'a Device) -> Self {
+        DeviceFacts {
+            aor: &d.aor,
+            user: &d.user,
+            mac: d.mac.as_deref(),
+            source_ip: d.source_ip,
+        }
+    }
 }
 
 /// A call server's filtering criteria, compiled (E14). A device that
@@ -170,6 +181,30 @@ impl LocationEngine {
                 elin: self.locations[&location_id].primary_elin().cloned(),
                 located_by,
             })
+    }
+
+    /// Locates `device` ([`LocationEngine::locate`]) and writes the result
+    /// into it: location, published ELIN, rule and state (`Unlocated`, all
+    /// cleared, when nothing places it). `updated_at` is the caller's.
+    /// Then [`crate::store::Store::upsert_device`] records it and says
+    /// whether the placement changed (an ELIN update to publish, E11).
+    pub fn place(&self, server: &CallServer, device: &mut Device) -> Option<Placement> {
+        let p = self.locate(server, &DeviceFacts::from(&*device));
+        match &p {
+            Some(p) => {
+                device.location_id = Some(p.location_id);
+                device.elin = p.elin.clone();
+                device.located_by = Some(p.located_by);
+                device.state = DeviceState::Located;
+            }
+            None => {
+                device.location_id = None;
+                device.elin = None;
+                device.located_by = None;
+                device.state = DeviceState::Unlocated;
+            }
+        }
+        p
     }
 
     fn known(&self, id: Option<&Id>) -> Option<Id> {

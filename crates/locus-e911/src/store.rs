@@ -191,6 +191,9 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// The store thread could not be started.
+    #[error("store: cannot start the store thread: {0}")]
+    Thread(std::io::Error),
     /// The store thread is gone (closed, or an operation panicked).
     #[error("store: the store thread is not running")]
     Unavailable,
@@ -946,20 +949,16 @@ impl Store {
         from_json(table, id, &doc)
     }
 
+    /// Deletes a row of a table nothing restricts (call servers take
+    /// their devices along by cascade; regions and assignments have no
+    /// dependants).
     fn delete(&mut self, table: &'static str, what: &'static str, id: Id) -> Result<()> {
         match self
             .conn
-            .execute(&format!("DELETE FROM {table} WHERE id = ?1"), [id])
+            .execute(&format!("DELETE FROM {table} WHERE id = ?1"), [id])?
         {
-            Ok(0) => Err(StoreError::NotFound { what, id }),
-            Ok(_) => Ok(()),
-            Err(e) if is_foreign_key(&e) => Err(StoreError::InUse {
-                what,
-                id,
-                by: "other records",
-                count: 1,
-            }),
-            Err(e) => Err(e.into()),
+            0 => Err(StoreError::NotFound { what, id }),
+            _ => Ok(()),
         }
     }
 }
@@ -1023,11 +1022,6 @@ impl TxView<'_> {
         let rows = st.query_map([], raw_assignment)?;
         rows.map(|r| r?.into_assignment()).collect()
     }
-}
-
-fn is_foreign_key(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _)
-        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY)
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> String {
@@ -1453,7 +1447,7 @@ impl StoreHandle {
                     let _ = ready_tx.send(Err(e));
                 }
             })
-            .map_err(|_| StoreError::Unavailable)?;
+            .map_err(StoreError::Thread)?;
         ready_rx.await.map_err(|_| StoreError::Unavailable)??;
         Ok(StoreHandle { tx })
     }

@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 
 use locus_e911::location::{DeviceFacts, ElinPool, ElinPools, Filters, LocationEngine};
 use locus_e911::model::{
-    AssignBy, CallServer, CallServerType, Filter, FilterField, LocatedBy, Location,
-    ManualAssignment, Member, NetworkRegion, SubscriptionMode, Transport, ValidationError,
+    AssignBy, CallServer, CallServerType, Device, DeviceState, Filter, FilterField, LocatedBy,
+    Location, ManualAssignment, Member, NetworkRegion, SubscriptionMode, Transport,
+    ValidationError,
 };
 use pidf_lo::{CivicAddress, Elin};
 
@@ -175,6 +176,34 @@ fn e10_default_location_last() {
         source_ip: None,
     };
     assert_eq!(e.locate(&s, &none_ip).unwrap().location_id, 4);
+    // `place` writes the answer into a device record.
+    let mut d = Device {
+        id: 0,
+        call_server_id: 1,
+        aor: "sip:bob@x".into(),
+        ident: "c1".into(),
+        user: "bob".into(),
+        contact: "sip:bob@10.1.3.9".into(),
+        source_ip: Some("10.1.3.9".parse().unwrap()),
+        mac: None,
+        state: DeviceState::Unlocated,
+        location_id: None,
+        elin: None,
+        located_by: None,
+        updated_at: 0,
+    };
+    e.place(&s, &mut d).unwrap();
+    assert_eq!(
+        (d.state, d.location_id, d.located_by),
+        (DeviceState::Located, Some(2), Some(LocatedBy::Region))
+    );
+    assert_eq!(d.elin, Some(elin("+15551230301")));
+    d.source_ip = Some("192.0.2.1".parse().unwrap());
+    assert!(e.place(&server(None, vec![]), &mut d).is_none());
+    assert_eq!(
+        (d.state, d.location_id, d.elin.clone()),
+        (DeviceState::Unlocated, None, None)
+    );
     // Without a default location an unmatched device is unplaced.
     assert_eq!(
         e.locate(
