@@ -11,7 +11,9 @@
 //! store, the HTTP server and the SIP driver live at the edge. It must not
 //! depend on `locus-sip`: the SIP server is a peer, reached over the wire.
 
+pub mod config;
 pub mod model;
+pub mod service;
 
 pub mod api;
 pub mod location;

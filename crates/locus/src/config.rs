@@ -16,6 +16,8 @@ use locus_sip::config::{Invalid, SipConfig};
 pub(crate) struct Config {
     /// `[sip]`: the SIP server.
     pub(crate) sip: SipConfig,
+    /// `[e911]`: the E911 manager.
+    pub(crate) e911: locus_e911::config::E911Config,
     /// `[log]`: logging.
     pub(crate) log: LogConfig,
 }
@@ -153,6 +155,11 @@ impl Config {
             }
         })?;
         let mut problems = config.sip.validate();
+        problems.extend(config.e911.validate().into_iter().map(|p| Invalid {
+            key: p.key,
+            value: p.value,
+            allowed: p.allowed,
+        }));
         if tracing_subscriber::EnvFilter::try_new(&config.log.level).is_err() {
             problems.push(Invalid {
                 key: "log.level".into(),

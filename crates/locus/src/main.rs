@@ -14,7 +14,8 @@ use config::{Config, LogFormat};
 /// Locus: a SIP call server and an enterprise E911 location manager.
 ///
 /// With no command, runs every service with the built-in default
-/// configuration (SIP on 127.0.0.1:5060 over UDP and TCP).
+/// configuration: SIP on 127.0.0.1:5060 over UDP and TCP, the E911 manager's
+/// API on http://127.0.0.1:8911, data in ./locus-data.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None)]
 struct Cli {
@@ -29,6 +30,12 @@ struct Cli {
 enum Command {
     /// Run the SIP server (`[sip]` section of the file).
     Sip {
+        /// Configuration file (TOML); see config/locus.example.toml.
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Run the E911 manager (`[e911]` section of the file).
+    E911 {
         /// Configuration file (TOML); see config/locus.example.toml.
         #[arg(long, short, value_name = "FILE")]
         config: PathBuf,
@@ -81,7 +88,14 @@ async fn shutdown_signal() {
     }
 }
 
-fn run(config: Config) -> ExitCode {
+/// The services a command runs.
+#[derive(Debug, Clone, Copy)]
+struct Services {
+    sip: bool,
+    e911: bool,
+}
+
+fn run(config: Config, services: Services) -> ExitCode {
     init_logging(&config);
     // One thread runs the SIP core and its sockets: a datagram is received,
     // handled and answered without crossing threads. Measured with
@@ -100,22 +114,52 @@ fn run(config: Config) -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let server = match locus_sip::Server::bind(config.sip).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("locus: {e}");
-                return ExitCode::FAILURE;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = move || {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
             }
         };
+        let mut tasks = Vec::new();
+        let mut out = String::new();
+        if services.sip {
+            let server = match locus_sip::Server::bind(config.sip).await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("locus: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            for addr in server.local_addrs() {
+                out.push_str(&format!("locus sip: listening on {addr}\n"));
+            }
+            tasks.push(tokio::spawn(server.run(stopped())));
+        }
+        if services.e911 {
+            let manager = match locus_e911::service::Manager::start(&config.e911).await {
+                Ok(m) => m,
+                Err(e) => {
+                    eprintln!("locus: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            if let Some(addr) = manager.http_addr() {
+                out.push_str(&format!("locus e911: http://{addr}\n"));
+            }
+            tasks.push(tokio::spawn(manager.run(stopped())));
+        }
         {
             // Tests and operators read the bound addresses from stdout.
-            let mut out = std::io::stdout().lock();
-            for addr in server.local_addrs() {
-                let _ = writeln!(out, "locus sip: listening on {addr}");
-            }
-            let _ = out.flush();
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout.write_all(out.as_bytes());
+            let _ = stdout.flush();
         }
-        server.run(shutdown_signal()).await;
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+        for t in tasks {
+            let _ = t.await;
+        }
         tracing::info!("stopped");
         ExitCode::SUCCESS
     })
@@ -125,11 +169,33 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         None => match load(cli.config.as_deref()) {
-            Ok(c) => run(c),
+            Ok(c) => run(
+                c,
+                Services {
+                    sip: true,
+                    e911: true,
+                },
+            ),
             Err(code) => code,
         },
         Some(Command::Sip { config }) => match load(Some(&config)) {
-            Ok(c) => run(c),
+            Ok(c) => run(
+                c,
+                Services {
+                    sip: true,
+                    e911: false,
+                },
+            ),
+            Err(code) => code,
+        },
+        Some(Command::E911 { config }) => match load(Some(&config)) {
+            Ok(c) => run(
+                c,
+                Services {
+                    sip: false,
+                    e911: true,
+                },
+            ),
             Err(code) => code,
         },
         Some(Command::CheckConfig { file }) => match load(Some(&file)) {

@@ -81,10 +81,14 @@ fn sigterm_stops_cleanly() {
 }
 
 /// The README's first command: `locus` with no arguments serves SIP on
-/// 127.0.0.1:5060 over UDP and TCP, and SIPp's OPTIONS gets its 200.
+/// 127.0.0.1:5060 over UDP and TCP, and SIPp's OPTIONS gets its 200; the
+/// E911 manager's API answers on 127.0.0.1:8911 with its data in
+/// ./locus-data.
 #[test]
 fn default_run_answers_sipp_options_on_5060() {
+    let cwd = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_locus"))
+        .current_dir(cwd.path())
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -93,6 +97,9 @@ fn default_run_answers_sipp_options_on_5060() {
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
     let first = lines.next().and_then(Result::ok).unwrap_or_default();
     let second = lines.next().and_then(Result::ok).unwrap_or_default();
+    let third = lines.next().and_then(Result::ok).unwrap_or_default();
+    let health = (third == "locus e911: http://127.0.0.1:8911")
+        .then(|| common::http_get("127.0.0.1:8911".parse().unwrap(), "/api/v1/health"));
     let run = (first == "locus sip: listening on udp:127.0.0.1:5060"
         && second == "locus sip: listening on tcp:127.0.0.1:5060")
         .then(|| {
@@ -111,5 +118,8 @@ fn default_run_answers_sipp_options_on_5060() {
         panic!("locus did not listen on 127.0.0.1:5060 (is the port busy?): {first:?} {second:?}")
     });
     assert!(run.success, "{}", run.log);
+    let health = health.unwrap_or_else(|| panic!("no e911 API line: {third:?}"));
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(cwd.path().join("locus-data/e911.sqlite").exists());
     assert!(status.success(), "{status:?}");
 }

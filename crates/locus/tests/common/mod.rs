@@ -200,6 +200,22 @@ pub fn scenario_from_template(dir: &Path, name: &str, vars: &[(&str, &str)]) -> 
     path
 }
 
+/// A plain HTTP/1.1 GET (5 s bound); returns the whole response text.
+pub fn http_get(addr: SocketAddr, path: &str) -> String {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
 /// A port free on 127.0.0.1 for both UDP and TCP right now (SIPp would
 /// otherwise take 5060 and up, colliding between parallel tests).
 pub fn free_port() -> u16 {
