@@ -346,7 +346,7 @@ impl RedirectUas {
                     StatusCode::CALL_DOES_NOT_EXIST
                 };
                 let b = self.response(req, status);
-                self.answer_non_invite(now, from, transport, key, req, b);
+                self.answer_non_invite(now, from, transport, key, b);
             }
             m => {
                 let b = match req.validate() {
@@ -369,7 +369,7 @@ impl RedirectUas {
                             .raw_header("Allow", ALLOW),
                     },
                 };
-                self.answer_non_invite(now, from, transport, key, req, b);
+                self.answer_non_invite(now, from, transport, key, b);
             }
         }
     }
@@ -380,10 +380,8 @@ impl RedirectUas {
         from: SocketAddr,
         transport: Transport,
         key: TransactionKey,
-        req: &Request,
         b: sip_core::ResponseBuilder,
     ) {
-        let _ = req;
         let bytes = b.to_bytes();
         let status = status_of(&bytes);
         if let Ok(id) = self
@@ -910,9 +908,12 @@ impl Publisher {
                         .push_back(PublisherEvent::Removed { key: key.clone() });
                     return;
                 }
+                // Capped like the subscriber's grants (30 days): the refresh
+                // comes sooner, never an Instant overflow.
                 let granted = resp
                     .and_then(|r| r.expires().ok().flatten())
-                    .unwrap_or(p.expires);
+                    .unwrap_or(p.expires)
+                    .min(30 * 24 * 3600);
                 p.etag = resp
                     .and_then(|r| r.first(HeaderName::SipEtag))
                     .and_then(|v| std::str::from_utf8(v).ok())

@@ -1043,13 +1043,17 @@ impl Subscriber {
         self.state_event(k, SubscriptionStatus::Terminated { reason, retry_at });
     }
 
-    /// Marks `k` established for `expires` seconds from `now`.
+    /// Marks `k` established for `expires` seconds from `now`. A refresh
+    /// already due sooner (a version gap waiting for the floor) is kept.
     fn activate(&mut self, now: Instant, k: usize, expires: u32) {
-        let refresh = self.cfg.refresh_after(expires);
+        // A grant of decades is refreshed within MAX_WAIT anyway, and the
+        // Instant arithmetic stays far from its limits.
+        let expires = expires.min(MAX_WAIT.as_secs() as u32);
+        let refresh = now + self.cfg.refresh_after(expires);
         let s = &mut self.subs[k];
         s.phase = Phase::Active;
         s.expires_at = Some(now + Duration::from_secs(u64::from(expires)));
-        s.refresh_at = Some(now + refresh);
+        s.refresh_at = Some(s.refresh_at.map_or(refresh, |r| r.min(refresh)));
     }
 
     /// A final response (or a timeout as 408) for a client transaction.
@@ -1345,7 +1349,7 @@ impl Subscriber {
         let m = self.subs[k].member;
         let full = doc.state == DocState::Full;
         let active = self.active == Some(m);
-        let settle = self.cfg.full_state_settle;
+        let settle = self.cfg.full_state_settle.min(MAX_WAIT);
         {
             let ms = &mut self.member_state[m];
             if full && self.mode == QuirkMode::Rfc3680 && !ms.set.is_empty() && !settle.is_zero() {
