@@ -1002,3 +1002,70 @@ From: <sip:a@b>;tag=1\r\nTo: <sip:e911@192.0.2.10>\r\nCall-ID: o\r\nCSeq: 1 OPTI
     assert_eq!(handled, Handled::NotMine);
     assert!(h.sent().is_empty());
 }
+
+#[test]
+fn interval_too_brief_retries_with_min_expires() {
+    let mut h = Harness::new(&[(M1, Transport::Tcp)], SubscribeMode::Server);
+    h.sub.start(h.now);
+    let (_, req) = h.subscribes().remove(0);
+    let brief = Response::for_request(&req, StatusCode::new(423).unwrap(), None)
+        .to_tag("x")
+        .raw_header("Min-Expires", "7200")
+        .to_bytes();
+    h.deliver(M1, brief);
+    // At once, not after a backoff, and asking for what the server wants.
+    let subs = h.subscribes();
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0].1.expires().unwrap(), Some(7200));
+}
+
+#[test]
+fn repeated_gaps_refresh_no_faster_than_the_floor() {
+    let mut h = Harness::new(&[(M1, Transport::Tcp)], SubscribeMode::Server);
+    h.sub.start(h.now);
+    let (_, req) = h.subscribes().remove(0);
+    let mut n = established(&mut h, M1, &req, &doc(0, DocState::Full, vec![alice()]));
+    // First gap: refresh at once.
+    let nb = n.notify("active", Some(&doc(2, DocState::Partial, vec![bob()])));
+    h.deliver(M1, nb);
+    let r = h.subscribes().remove(0).1;
+    let ok = n.ok(&r, 3600);
+    h.deliver(M1, ok);
+    let first = h.now;
+    // A second gap a second later: the refresh waits for the 5 s floor,
+    // even though the next NOTIFY re-arms the expiry.
+    h.advance_to(first + Duration::from_secs(1));
+    let nb = n.notify(
+        "active;expires=3599",
+        Some(&doc(4, DocState::Partial, vec![carol()])),
+    );
+    h.deliver(M1, nb);
+    assert!(h.subscribes().is_empty());
+    let nb = n.notify(
+        "active;expires=3598",
+        Some(&doc(5, DocState::Partial, vec![])),
+    );
+    h.deliver(M1, nb);
+    let (at, _, r2) = h.run_until_subscribe(Duration::from_secs(60)).unwrap();
+    assert_eq!(at, first + Duration::from_secs(5));
+    assert_eq!(r2.call_id(), req.call_id());
+}
+
+#[test]
+fn close_unsubscribes_and_stops_retrying() {
+    let mut h = Harness::new(&[(M1, Transport::Tcp)], SubscribeMode::Server);
+    h.sub.start(h.now);
+    let (_, req) = h.subscribes().remove(0);
+    let n = established(&mut h, M1, &req, &doc(0, DocState::Full, vec![alice()]));
+    h.sub.close(h.now);
+    let subs = h.subscribes();
+    assert_eq!(subs.len(), 1);
+    let un = &subs[0].1;
+    assert_eq!(un.expires().unwrap(), Some(0));
+    assert_eq!(un.to_tag(), Some(n.tag.as_str()));
+    assert_eq!(un.call_id(), req.call_id());
+    // Nothing more goes out, ever.
+    assert!(h
+        .run_until_subscribe(Duration::from_secs(100_000))
+        .is_none());
+}
