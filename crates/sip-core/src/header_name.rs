@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::text::is_token_char;
+
 /// A header field name. Known names (full or compact form, any case) map to
 /// their variant; anything else is [`HeaderName::Other`] and keeps its text in
 /// the message.
@@ -165,6 +167,66 @@ const LOWER: [[u8; 24]; HeaderName::ALL.len()] = {
         while j < name.len() {
             t[i][j] = name[j].to_ascii_lowercase();
             j += 1;
+        }
+        i += 1;
+    }
+    t
+};
+
+/// Bytes 0x80 where `w` has a zero byte; exact for the lowest zero byte
+/// (a borrow can only mark bytes above it), which is all callers use.
+#[inline]
+fn zero_bytes(w: u64) -> u64 {
+    w.wrapping_sub(0x0101_0101_0101_0101) & !w & 0x8080_8080_8080_8080
+}
+
+/// The first three 8-byte words of `line` (zero past its end), as
+/// [`spells`] reads them.
+fn words(line: &[u8]) -> [u64; 3] {
+    let mut w = [0u8; 24];
+    let n = line.len().min(24);
+    w[..n].copy_from_slice(&line[..n]);
+    let word = |k: usize| u64::from_le_bytes(*w[k..].first_chunk::<8>().unwrap_or(&[0; 8]));
+    [word(0), word(8), word(16)]
+}
+
+/// Whether the first `len` bytes of `words` (little-endian words of a
+/// line) spell `name` in any case; `len` is the length of `name`, at most
+/// 24. `| 0x20` lower-cases a letter, and is applied only where the name
+/// has a letter, so a `-` must be `-` itself (`| 0x20` would also turn CR
+/// into `-`). Bytes past the name are masked out.
+#[inline]
+fn spells(words: &[u64; 3], len: usize, name: HeaderName) -> bool {
+    let want = &LOWER_WORDS[name as usize];
+    let mut diff = 0;
+    for k in 0..3 {
+        let left = len.saturating_sub(8 * k);
+        if left == 0 {
+            break;
+        }
+        // Letters are the bytes with 0x40 set in a lower-case name.
+        let case = (want[k] & 0x4040_4040_4040_4040) >> 1;
+        let mask = u64::MAX >> (64 - 8 * left.min(8));
+        diff |= ((words[k] | case) ^ want[k]) & mask;
+    }
+    diff == 0
+}
+
+/// [`LOWER`] as little-endian words.
+const LOWER_WORDS: [[u64; 3]; HeaderName::ALL.len()] = {
+    let mut t = [[0u64; 3]; HeaderName::ALL.len()];
+    let mut i = 0;
+    while i < HeaderName::ALL.len() {
+        let mut k = 0;
+        while k < 3 {
+            let mut w = [0u8; 8];
+            let mut j = 0;
+            while j < 8 {
+                w[j] = LOWER[i][8 * k + j];
+                j += 1;
+            }
+            t[i][k] = u64::from_le_bytes(w);
+            k += 1;
         }
         i += 1;
     }
@@ -407,15 +469,62 @@ impl HeaderName {
     /// few pairs that share both), then one case-insensitive comparison
     /// confirms it: no lower-casing copy and no walk through every name.
     pub(crate) fn classify(line: &[u8], len: usize) -> HeaderName {
+        let guess = HeaderName::guess(&line[..len]);
+        // A compact letter needs no confirmation.
+        if len == 1 || guess == HeaderName::Other || spells(&words(line), len, guess) {
+            guess
+        } else {
+            HeaderName::Other
+        }
+    }
+
+    /// The header name at `b[pos..]`, the start of a header line, when a
+    /// `:` follows it at once (the usual shape): the name and its length.
+    /// `None` for anything else (no `:` in the first 24 bytes, SP before
+    /// it, a non-token byte, fewer than 8 bytes left...), which the parser
+    /// then reads the long way, with the same result.
+    #[inline]
+    pub(crate) fn at_line_start(b: &[u8], pos: usize) -> Option<(HeaderName, usize)> {
+        // The first ':' in up to three words (the longest known name has 20
+        // bytes; longer names take the long way).
+        let mut w = [0u64; 3];
+        let mut k = 0;
+        let len = loop {
+            w[k] = u64::from_le_bytes(*b.get(pos + 8 * k..)?.first_chunk::<8>()?);
+            let hit = zero_bytes(w[k] ^ u64::from_ne_bytes([b':'; 8]));
+            if hit != 0 {
+                break 8 * k + hit.trailing_zeros() as usize / 8;
+            }
+            k += 1;
+            if k == 3 {
+                return None;
+            }
+        };
+        let name = &b[pos..pos + len];
+        let guess = HeaderName::guess(name);
+        if guess != HeaderName::Other && (len == 1 || spells(&w, len, guess)) {
+            // The spelling of a known name is a token, so nothing else is
+            // needed to know the line starts well.
+            return Some((guess, len));
+        }
+        // An unknown name (or an empty one): it must be a token.
+        (len > 0 && name.iter().all(|&c| is_token_char(c))).then_some((HeaderName::Other, len))
+    }
+
+    /// The one known name `name` (a token in any case) could be, from its
+    /// length and first letter (a second letter splits the few pairs that
+    /// share both); `Other` when none. Only a compact letter is certain:
+    /// a longer candidate must be confirmed with [`spells`].
+    #[inline]
+    fn guess(n: &[u8]) -> HeaderName {
         use HeaderName as H;
-        let n = &line[..len];
         let Some(&first) = n.first() else {
             return H::Other;
         };
         // Lower-cased byte at `i` (callers index inside the length matched).
         let at = |i: usize| n[i].to_ascii_lowercase();
-        let guess = match (n.len(), first.to_ascii_lowercase()) {
-            (1, c) => return H::from_compact(c),
+        match (n.len(), first.to_ascii_lowercase()) {
+            (1, c) => H::from_compact(c),
             (2, b't') => H::To,
             (3, b'v') => H::Via,
             (4, b'c') => H::CSeq,
@@ -485,38 +594,8 @@ impl HeaderName {
             (19, b'p') => H::ProxyAuthorization,
             (19, b'r') => H::RequestDisposition,
             (20, b'p') => H::PPreferredIdentity,
-            _ => return H::Other,
-        };
-        // `| 0x20` lower-cases letters and keeps '-'; for a token it never
-        // turns a different byte into a letter or '-' of a known name (only
-        // control characters would, and tokens have none). Eight bytes at a
-        // time; bytes past the name are masked out.
-        let lower = &LOWER[guess as usize];
-        let word = |k: usize| -> u64 {
-            let mut w = [0u8; 8];
-            match line.get(k..k + 8) {
-                Some(chunk) => w.copy_from_slice(chunk),
-                None => {
-                    let end = line.len().min(k + 8);
-                    w[..end - k].copy_from_slice(&line[k..end]);
-                }
-            }
-            u64::from_le_bytes(w)
-        };
-        let mut k = 0;
-        while k < len {
-            let mut want = [0u8; 8];
-            want.copy_from_slice(&lower[k..k + 8]);
-            let mask = match len - k {
-                r if r >= 8 => u64::MAX,
-                r => (1u64 << (r * 8)) - 1,
-            };
-            if ((word(k) | 0x2020_2020_2020_2020) ^ u64::from_le_bytes(want)) & mask != 0 {
-                return H::Other;
-            }
-            k += 8;
+            _ => H::Other,
         }
-        guess
     }
 
     /// The header of a compact form letter (lower case).

@@ -18,7 +18,7 @@ use crate::method::Method;
 use crate::name_addr::{parse_saturating, NameAddr};
 use crate::scan::{self, NameAddrScan, SipUriScan, ViaScan};
 use crate::status::StatusCode;
-use crate::text::{is_token_char, split_commas};
+use crate::text::{is_lws, is_token_char, split_commas};
 use crate::uri::Uri;
 
 /// Limits applied while parsing.
@@ -348,6 +348,53 @@ fn hot_address(
     Ok((None, tag.and_then(|t| offset_in(b, t))))
 }
 
+/// In the tests, whether to read every header line the long way (to check
+/// [`usual_line`] against it); never otherwise.
+#[cfg(test)]
+fn long_way() -> bool {
+    tests::LONG_WAY.get()
+}
+
+#[cfg(not(test))]
+#[inline(always)]
+fn long_way() -> bool {
+    false
+}
+
+/// `s` without the LWS (SP, HTAB, CR, LF: folds included) at either end.
+#[inline]
+fn trim(b: &[u8], s: Span) -> Span {
+    let (mut start, mut end) = (s.start as usize, s.end as usize);
+    while start < end && is_lws(b[start]) {
+        start += 1;
+    }
+    while end > start && is_lws(b[end - 1]) {
+        end -= 1;
+    }
+    Span::new(start, end)
+}
+
+/// A header line of the usual shape at `pos`: a name (see
+/// [`HeaderName::at_line_start`]), `:` at once and a value ending on this
+/// line (the next line is not a fold). Returns the field, its value
+/// trimmed, and where the line's LF is. `None` leaves the line to the
+/// general code in `parse_message`, which reads it the same way.
+#[inline]
+fn usual_line(b: &[u8], pos: usize) -> Option<(FieldSpan, usize)> {
+    let (name, len) = HeaderName::at_line_start(b, pos)?;
+    let colon = pos + len;
+    let nl = colon + 1 + memchr::memchr(b'\n', &b[colon + 1..])?;
+    if matches!(b.get(nl + 1), Some(b' ' | b'\t')) {
+        return None;
+    }
+    let field = FieldSpan {
+        name,
+        raw_name: Span::new(pos, colon),
+        value: trim(b, Span::new(colon + 1, nl)),
+    };
+    Some((field, nl))
+}
+
 /// Parses one message from `buf` in a single pass over its lines: start
 /// line, header fields (as spans), the end of the header block and
 /// Content-Length, with the framing rules of `sip_framing::frame_datagram`
@@ -369,23 +416,37 @@ fn parse_message(
 
     let mut fields: Vec<FieldSpan> = Vec::with_capacity(24);
     let mut pos = first_nl + 1;
-    let mut header_len = None;
-    let lines = memchr::memchr_iter(b'\n', &b[pos..]).map(|n| n + first_nl + 1);
-    for (line_no, nl) in (2usize..).zip(lines) {
+    let mut line_no = 1;
+    let header_len = loop {
+        line_no += 1;
+        if let Some((field, nl)) = usual_line(b, pos).filter(|_| !long_way()) {
+            if fields.len() >= limits.max_headers {
+                return Err(ParseError::TooManyHeaders {
+                    limit: limits.max_headers,
+                });
+            }
+            fields.push(field);
+            pos = nl + 1;
+            continue;
+        }
+        // Any other line: the empty line, a fold, an error, a name followed
+        // by SP, no line end...
+        let Some(nl) = memchr::memchr(b'\n', &b[pos..]).map(|n| pos + n) else {
+            break None;
+        };
         let end = if nl > pos && b[nl - 1] == b'\r' {
             nl - 1
         } else {
             nl
         };
         if end == pos {
-            header_len = Some(nl + 1);
-            break;
+            break Some(nl + 1);
         }
         let first = b[pos];
         if first == b' ' || first == b'\t' {
             // Folded continuation of the previous header (RFC 3261 section 7.3.1).
             match fields.last_mut() {
-                Some(f) => f.value.end = end as u32,
+                Some(f) => f.value = trim(b, Span::new(f.value.start as usize, end)),
                 None => return Err(ParseError::MalformedHeaderLine { line: line_no }),
             }
         } else {
@@ -412,11 +473,11 @@ fn parse_message(
             fields.push(FieldSpan {
                 name,
                 raw_name: Span::new(pos, pos + n),
-                value: Span::new(pos + colon + 1, end),
+                value: trim(b, Span::new(pos + colon + 1, end)),
             });
         }
         pos = nl + 1;
-    }
+    };
     let header_len = match header_len {
         Some(h) => h,
         // A datagram whose header block ends with the datagram (no empty
@@ -436,19 +497,7 @@ fn parse_message(
     }
 
     let mut hot = Hot::default();
-    for f in &mut fields {
-        // Trim the value of LWS (folds included).
-        let v = f.value.get(b);
-        let lead = v
-            .iter()
-            .position(|c| !matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
-            .unwrap_or(v.len());
-        let trail = v[lead..]
-            .iter()
-            .rposition(|c| !matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
-            .map_or(0, |p| v.len() - lead - p - 1);
-        f.value.start += lead as u32;
-        f.value.end -= trail as u32;
+    for f in &fields {
         let v = f.value.get(b);
         match f.name {
             HeaderName::Via if hot.top_via.is_none() => {
@@ -1218,6 +1267,53 @@ v=0\n";
         assert_eq!(again, m);
         let full = m.to_bytes(HeaderForm::Preserve);
         assert_eq!(Message::parse(full).unwrap(), m);
+    }
+
+    thread_local! {
+        pub(super) static LONG_WAY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    type Fields = Vec<(HeaderName, Vec<u8>, Vec<u8>)>;
+
+    /// The fields (name, name as written, value) or the error, read with
+    /// the usual-line shortcut or without it.
+    fn read(raw: &[u8], long_way: bool) -> Result<Fields, ParseError> {
+        LONG_WAY.set(long_way);
+        let m = Message::parse_datagram(Bytes::copy_from_slice(raw));
+        LONG_WAY.set(false);
+        Ok(m?
+            .fields()
+            .map(|f| (f.name, f.raw_name.to_vec(), f.value.to_vec()))
+            .collect())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        /// Header lines of every shape read the same with the shortcut for
+        /// the usual ones as without it.
+        #[test]
+        fn usual_lines_read_as_the_long_way(lines in proptest::collection::vec((
+            proptest::sample::select(&[
+                "Max-Forwards", "max-forwards", "MAX-FORWARDS", "Subject", "s", "S", "X-Custom",
+                "P-Charging-Vector", "A-Very-Long-Extension-Header-Name", "Content-Type",
+                "Max\rForwards", "Max-Forward", "Max-Forwardss", "Call-ID", "i", "x", "",
+                "Ma x", "Subjec\u{e9}", "Refer-To", "Reply-To", "Supported", "k", "Allow",
+            ][..]),
+            proptest::sample::select(&[":", ":", ": ", " :", "\t:", ":\t", "", ";"][..]),
+            proptest::sample::select(&[
+                "70", " a ", "", "  ", "a\rb", " \r", "x\r\n y", "\r\n\tz", "v \t",
+                "a:b", "\u{e9}t\u{e9}", "q\r\n", "x\n\r\n",
+            ][..]),
+            proptest::sample::select(&["\r\n", "\r\n", "\n"][..]),
+        ), 0..8)) {
+            let mut raw = b"OPTIONS sip:a@b SIP/2.0\r\nCall-ID: c\r\n".to_vec();
+            for (name, sep, value, eol) in lines {
+                raw.extend_from_slice(format!("{name}{sep}{value}{eol}").as_bytes());
+            }
+            raw.extend_from_slice(b"\r\n");
+            proptest::prop_assert_eq!(read(&raw, false), read(&raw, true), "{:?}", String::from_utf8_lossy(&raw));
+        }
     }
 
     #[test]

@@ -68,6 +68,16 @@ const DIGIT: Class = class(false, b"0123456789");
 /// End of the run of `class` bytes starting at `i`.
 #[inline]
 fn run(b: &[u8], mut i: usize, class: &Class) -> usize {
+    // Eight bytes per step while eight remain: no bounds check per byte
+    // (runs here are mostly 5 to 40 bytes long).
+    while let Some(chunk) = b.get(i..).and_then(|r| r.first_chunk::<8>()) {
+        for (j, &c) in chunk.iter().enumerate() {
+            if !class[usize::from(c)] {
+                return i + j;
+            }
+        }
+        i += 8;
+    }
     while i < b.len() && class[usize::from(b[i])] {
         i += 1;
     }
