@@ -11,6 +11,7 @@ mod b2bua;
 pub mod config;
 pub mod core;
 pub mod dialog;
+pub mod identity;
 pub mod number;
 pub mod ratelimit;
 pub mod routes;

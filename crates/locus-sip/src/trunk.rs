@@ -56,6 +56,10 @@ pub struct TrunkConfig {
     /// How calls are spread over the `outbound` endpoints (C20).
     #[serde(default)]
     pub spread: Spread,
+    /// How the calling identity is sent to this carrier (C19): `pai`
+    /// (default), `rpid` or `from`.
+    #[serde(default)]
+    pub identity: crate::identity::IdentityMode,
 }
 
 /// `transport` of a trunk: how Locus sends to the carrier.
