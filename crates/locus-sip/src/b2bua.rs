@@ -19,10 +19,17 @@
 //!  <-------------- 200
 //! ```
 //!
-//! Media: SDP is passed through after the carrier policy of the `sdp`
-//! crate (C21 to C24) is applied to the carrier's offer. The seam for the
-//! relay (`crates/media`) is [`Calls::offer_to_b`] and [`Calls::answer_to_a`]:
-//! the one place each direction's SDP goes through.
+//! Media: every SDP that crosses the call (offer, answer, early media in a
+//! 183, re-INVITE, the answer in an ACK) goes through [`Calls::cross_body`]:
+//! offers under the carrier policy of the `sdp` crate (C21 to C24, Opus
+//! first in Locus's offers), answers filtered the same way, then anchored
+//! in the relay through the [`MediaPort`] seam (see [`crate::anchor`]):
+//! each side's SDP names the relay, and the relay sends to the addresses
+//! each side wrote (C24, C25). The session is released wherever a call
+//! ends ([`Calls::end`]). Answered calls whose media stays silent for
+//! `sip.media.inactivity_timeout_secs` get BYE on both legs. Without a
+//! relay (`sip.media.relay = false`), offers are filtered and SDP passes
+//! through.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -39,6 +46,7 @@ use sip_transaction::{
 };
 use sip_transport::{Inbound, ListenAddr, Outbound, Transport};
 
+use crate::anchor::{Anchor, Leg, MediaPort};
 use crate::config::CallsConfig;
 use crate::dialog::{ack_for_failure, cancel_for, uri_address, Dialog, DialogRequest, Local};
 use crate::routes::Destination;
@@ -188,6 +196,10 @@ struct Call {
     end_deadline: Instant,
     /// The call's one entry in the timer set: the earliest deadline.
     scheduled: Option<Instant>,
+    /// The call's relay session and SDP state, once an SDP crossed.
+    media: Option<Anchor>,
+    /// When the RTP-inactivity guard next looks at the relay session.
+    media_check: Option<Instant>,
 }
 
 impl Call {
@@ -196,6 +208,7 @@ impl Call {
             self.ring_deadline,
             self.ack_deadline,
             self.retx.as_ref().map(|r| r.next),
+            self.media_check,
         ]
         .into_iter()
         .flatten()
@@ -244,6 +257,17 @@ pub(crate) struct Calls {
     timers: BTreeSet<TimerEntry>,
     /// Calls whose deadlines changed since the timer set was updated.
     dirty: Vec<u64>,
+    /// The media relay; `None` passes SDP through.
+    media: Option<Box<dyn MediaPort>>,
+    /// The RTP-inactivity guard's limit; `None` when off.
+    inactivity: Option<Duration>,
+}
+
+fn leg_of(side: Side) -> Leg {
+    match side {
+        Side::A => Leg::A,
+        Side::B => Leg::B,
+    }
 }
 
 /// A response to `req` (RFC 3261 section 8.2.6) with the stamped top Via,
@@ -332,7 +356,21 @@ impl Calls {
             by_tx: HashMap::new(),
             timers: BTreeSet::new(),
             dirty: Vec::new(),
+            media: None,
+            inactivity: None,
         }
+    }
+
+    /// Anchors the media of calls set up from now on in `port`; answered
+    /// calls silent for `inactivity` are hung up (`None`: never).
+    pub(crate) fn set_media(&mut self, port: Box<dyn MediaPort>, inactivity: Option<Duration>) {
+        self.media = Some(port);
+        self.inactivity = inactivity;
+    }
+
+    /// Live relay sessions (0 without a relay).
+    pub(crate) fn media_sessions(&self) -> usize {
+        self.media.as_ref().map_or(0, |m| m.sessions())
     }
 
     /// Puts each changed call's earliest deadline in the timer set (one
@@ -395,12 +433,15 @@ impl Calls {
             return answer(ctx, 503, Some("Service Unavailable (call limit)"));
         }
         // The carrier's offer under the trunk media policy (C21-C24): 488
-        // for well-known ports or a T.38-only offer, codecs filtered.
+        // for well-known ports or a T.38-only offer, codecs filtered; then
+        // anchored in the relay (below, once the call has its number).
         let offer = match body_of(req.headers()) {
-            Some((ct, body)) if is_sdp(&ct) => match Self::offer_to_b(&body) {
-                Ok(filtered) => Some((ct, filtered)),
-                Err(status) => return answer(ctx, status, None),
-            },
+            Some((ct, body)) if is_sdp(&ct) && self.media.is_none() => {
+                match Self::offer_to_b(&body) {
+                    Ok(filtered) => Some((ct, filtered)),
+                    Err(status) => return answer(ctx, status, None),
+                }
+            }
             other => other,
         };
         let Some(a) = Dialog::uas(req, &tag) else {
@@ -410,50 +451,65 @@ impl Calls {
         if attempts.is_empty() {
             return answer(ctx, 503, Some("Service Unavailable (no endpoint)"));
         }
+        let call_id = self.next_id;
+        self.next_id += 1;
+        let a_local = ctx.local(inbound.transport, inbound.local.ip());
+        let end_deadline = ctx.now + Duration::from_secs(self.config.max_duration_secs);
+        let mut call = Call {
+            phase: Phase::Calling,
+            a,
+            a_invite: req.clone(),
+            a_source: inbound.source,
+            a_flow: Outbound::reply_to(inbound, Bytes::new()),
+            a_local,
+            a_compact: trunk.config.compact_headers,
+            a_tx: Some(id),
+            a_confirmed: false,
+            b: None,
+            attempts: attempts.into(),
+            offer: None,
+            retx: None,
+            ring_deadline: None,
+            ack_deadline: None,
+            end_deadline,
+            scheduled: None,
+            media: None,
+            media_check: None,
+        };
+        if self.media.is_some() {
+            match Self::cross_body(&mut self.media, &mut call, call_id, Side::A, offer, true) {
+                Ok(body) => call.offer = body,
+                Err(status) => {
+                    if call.media.is_some() {
+                        if let Some(m) = self.media.as_mut() {
+                            m.release(call_id);
+                        }
+                    }
+                    return answer(ctx, status, None);
+                }
+            }
+        } else {
+            call.offer = offer;
+        }
         // 100 Trying at once: the carrier stops retransmitting (C10 timing).
         let trying = reply(req, inbound.source, 100, None, &tag, &ua)
             .form(form_of(trunk.config.compact_headers))
             .to_bytes();
         ctx.respond(id, 100, trying);
-        let call_id = self.next_id;
-        self.next_id += 1;
-        let a_local = ctx.local(inbound.transport, inbound.local.ip());
-        let end_deadline = ctx.now + Duration::from_secs(self.config.max_duration_secs);
         self.by_dialog.insert(
-            (a.call_id().to_owned(), a.local_tag().to_owned()),
+            (call.a.call_id().to_owned(), call.a.local_tag().to_owned()),
             (call_id, Side::A),
         );
         self.by_tx.insert(id, TxRole::AInvite(call_id));
-        self.calls.insert(
-            call_id,
-            Call {
-                phase: Phase::Calling,
-                a,
-                a_invite: req.clone(),
-                a_source: inbound.source,
-                a_flow: Outbound::reply_to(inbound, Bytes::new()),
-                a_local,
-                a_compact: trunk.config.compact_headers,
-                a_tx: Some(id),
-                a_confirmed: false,
-                b: None,
-                attempts: attempts.into(),
-                offer,
-                retx: None,
-                ring_deadline: None,
-                ack_deadline: None,
-                end_deadline,
-                scheduled: None,
-            },
-        );
+        self.calls.insert(call_id, call);
         self.dirty.push(call_id);
         tracing::info!(call = call_id, trunk = %trunk.config.name, "call routed");
         self.try_next(ctx, call_id);
         self.flush_timers();
     }
 
-    /// The media seam, A to B: the carrier's offer after the trunk policy.
-    /// The relay (`crates/media`) will rewrite addresses here.
+    /// The carrier's offer after the trunk policy, when no relay anchors
+    /// the call.
     fn offer_to_b(body: &Bytes) -> Result<Bytes, u16> {
         let mut sdp = sdp::SessionDescription::parse_bytes(body).map_err(|e| {
             tracing::info!(error = %e, "malformed SDP offer: 400");
@@ -466,10 +522,72 @@ impl Calls {
         Ok(Bytes::from(sdp.serialize()))
     }
 
-    /// The media seam, B to A: the answer (or early media SDP) passed
-    /// through unchanged until the relay anchors it.
-    fn answer_to_a(body: Option<(String, Bytes)>) -> Option<(String, Bytes)> {
-        body
+    /// The media seam: a body from side `from` on its way to the other
+    /// side. An SDP offer is put under the trunk policy (C21-C24) with
+    /// Opus first (C21), an SDP answer is filtered the same way; with a
+    /// relay, the call's session is allocated on the first SDP and the
+    /// description anchored ([`Anchor::cross`]). Other bodies pass as
+    /// they are; without a relay, so do answers.
+    ///
+    /// # Errors
+    /// The status for whoever sent the SDP: 400 malformed, 488 refused by
+    /// the policy or the relay, 503 no relay session.
+    fn cross_body(
+        media: &mut Option<Box<dyn MediaPort>>,
+        call: &mut Call,
+        call_id: u64,
+        from: Side,
+        body: Option<(String, Bytes)>,
+        offer: bool,
+    ) -> Result<Option<(String, Bytes)>, u16> {
+        let Some((ct, bytes)) = body else {
+            return Ok(None);
+        };
+        if !is_sdp(&ct) {
+            return Ok(Some((ct, bytes)));
+        }
+        let Some(port) = media.as_deref_mut() else {
+            if offer {
+                return Self::offer_to_b(&bytes).map(|b| Some((ct, b)));
+            }
+            return Ok(Some((ct, bytes)));
+        };
+        let mut sdp = sdp::SessionDescription::parse_bytes(&bytes).map_err(|e| {
+            tracing::info!(call = call_id, error = %e, "malformed SDP");
+            400u16
+        })?;
+        let policy = sdp::Policy::carrier_trunk();
+        let filtered = if offer {
+            sdp::filter_offer(&mut sdp, &policy)
+        } else {
+            sdp::filter_answer(&mut sdp, &policy)
+        };
+        filtered.map_err(|r| {
+            tracing::info!(call = call_id, reason = %r, offer, "SDP refused");
+            r.status()
+        })?;
+        if offer {
+            sdp::prefer_opus(&mut sdp);
+        }
+        let anchor = match call.media.as_mut() {
+            Some(a) => a,
+            None => {
+                let legs = port.allocate(call_id).map_err(|e| {
+                    tracing::warn!(call = call_id, error = %e, "no media relay session: 503");
+                    503u16
+                })?;
+                call.media.insert(Anchor::new(legs))
+            }
+        };
+        let to_ip = match from {
+            Side::A => call
+                .b
+                .as_ref()
+                .map_or(call.a_local.addr.ip(), |b| b.local.addr.ip()),
+            Side::B => call.a_local.addr.ip(),
+        };
+        let text = anchor.cross(port, call_id, leg_of(from), &mut sdp, to_ip)?;
+        Ok(Some((ct, Bytes::from(text))))
     }
 
     fn attempts(dest: &Destination, trunks: &Trunks) -> Vec<Attempt> {
@@ -725,8 +843,18 @@ impl Calls {
                     call.ring_deadline = Some(at);
                     self.dirty.push(call_id);
                 }
-                // C10: 183 with SDP for early media, 180 without SDP.
-                let body = Self::answer_to_a(body_of(resp.headers()));
+                // C10: 183 with SDP for early media, 180 without SDP (an
+                // early SDP the relay cannot take is dropped: 180).
+                let offer = call.offer.is_none();
+                let body = Self::cross_body(
+                    &mut self.media,
+                    call,
+                    call_id,
+                    Side::B,
+                    body_of(resp.headers()),
+                    offer,
+                )
+                .unwrap_or(None);
                 let (code, reason) = if body.is_some() {
                     (183, "Session Progress")
                 } else {
@@ -761,8 +889,32 @@ impl Calls {
                     self.end(call_id);
                     return;
                 };
+                let offer = call.offer.is_none();
+                let body = match Self::cross_body(
+                    &mut self.media,
+                    call,
+                    call_id,
+                    Side::B,
+                    body_of(resp.headers()),
+                    offer,
+                ) {
+                    Ok(body) => body,
+                    Err(status) => {
+                        // B answered with nothing usable (C21-C24): B's
+                        // dialog is ended, A gets the refusal.
+                        tracing::info!(call = call_id, status, "answer refused: BYE to B");
+                        if let Some(b) = call.b.as_mut() {
+                            Self::ack_b(ctx, b, None);
+                            Self::send_in_dialog(ctx, b, Method::Bye, &mut self.by_tx);
+                        }
+                        let status = if status == 503 { 503 } else { 488 };
+                        self.fail_a(ctx, call_id, status, None);
+                        self.end(call_id);
+                        return;
+                    }
+                };
                 let mut r = Self::a_dialog_response(ctx, call, 200, None);
-                if let Some((ct, body)) = Self::answer_to_a(body_of(resp.headers())) {
+                if let Some((ct, body)) = body {
                     r = r.body(&ct, body);
                 }
                 let bytes = r.form(form_of(call.a_compact)).to_bytes();
@@ -770,6 +922,10 @@ impl Calls {
                 call.a_confirmed = true;
                 call.phase = Phase::Answered;
                 call.ring_deadline = None;
+                if let Some(m) = call.media.as_mut() {
+                    m.answered_at = Some(ctx.now);
+                    call.media_check = self.inactivity.map(|d| ctx.now + d);
+                }
                 let ack_at = ctx.now + t1 * 64;
                 call.ack_deadline = Some(ack_at);
                 self.dirty.push(call_id);
@@ -989,10 +1145,17 @@ impl Calls {
         self.end(call_id);
     }
 
+    /// Forgets a call: its dialogs, timers and relay session (every way a
+    /// call ends comes here, so no port outlives its call).
     fn end(&mut self, call_id: u64) {
         if let Some(call) = self.calls.remove(&call_id) {
             if let Some(at) = call.scheduled {
                 self.timers.remove(&(at, call_id));
+            }
+            if call.media.is_some() {
+                if let Some(m) = self.media.as_mut() {
+                    m.release(call_id);
+                }
             }
             self.by_dialog
                 .remove(&(call.a.call_id().to_owned(), call.a.local_tag().to_owned()));
@@ -1069,8 +1232,22 @@ impl Calls {
         if side == Side::A && call.phase == Phase::Answered {
             call.phase = Phase::Up;
             call.ack_deadline = None;
+            // A late offer's answer comes in the ACK.
+            let body = Self::cross_body(
+                &mut self.media,
+                call,
+                call_id,
+                Side::A,
+                body_of(req.headers()),
+                false,
+            );
+            let refused = body.is_err();
             if let Some(b) = call.b.as_mut() {
-                Self::ack_b(ctx, b, body_of(req.headers()));
+                Self::ack_b(ctx, b, body.unwrap_or(None));
+            }
+            if refused {
+                tracing::info!(call = call_id, "answer in the ACK refused: BYE both ways");
+                self.hang_up(ctx, call_id);
             }
         }
         // Other ACKs (re-INVITE 2xx we already acknowledged across) end here.
@@ -1172,6 +1349,17 @@ impl Calls {
                 // Relayed to the other leg with that leg's CSeq (re-INVITE,
                 // NOTIFY, REFER, INFO from a non-trunk peer, OPTIONS...).
                 let method = method.clone();
+                let mut body = body_of(req.headers());
+                if method == Method::Invite {
+                    // A re-INVITE's offer (hold, resume, new address).
+                    match Self::cross_body(&mut self.media, call, call_id, side, body, true) {
+                        Ok(b) => body = b,
+                        Err(status) => {
+                            answer(ctx, status, None);
+                            return true;
+                        }
+                    }
+                }
                 let (dialog, local, flow, to_compact) = match side {
                     Side::A => match call.b.as_mut() {
                         Some(b) if b.confirmed => {
@@ -1201,7 +1389,7 @@ impl Calls {
                         b = b.raw_header(h.wire_name(false), v);
                     }
                 }
-                if let Some((ct, body)) = body_of(req.headers()) {
+                if let Some((ct, body)) = body {
                     b = b.body(&ct, body);
                 }
                 let bytes = b.form(form_of(to_compact)).to_bytes();
@@ -1308,8 +1496,21 @@ impl Calls {
         if (200..300).contains(&status) && is_invite {
             r = r.raw_header("Contact", near_local.contact());
         }
+        let mut refused = false;
         if let Some(resp) = resp {
-            if let Some((ct, body)) = body_of(resp.headers()) {
+            let mut body = body_of(resp.headers());
+            if is_invite && status < 300 {
+                // The answer to a re-INVITE (an offer when it had none).
+                let offer = body_of(req.headers()).is_none();
+                match Self::cross_body(&mut self.media, call, *call_id, *to, body, offer) {
+                    Ok(b) => body = b,
+                    Err(_) => {
+                        body = None;
+                        refused = status >= 200;
+                    }
+                }
+            }
+            if let Some((ct, body)) = body {
                 r = r.body(&ct, body);
             }
         }
@@ -1358,6 +1559,12 @@ impl Calls {
                 self.dirty.push(*call_id);
             }
         }
+        if refused {
+            // The new description could not be anchored: the call's media
+            // state is unknown, so the call ends.
+            tracing::info!(call = call_id, "re-INVITE answer refused: BYE both ways");
+            self.hang_up(ctx, *call_id);
+        }
     }
 
     // ---- time ----
@@ -1387,6 +1594,33 @@ impl Calls {
                 call.retx = None;
                 self.hang_up(ctx, call_id);
                 continue;
+            }
+            if call.media_check.is_some_and(|d| now >= d) {
+                // The RTP-inactivity guard (issue 3 item 2): an answered
+                // call whose relay saw no packet for the limit ends.
+                call.media_check = None;
+                if let (Some(port), Some(anchor), Some(limit)) =
+                    (self.media.as_deref(), call.media.as_ref(), self.inactivity)
+                {
+                    let since = anchor
+                        .answered_at
+                        .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
+                    let idle = port.idle_for(call_id, now).unwrap_or_default().min(since);
+                    if anchor.on_hold_without_media() {
+                        call.media_check = Some(now + limit);
+                    } else if idle >= limit {
+                        tracing::info!(
+                            call = call_id,
+                            idle_secs = idle.as_secs(),
+                            "no media: BYE both ways"
+                        );
+                        call.retx = None;
+                        self.hang_up(ctx, call_id);
+                        continue;
+                    } else {
+                        call.media_check = Some(now + (limit - idle));
+                    }
+                }
             }
             if call.ring_deadline.is_some_and(|d| now >= d) {
                 call.ring_deadline = None;

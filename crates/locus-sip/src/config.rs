@@ -49,6 +49,53 @@ pub struct SipConfig {
     pub routes: crate::routes::RoutesConfig,
     /// Limits on calls through the B2BUA (`[sip.calls]`).
     pub calls: CallsConfig,
+    /// The media relay anchoring every call's RTP (`[sip.media]`).
+    pub media: MediaConfig,
+}
+
+/// `[sip.media]`: the RTP/RTCP relay (C24, C25).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// Anchor call media in Locus's relay; `false` passes the SDP through
+    /// (after the carrier policy) and media flows end to end.
+    pub relay: bool,
+    /// The IP the relay's sockets bind to and the SDP advertises; `None`
+    /// for the IP of the first `sip.listen` address.
+    pub bind_ip: Option<String>,
+    /// First and last UDP port of the relay (RTP even, RTCP the next).
+    pub port_range: [u16; 2],
+    /// Seconds without any RTP or RTCP on an answered call before both
+    /// legs get BYE (the RTP-inactivity guard); 0 turns it off.
+    pub inactivity_timeout_secs: u64,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            relay: true,
+            bind_ip: None,
+            port_range: [30_000, 60_000],
+            inactivity_timeout_secs: 60,
+        }
+    }
+}
+
+impl MediaConfig {
+    /// The relay's bind IP: `bind_ip`, else the IP of the first listening
+    /// address, else 127.0.0.1.
+    pub fn bind_ip(&self, listen: &[String]) -> std::net::IpAddr {
+        self.bind_ip
+            .as_deref()
+            .and_then(|s| s.parse().ok())
+            .or_else(|| {
+                listen
+                    .first()
+                    .and_then(|l| l.parse::<sip_transport::ListenAddr>().ok())
+                    .map(|l| l.addr.ip())
+            })
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+    }
 }
 
 /// `[sip.calls]`: bounds that keep calls from leaking.
@@ -86,6 +133,7 @@ impl Default for SipConfig {
             trunks: Vec::new(),
             routes: crate::routes::RoutesConfig::default(),
             calls: CallsConfig::default(),
+            media: MediaConfig::default(),
         }
     }
 }
@@ -288,6 +336,34 @@ impl SipConfig {
             1,
             3_600,
         );
+        let m = &self.media;
+        if let Some(ip) = &m.bind_ip {
+            if ip.parse::<std::net::IpAddr>().is_err() {
+                out.push(Invalid::new(
+                    "sip.media.bind_ip",
+                    format!("{ip:?}"),
+                    "an IPv4 or IPv6 address such as \"192.0.2.10\"",
+                ));
+            }
+        }
+        let [first, last] = m.port_range;
+        if first < 1024 || first % 2 != 0 || last < first.saturating_add(3) {
+            out.push(Invalid::new(
+                "sip.media.port_range",
+                format!("[{first}, {last}]"),
+                "[first, last] with first even and at least 1024 (C24: never a well-known port), \
+                 last at least first + 3 (one call needs two RTP/RTCP pairs)",
+            ));
+        }
+        if m.inactivity_timeout_secs != 0 {
+            check_range(
+                &mut out,
+                "sip.media.inactivity_timeout_secs",
+                m.inactivity_timeout_secs,
+                1,
+                86_400,
+            );
+        }
         out
     }
 }
@@ -309,6 +385,8 @@ mod tests {
         };
         c.limits.max_segments_per_message = 0;
         c.timers.t2_ms = 1;
+        c.media.port_range = [1000, 2000];
+        c.media.bind_ip = Some("nowhere".into());
         let keys: Vec<_> = c.validate().into_iter().map(|i| i.key).collect();
         assert_eq!(
             keys,
@@ -316,8 +394,47 @@ mod tests {
                 "sip.listen[0]",
                 "sip.tls",
                 "sip.limits.max_segments_per_message",
-                "sip.timers.t2_ms"
+                "sip.timers.t2_ms",
+                "sip.media.bind_ip",
+                "sip.media.port_range"
             ]
+        );
+    }
+}
+
+#[cfg(test)]
+mod media_tests {
+    use super::*;
+
+    #[test]
+    fn media_port_range_must_start_even_above_1023() {
+        for bad in [[1022, 2000], [30001, 40000], [30000, 30002], [40000, 30000]] {
+            let mut c = SipConfig::default();
+            c.media.port_range = bad;
+            let keys: Vec<_> = c.validate().into_iter().map(|i| i.key).collect();
+            assert_eq!(keys, ["sip.media.port_range"], "{bad:?}");
+        }
+        let mut c = SipConfig::default();
+        c.media.port_range = [1024, 1027];
+        c.media.inactivity_timeout_secs = 0;
+        assert_eq!(c.validate(), vec![]);
+    }
+
+    #[test]
+    fn media_bind_ip_defaults_to_the_first_listening_ip() {
+        let c = SipConfig {
+            listen: vec!["udp:127.0.0.9:5060".into()],
+            ..SipConfig::default()
+        };
+        assert_eq!(
+            c.media.bind_ip(&c.listen),
+            "127.0.0.9".parse::<std::net::IpAddr>().unwrap()
+        );
+        let mut c = c;
+        c.media.bind_ip = Some("127.0.0.3".into());
+        assert_eq!(
+            c.media.bind_ip(&c.listen),
+            "127.0.0.3".parse::<std::net::IpAddr>().unwrap()
         );
     }
 }

@@ -74,6 +74,8 @@ pub struct SipCore {
     limiter: RateLimiter,
     /// Random per process: keys the To tags of stateless answers.
     tag_secret: String,
+    /// `sip.media.inactivity_timeout_secs`.
+    media_inactivity_secs: u64,
 }
 
 fn kind_of(method: &Method) -> Kind {
@@ -150,6 +152,7 @@ impl SipCore {
                 .collect(),
             limiter: RateLimiter::new(65_536),
             tag_secret: new_tag(),
+            media_inactivity_secs: config.media.inactivity_timeout_secs,
         }
     }
 
@@ -175,6 +178,20 @@ impl SipCore {
     /// Live calls.
     pub fn calls(&self) -> usize {
         self.calls.len()
+    }
+
+    /// Live media relay sessions (0 without a relay).
+    pub fn media_sessions(&self) -> usize {
+        self.calls.media_sessions()
+    }
+
+    /// Anchors call media in `port` (the driver passes its
+    /// [`crate::anchor::RelayPort`]; see [`crate::anchor`] for the seam).
+    /// Without one, SDP passes through after the trunk policy.
+    pub fn set_media_port(&mut self, port: Box<dyn crate::anchor::MediaPort>) {
+        let secs = self.media_inactivity_secs;
+        self.calls
+            .set_media(port, (secs > 0).then(|| Duration::from_secs(secs)));
     }
 
     // ---- input ----

@@ -7,6 +7,7 @@
 //! to `sip-transport`. Parsing lives in `sip-core`, transactions in
 //! `sip-transaction`: this crate must not re-implement either.
 
+pub mod anchor;
 mod b2bua;
 pub mod config;
 pub mod core;

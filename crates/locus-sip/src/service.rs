@@ -25,6 +25,8 @@ pub enum StartError {
     },
     /// The transport could not bind or load its TLS material.
     Transport(sip_transport::Error),
+    /// The media relay's settings are unusable.
+    Media(media::RelayError),
 }
 
 impl fmt::Display for StartError {
@@ -34,6 +36,7 @@ impl fmt::Display for StartError {
                 write!(f, "sip.listen entry {value:?}: {reason}")
             }
             Self::Transport(e) => write!(f, "cannot start the SIP transport: {e}"),
+            Self::Media(e) => write!(f, "cannot start the media relay: {e}"),
         }
     }
 }
@@ -88,6 +91,19 @@ impl Server {
         let mut core = SipCore::new(&config);
         // Via and Contact carry the addresses actually bound (port 0 too).
         core.set_local_addrs(endpoint.local_addrs());
+        if config.media.relay {
+            // The relay's sessions are spawned on this runtime, the one the
+            // core runs on ([`crate::anchor`] describes the seam).
+            let m = &config.media;
+            let relay = media::Relay::new(media::RelayConfig {
+                bind_ip: m.bind_ip(&config.listen),
+                port_range: m.port_range[0]..=m.port_range[1],
+                inactivity_timeout: Duration::from_secs(m.inactivity_timeout_secs.max(1)),
+            })
+            .map_err(StartError::Media)?;
+            tracing::info!(ip = %relay.config().bind_ip, ports = ?relay.config().port_range, "media relay");
+            core.set_media_port(Box::new(crate::anchor::RelayPort::new(relay)));
+        }
         Ok(Server {
             endpoint,
             events,
