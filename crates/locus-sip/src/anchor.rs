@@ -517,4 +517,39 @@ pub(crate) mod tests {
         let ip = "127.0.0.1".parse().unwrap();
         assert_eq!(anchor.cross(&mut port, 1, Leg::A, &mut sdp, ip), Err(488));
     }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn relay_port_gives_every_port_back_on_release() {
+        let relay = media::Relay::new(media::RelayConfig {
+            bind_ip: "127.0.0.1".parse().unwrap(),
+            ..media::RelayConfig::default()
+        })
+        .unwrap();
+        let mut port = RelayPort::new(relay);
+        let legs = port.allocate(7).unwrap();
+        port.allocate(8).unwrap();
+        assert_eq!((port.sessions(), port.relay().ports_in_use()), (2, 4));
+        assert_ne!(legs.a_rtp, legs.b_rtp);
+        port.set_peer(7, Leg::A, "127.0.0.1:40000".parse().unwrap(), None)
+            .unwrap();
+        assert!(matches!(
+            port.set_peer(7, Leg::B, "127.0.0.1:80".parse().unwrap(), None),
+            Err(MediaError::Refused(_))
+        ));
+        assert!(port.idle_for(7, Instant::now()).is_some());
+        port.release(7);
+        port.release(8);
+        port.release(8);
+        assert_eq!(port.sessions(), 0);
+        // The aborted session tasks drop their sockets when the runtime
+        // next runs them.
+        for _ in 0..100 {
+            if port.relay().ports_in_use() == 0 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(port.relay().ports_in_use(), 0, "no port leak");
+        assert!(std::net::UdpSocket::bind(legs.a_rtp).is_ok());
+    }
 }
