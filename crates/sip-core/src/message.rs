@@ -374,6 +374,18 @@ fn trim(b: &[u8], s: Span) -> Span {
     Span::new(start, end)
 }
 
+/// The first LF in `hay`. On x86-64 the SSE2 searcher is called directly:
+/// lines are short (about 50 bytes), and `memchr::memchr`'s choice of
+/// searcher at run time costs about as much as the search itself.
+#[inline]
+fn find_lf(hay: &[u8]) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(lf) = memchr::arch::x86_64::sse2::memchr::One::new(b'\n') {
+        return lf.find(hay);
+    }
+    memchr::memchr(b'\n', hay)
+}
+
 /// A header line of the usual shape at `pos`: a name (see
 /// [`HeaderName::at_line_start`]), `:` at once and a value ending on this
 /// line (the next line is not a fold). Returns the field, its value
@@ -383,7 +395,7 @@ fn trim(b: &[u8], s: Span) -> Span {
 fn usual_line(b: &[u8], pos: usize) -> Option<(FieldSpan, usize)> {
     let (name, len) = HeaderName::at_line_start(b, pos)?;
     let colon = pos + len;
-    let nl = colon + 1 + memchr::memchr(b'\n', &b[colon + 1..])?;
+    let nl = colon + 1 + find_lf(&b[colon + 1..])?;
     if matches!(b.get(nl + 1), Some(b' ' | b'\t')) {
         return None;
     }
@@ -395,27 +407,18 @@ fn usual_line(b: &[u8], pos: usize) -> Option<(FieldSpan, usize)> {
     Some((field, nl))
 }
 
-/// Parses one message from `buf` in a single pass over its lines: start
-/// line, header fields (as spans), the end of the header block and
-/// Content-Length, with the framing rules of `sip_framing::frame_datagram`
-/// (checked to agree with it in the tests). `buf` is cut to the message.
-fn parse_message(
-    mut buf: Bytes,
+/// Reads the header lines from `start` (after the start line) into
+/// `fields` (values trimmed) up to the empty line; returns where the header
+/// block ends (after the empty line), `None` when no empty line came.
+/// Kept out of `parse_message` so this loop gets the registers to itself.
+#[inline(never)]
+fn read_fields(
+    b: &[u8],
+    start: usize,
     limits: &ParseLimits,
-    datagram: bool,
-) -> Result<Message, ParseError> {
-    let b: &[u8] = &buf;
-    let first_nl = memchr::memchr(b'\n', b).ok_or(ParseError::UnterminatedHeaders)?;
-    let sl_end = if first_nl > 0 && b[first_nl - 1] == b'\r' {
-        first_nl - 1
-    } else {
-        first_nl
-    };
-    let start_line = Span::new(0, sl_end);
-    let start = parse_start_line(b, start_line)?;
-
-    let mut fields: Vec<FieldSpan> = Vec::with_capacity(24);
-    let mut pos = first_nl + 1;
+    fields: &mut Vec<FieldSpan>,
+) -> Result<Option<usize>, ParseError> {
+    let mut pos = start;
     let mut line_no = 1;
     let header_len = loop {
         line_no += 1;
@@ -431,7 +434,7 @@ fn parse_message(
         }
         // Any other line: the empty line, a fold, an error, a name followed
         // by SP, no line end...
-        let Some(nl) = memchr::memchr(b'\n', &b[pos..]).map(|n| pos + n) else {
+        let Some(nl) = find_lf(&b[pos..]).map(|n| pos + n) else {
             break None;
         };
         let end = if nl > pos && b[nl - 1] == b'\r' {
@@ -478,6 +481,30 @@ fn parse_message(
         }
         pos = nl + 1;
     };
+    Ok(header_len)
+}
+
+/// Parses one message from `buf` in a single pass over its lines: start
+/// line, header fields (as spans), the end of the header block and
+/// Content-Length, with the framing rules of `sip_framing::frame_datagram`
+/// (checked to agree with it in the tests). `buf` is cut to the message.
+fn parse_message(
+    mut buf: Bytes,
+    limits: &ParseLimits,
+    datagram: bool,
+) -> Result<Message, ParseError> {
+    let b: &[u8] = &buf;
+    let first_nl = find_lf(b).ok_or(ParseError::UnterminatedHeaders)?;
+    let sl_end = if first_nl > 0 && b[first_nl - 1] == b'\r' {
+        first_nl - 1
+    } else {
+        first_nl
+    };
+    let start_line = Span::new(0, sl_end);
+    let start = parse_start_line(b, start_line)?;
+
+    let mut fields: Vec<FieldSpan> = Vec::with_capacity(24);
+    let header_len = read_fields(b, first_nl + 1, limits, &mut fields)?;
     let header_len = match header_len {
         Some(h) => h,
         // A datagram whose header block ends with the datagram (no empty
@@ -501,12 +528,15 @@ fn parse_message(
         let v = f.value.get(b);
         match f.name {
             HeaderName::Via if hot.top_via.is_none() => {
-                let first = if memchr::memchr(b',', v).is_some() {
+                // A value the scanner takes whole has no ',' (it takes
+                // none), so it is the top Via; else split the list first.
+                let scanned = scan::via(v);
+                let first = if scanned.is_none() && memchr::memchr(b',', v).is_some() {
                     split_commas(v).next().unwrap_or_default()
                 } else {
                     v
                 };
-                if let Some(via) = scan::via(first) {
+                if let Some(via) = scanned.or_else(|| scan::via(first)) {
                     let top = span_in(b, first);
                     hot.branch = via.branch.map(|br| br.shift(top.start as usize));
                     hot.top_via = Some(top);

@@ -22,7 +22,7 @@ use std::net::Ipv4Addr;
 use crate::headers::Via;
 use crate::message::Span;
 use crate::name_addr::NameAddr;
-use crate::text::{is_lws, quoted_len};
+use crate::text::is_lws;
 use crate::uri::{parse_ipv4, Host, SipUri, Uri};
 
 /// A byte class as a lookup table.
@@ -46,6 +46,8 @@ const fn class(alnum: bool, extra: &[u8]) -> Class {
 
 /// RFC 3261 `token`.
 const TOKEN: Class = class(true, b"-.!%*_+`'~");
+/// A token display name and the LWS around its words.
+const TOKEN_LWS: Class = class(true, b"-.!%*_+`'~ \t\r\n");
 /// What the Via and URI host scans take as a host (`Via::parse`'s run).
 const HOST: Class = class(true, b".-_");
 /// URI user part: unreserved and `&=+$,;?/` (escapes are checked apart).
@@ -91,6 +93,12 @@ impl Span {
         Span::new(self.start as usize + by, self.end as usize + by)
     }
 
+    /// The span moved `by` bytes back.
+    #[inline]
+    pub(crate) fn shift_back(self, by: usize) -> Span {
+        Span::new(self.start as usize - by, self.end as usize - by)
+    }
+
     /// The text of a span relative to `s`.
     #[inline]
     pub(crate) fn str(self, s: &str) -> &str {
@@ -109,6 +117,13 @@ impl HostScan {
     fn shift(self, by: usize) -> HostScan {
         match self {
             HostScan::Domain(s) => HostScan::Domain(s.shift(by)),
+            ip => ip,
+        }
+    }
+
+    fn shift_back(self, by: usize) -> HostScan {
+        match self {
+            HostScan::Domain(s) => HostScan::Domain(s.shift_back(by)),
             ip => ip,
         }
     }
@@ -225,20 +240,48 @@ pub(crate) fn simple_param(b: &[u8], uri: bool) -> Option<SimpleParam> {
     param_at(b, 0, uri)
 }
 
-/// A parameter list `;name[=value]...` from `i` to the end of `b`, without
-/// LWS or quoted values (URI parameters when `uri`). Returns the value of
-/// the first parameter named `want` (`None` when absent or valueless, as
-/// `Params::get(..).flatten()`).
-fn params(b: &[u8], mut i: usize, uri: bool, want: &[u8]) -> Option<Option<Span>> {
+/// A parameter list `;name[=value]...` from `i`, without LWS or quoted
+/// values (URI parameters when `uri`), up to the first byte that does not
+/// go on with it (not a `;` after a parameter). Returns the value of the
+/// first parameter named `want` (`None` when absent or valueless, as
+/// `Params::get(..).flatten()`) and where the list stops; `None` for an
+/// empty name or value.
+#[inline]
+fn params_at(b: &[u8], mut i: usize, uri: bool, want: &[u8]) -> Option<(Option<Span>, usize)> {
+    let (names, values) = if uri {
+        (&URI_PARAM, &URI_PARAM)
+    } else {
+        (&TOKEN, &HEADER_VALUE)
+    };
     let mut found = None;
-    while i < b.len() {
-        let p = param_at(b, i, uri)?;
-        if found.is_none() && p.name.get(b).eq_ignore_ascii_case(want) {
-            found = Some(p.value);
+    while b.get(i) == Some(&b';') {
+        let name_end = run(b, i + 1, names);
+        if name_end == i + 1 {
+            return None;
         }
-        i = p.end;
+        let mut end = name_end;
+        let mut value = None;
+        if b.get(end) == Some(&b'=') {
+            end = run(b, name_end + 1, values);
+            if end == name_end + 1 {
+                return None;
+            }
+            value = Some(Span::new(name_end + 1, end));
+        }
+        if found.is_none() && !want.is_empty() && b[i + 1..name_end].eq_ignore_ascii_case(want) {
+            found = Some(value);
+        }
+        i = end;
     }
-    Some(found.flatten())
+    Some((found.flatten(), i))
+}
+
+/// [`params_at`] for a list that must fill the rest of `b`: the value of
+/// `want`.
+#[inline]
+fn params(b: &[u8], i: usize, uri: bool, want: &[u8]) -> Option<Option<Span>> {
+    let (found, end) = params_at(b, i, uri, want)?;
+    (end == b.len()).then_some(found)
 }
 
 /// The parts of one Via value.
@@ -312,34 +355,44 @@ pub(crate) struct SipUriScan {
 
 /// Scans a SIP URI filling all of `b`.
 pub(crate) fn sip_uri(b: &[u8]) -> Option<SipUriScan> {
-    let (secure, mut i) = if b.len() > 4 && b[..4].eq_ignore_ascii_case(b"sip:") {
-        (false, 4)
-    } else if b.len() > 5 && b[..5].eq_ignore_ascii_case(b"sips:") {
-        (true, 5)
+    sip_uri_at(b, 0).and_then(|(uri, end)| (end == b.len()).then_some(uri))
+}
+
+/// Scans a SIP URI from `start` up to the first byte that cannot go on
+/// with it (a `>` closing a name-addr, say): the URI and where it stops.
+/// For a URI ending there this is what [`sip_uri`] of just those bytes
+/// gives: the scan never takes a `>`, and it only takes a `@` as the end
+/// of the user part, so a `@` elsewhere stops it early, which callers
+/// reject as they would the user part.
+fn sip_uri_at(b: &[u8], start: usize) -> Option<(SipUriScan, usize)> {
+    let s = &b[start..];
+    let (secure, mut i) = if s.len() > 4 && s[..4].eq_ignore_ascii_case(b"sip:") {
+        (false, start + 4)
+    } else if s.len() > 5 && s[..5].eq_ignore_ascii_case(b"sips:") {
+        (true, start + 5)
     } else {
         return None;
     };
+    // The user part: unreserved characters and `%HH` escapes up to a `@`
+    // (as `SipUri::parse`, which ends userinfo at the first `@`). Stopping
+    // anywhere else means no user part: the same bytes are then read as
+    // the host, and anything the user run took past it (`:` of a password,
+    // a bad escape...) stops that scan before the `@`.
     let mut user = None;
-    // Userinfo ends at the first '@' anywhere, as in `SipUri::parse`.
-    if let Some(at) = memchr::memchr(b'@', &b[i..]) {
-        let end = i + at;
-        let mut j = run(b, i, &USER);
-        // Escapes must be `%HH` (`check_chars`); anything else, ':' (a
-        // password) included, is for the full parser.
-        while j < end {
-            if b[j] != b'%' || j + 2 >= end {
-                return None;
-            }
-            if !b[j + 1].is_ascii_hexdigit() || !b[j + 2].is_ascii_hexdigit() {
-                return None;
-            }
-            j = run(b, j + 3, &USER);
-        }
-        if end == i {
+    let mut j = run(b, i, &USER);
+    while j + 2 < b.len()
+        && b[j] == b'%'
+        && b[j + 1].is_ascii_hexdigit()
+        && b[j + 2].is_ascii_hexdigit()
+    {
+        j = run(b, j + 3, &USER);
+    }
+    if b.get(j) == Some(&b'@') {
+        if j == i {
             return None;
         }
-        user = Some(Span::new(i, end));
-        i = end + 1;
+        user = Some(Span::new(i, j));
+        i = j + 1;
     }
     let (host, mut i) = host(b, i)?;
     let mut port_no = None;
@@ -348,14 +401,15 @@ pub(crate) fn sip_uri(b: &[u8]) -> Option<SipUriScan> {
         port_no = Some(p);
         i = end;
     }
-    params(b, i, true, b"")?;
-    Some(SipUriScan {
+    let (_, end) = params_at(b, i, true, b"")?;
+    let uri = SipUriScan {
         secure,
-        user,
-        host,
+        user: user.map(|u| u.shift_back(start)),
+        host: host.shift_back(start),
         port: port_no,
-        params: Span::new(i, b.len()),
-    })
+        params: Span::new(i - start, end - start),
+    };
+    Some((uri, end))
 }
 
 impl SipUriScan {
@@ -397,32 +451,35 @@ pub(crate) struct NameAddrScan {
 pub(crate) fn name_addr(b: &[u8]) -> Option<NameAddrScan> {
     let (display_name, lt) = match *b.first()? {
         b'"' => {
-            let q = quoted_len(b)?;
-            // Escapes make `unquote` allocate; leave them to the parser.
-            if memchr::memchr(b'\\', &b[1..q - 1]).is_some() {
+            // The closing quote; a `\` before it means escapes, which
+            // make `unquote` allocate: those are left to the parser.
+            let close = 1 + b[1..].iter().position(|&c| c == b'"' || c == b'\\')?;
+            if b[close] != b'"' {
                 return None;
             }
+            let q = close + 1;
             let lt = q + b[q..].iter().position(|c| !is_lws(*c))?;
-            (Some(Span::new(1, q - 1)), lt)
+            (Some(Span::new(1, close)), lt)
         }
         b'<' => (None, 0),
         _ => {
-            let lt = b
-                .iter()
-                .position(|&c| !(TOKEN[usize::from(c)] || is_lws(c)))?;
+            let lt = run(b, 0, &TOKEN_LWS);
             let end = b[..lt].iter().rposition(|c| !is_lws(*c))? + 1;
             (Some(Span::new(0, end)), lt)
         }
     };
-    if b[lt] != b'<' {
+    if b.get(lt) != Some(&b'<') {
         return None;
     }
-    let gt = lt + memchr::memchr(b'>', &b[lt..])?;
-    let uri = sip_uri(&b[lt + 1..gt])?.shift(lt + 1);
+    // The URI runs to the first `>` (it cannot hold one).
+    let (uri, gt) = sip_uri_at(b, lt + 1)?;
+    if b.get(gt) != Some(&b'>') {
+        return None;
+    }
     let tag = params(b, gt + 1, false, b"tag")?;
     Some(NameAddrScan {
         display_name,
-        uri,
+        uri: uri.shift(lt + 1),
         params: Span::new(gt + 1, b.len()),
         tag,
     })
@@ -481,6 +538,34 @@ mod tests {
                 via(b).is_some() || sip_uri(b).is_some() || name_addr(b).is_some(),
                 "{s:?}"
             );
+        }
+    }
+
+    #[test]
+    fn shapes_at_the_border_agree() {
+        // `@` and `>` where the prefix scan of a URI must stop, escapes and
+        // ports where a user part could be.
+        for s in [
+            "<sip:a>@b>",
+            "<sip:host>;x=a@b",
+            "<sip:u:pw@h>",
+            "<sip:u:5060@h>",
+            "<sip:a%zz@h>",
+            "<sip:a%4>",
+            "<sip:host;a=%zz>",
+            "<sip:@h>",
+            "<sip:>",
+            "<sips:>",
+            "<sip:a@b@c>",
+            "<sip:a@b;c=d@e>",
+            "\"a\" <sip:%41@h:1;x>;tag=t",
+            "\"a\\\"b\" <sip:h>",
+            "\"unterminated <sip:h>",
+            "a b\t<sip:h>",
+            ", <sip:h>",
+            "sip:a%41@b;x",
+        ] {
+            agree(s);
         }
     }
 
