@@ -651,3 +651,154 @@ fn rtp_inactivity_guard_hangs_up_a_silent_call() {
     })
     .finish();
 }
+
+/// The carrier's call that ends before an answer: `fin` is what follows
+/// the provisional responses (CANCEL, or a final rejection).
+fn unanswered_call(far_steps: &str, prov: &str, fin: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap().to_owned();
+    let far_file = scenario_from_template(
+        dir.path(),
+        "media_far.xml.tmpl",
+        &[("OFFER_CHECK", ""), ("STEPS", far_steps), ("DIR", &d)],
+    );
+    let far = SippServer::start(&far_file, FAR_IP);
+    let locus = locus(far.addr, "");
+    let invite = format!(
+        "INVITE sip:{DID}@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+Max-Forwards: 70
+From: \"Carrier\" <sip:+15550001000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:{DID}@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:+15550001000@[local_ip]:[local_port]>
+Content-Type: application/sdp"
+    );
+    let carrier_file = scenario_from_template(
+        dir.path(),
+        "carrier_call.xml.tmpl",
+        &[
+            ("INVITE_LINE", &invite),
+            ("INVITE_HEADERS", ""),
+            ("CONTENT_LENGTH", "Content-Length"),
+            ("MPORT", "40000"),
+            ("PROV", prov),
+            ("FINAL", fin),
+        ],
+    );
+    let c = sipp_from(CARRIER_IP, &carrier_file, locus.addr("udp"), "u1", &[]);
+    let f = far.finish();
+    assert!(
+        c.success && f.success,
+        "carrier ok: {}, far end ok: {}\n=== carrier ===\n{}\n=== far end ===\n{}",
+        c.success,
+        f.success,
+        c.log,
+        f.log
+    );
+    let path = dir.path().join("b_relay");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let b: SocketAddr = loop {
+        if let Some(a) = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+        {
+            break a;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the far end never wrote the relay address"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // The relay session was released when the call ended unanswered.
+    assert!(freed(b), "relay port {b} still bound after the call ended");
+}
+
+fn carrier_ack(status: u16) -> String {
+    format!(
+        r#"<recv response="{status}"/>
+  <send><![CDATA[
+ACK sip:{DID}@[remote_ip]:[remote_port] SIP/2.0
+[last_Via:]
+Max-Forwards: 70
+From: "Carrier" <sip:+15550001000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Content-Length: 0
+
+]]></send>"#
+    )
+}
+
+#[test]
+fn cancel_releases_the_relay_session() {
+    let far = r#"<send><![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:far@[local_ip]:[local_port]>
+Content-Length: 0
+
+]]></send>
+  <recv request="CANCEL"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+  <send><![CDATA[
+SIP/2.0 487 Request Terminated
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+CSeq: 1 INVITE
+Content-Length: 0
+
+]]></send>
+  <recv request="ACK" crlf="true"/>"#;
+    let fin = format!(
+        r#"<send><![CDATA[
+CANCEL sip:{DID}@[remote_ip]:[remote_port] SIP/2.0
+[last_Via:]
+Max-Forwards: 70
+From: "Carrier" <sip:+15550001000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:{DID}@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 CANCEL
+Content-Length: 0
+
+]]></send>
+  <recv response="200"/>
+  {}"#,
+        carrier_ack(487)
+    );
+    unanswered_call(far, r#"<recv response="180"/>"#, &fin);
+}
+
+#[test]
+fn far_end_rejection_releases_the_relay_session() {
+    let far = r#"<send><![CDATA[
+SIP/2.0 486 Busy Here
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+  <recv request="ACK" crlf="true"/>"#;
+    unanswered_call(far, "", &carrier_ack(486));
+}
