@@ -49,6 +49,7 @@ use sip_transport::{Inbound, ListenAddr, Outbound, Transport};
 use crate::anchor::{Anchor, Leg, MediaPort};
 use crate::config::CallsConfig;
 use crate::dialog::{ack_for_failure, cancel_for, uri_address, Dialog, DialogRequest, Local};
+use crate::identity::{outbound_headers, CallingIdentity, IdentityMode};
 use crate::routes::Destination;
 use crate::trunk::{Trunk, Trunks, TRUNK_ALLOW};
 use crate::via::stamp_top_via;
@@ -115,6 +116,8 @@ struct Attempt {
     addr: SocketAddr,
     transport: Transport,
     compact: bool,
+    /// How the calling identity is presented to this attempt (C19).
+    identity: IdentityMode,
 }
 
 /// Which leg a dialog or request belongs to.
@@ -599,6 +602,7 @@ impl Calls {
                     addr,
                     transport,
                     compact: false,
+                    identity: IdentityMode::Pai,
                 })
                 .into_iter()
                 .collect(),
@@ -622,6 +626,7 @@ impl Calls {
                             addr,
                             transport,
                             compact: t.config.compact_headers,
+                            identity: t.config.identity,
                         });
                     }
                 }
@@ -642,14 +647,14 @@ impl Calls {
         while let Some(at) = call.attempts.pop_front() {
             let local = ctx.local(at.transport, call.a_local.addr.ip());
             let b_call_id = new_call_id(Some(&local.addr.ip().to_string()));
-            let mut dialog = Dialog::uac(
-                &b_call_id,
-                &new_tag(),
-                call.a.remote_uri(),
-                &at.to,
-                &at.ruri,
-                0,
+            // C19: the calling identity as this attempt's identity mode
+            // presents it, the number's host being the endpoint's address.
+            let ident = outbound_headers(
+                &CallingIdentity::from_request(&call.a_invite),
+                at.identity,
+                &sip_core::Host::from(at.addr.ip()).to_string(),
             );
+            let mut dialog = Dialog::uac(&b_call_id, &new_tag(), &ident.from, &at.to, &at.ruri, 0);
             let DialogRequest {
                 builder, branch, ..
             } = dialog.request(Method::Invite, &local);
@@ -667,15 +672,13 @@ impl Calls {
                 .header(HeaderName::MaxForwards, mf)
                 .header(HeaderName::Allow, TRUNK_ALLOW)
                 .raw_header("User-Agent", ctx.user_agent);
-            // C19: the calling identity goes across as received.
-            for h in [
-                HeaderName::PAssertedIdentity,
-                HeaderName::RemotePartyId,
-                HeaderName::Privacy,
-            ] {
-                for v in call.a_invite.header_values(h) {
-                    b = b.raw_header(h.wire_name(false), v);
-                }
+            for (h, v) in &ident.extra {
+                b = b.header(*h, v);
+            }
+            if ident.contact_user.is_some() {
+                b = b
+                    .remove_header(HeaderName::Contact)
+                    .raw_header("Contact", ident.contact(&local.contact()));
             }
             if let Some((ct, body)) = &call.offer {
                 b = b.body(ct, body.clone());
