@@ -212,6 +212,54 @@ fn spells(words: &[u64; 3], len: usize, name: HeaderName) -> bool {
     diff == 0
 }
 
+/// The hash of a name of `len` (2 or more) bytes, `w0` its first word,
+/// `last` its last byte: its first three bytes (at most `len`), last byte
+/// and length, letters in any case, mixed by one multiplication into 8
+/// bits. The multiplier was picked so that no two known names meet (the
+/// table below checks it at compile time).
+#[inline]
+const fn name_hash(w0: u64, last: u8, len: usize) -> usize {
+    let keep = if len < 3 { len } else { 3 };
+    let head = (w0 | 0x2020_2020) & ((1u64 << (8 * keep)) - 1);
+    let key = head ^ ((last as u64 | 0x20) << 24) ^ ((len as u64) << 32);
+    (key.wrapping_mul(0xa6aa_5e92_7427_d741) >> 56) as usize
+}
+
+/// An empty slot of [`BY_HASH`].
+const EMPTY: u8 = u8::MAX;
+
+/// The length of every named variant, by discriminant.
+const NAME_LEN: [u8; HeaderName::ALL.len()] = {
+    let mut t = [0u8; HeaderName::ALL.len()];
+    let mut i = 0;
+    while i < HeaderName::ALL.len() {
+        t[i] = HeaderName::ALL[i].as_str().len() as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Known names by [`name_hash`]: the discriminant, or [`EMPTY`].
+const BY_HASH: [u8; 256] = {
+    let mut t = [EMPTY; 256];
+    let mut i = 0;
+    while i < HeaderName::ALL.len() {
+        let name = LOWER[i];
+        let len = NAME_LEN[i] as usize;
+        let mut w0 = [0u8; 8];
+        let mut j = 0;
+        while j < 8 {
+            w0[j] = name[j];
+            j += 1;
+        }
+        let h = name_hash(u64::from_le_bytes(w0), name[len - 1], len);
+        assert!(t[h] == EMPTY, "two header names share a hash slot");
+        t[h] = i as u8;
+        i += 1;
+    }
+    t
+};
+
 /// [`LOWER`] as little-endian words.
 const LOWER_WORDS: [[u64; 3]; HeaderName::ALL.len()] = {
     let mut t = [[0u64; 3]; HeaderName::ALL.len()];
@@ -469,9 +517,13 @@ impl HeaderName {
     /// few pairs that share both), then one case-insensitive comparison
     /// confirms it: no lower-casing copy and no walk through every name.
     pub(crate) fn classify(line: &[u8], len: usize) -> HeaderName {
-        let guess = HeaderName::guess(&line[..len]);
+        if len > 24 {
+            return HeaderName::Other;
+        }
+        let w = words(line);
+        let guess = HeaderName::guess(&line[..len], w[0]);
         // A compact letter needs no confirmation.
-        if len == 1 || guess == HeaderName::Other || spells(&words(line), len, guess) {
+        if len == 1 || guess == HeaderName::Other || spells(&w, len, guess) {
             guess
         } else {
             HeaderName::Other
@@ -501,7 +553,7 @@ impl HeaderName {
             }
         };
         let name = &b[pos..pos + len];
-        let guess = HeaderName::guess(name);
+        let guess = HeaderName::guess(name, w[0]);
         if guess != HeaderName::Other && (len == 1 || spells(&w, len, guess)) {
             // The spelling of a known name is a token, so nothing else is
             // needed to know the line starts well.
@@ -511,12 +563,106 @@ impl HeaderName {
         (len > 0 && name.iter().all(|&c| is_token_char(c))).then_some((HeaderName::Other, len))
     }
 
+    /// The one known name `name` (at most 24 bytes, the first word of it
+    /// in `w0`) could be: a compact letter is certain, a longer candidate
+    /// must be confirmed with [`spells`]. `Other` when none.
+    #[inline]
+    fn guess(name: &[u8], w0: u64) -> HeaderName {
+        match name.len() {
+            0 => HeaderName::Other,
+            1 => HeaderName::from_compact(name[0].to_ascii_lowercase()),
+            len => {
+                let last = name[len - 1];
+                let slot = BY_HASH[name_hash(w0, last, len)];
+                if slot != EMPTY && usize::from(NAME_LEN[usize::from(slot)]) == len {
+                    HeaderName::ALL[usize::from(slot)]
+                } else {
+                    HeaderName::Other
+                }
+            }
+        }
+    }
+
+    /// The header of a compact form letter (lower case).
+    fn from_compact(c: u8) -> HeaderName {
+        match c {
+            b'a' => HeaderName::AcceptContact,
+            b'b' => HeaderName::ReferredBy,
+            b'c' => HeaderName::ContentType,
+            b'd' => HeaderName::RequestDisposition,
+            b'e' => HeaderName::ContentEncoding,
+            b'f' => HeaderName::From,
+            b'i' => HeaderName::CallId,
+            b'j' => HeaderName::RejectContact,
+            b'k' => HeaderName::Supported,
+            b'l' => HeaderName::ContentLength,
+            b'm' => HeaderName::Contact,
+            b'n' => HeaderName::IdentityInfo,
+            b'o' => HeaderName::Event,
+            b'r' => HeaderName::ReferTo,
+            b's' => HeaderName::Subject,
+            b't' => HeaderName::To,
+            b'u' => HeaderName::AllowEvents,
+            b'v' => HeaderName::Via,
+            b'x' => HeaderName::SessionExpires,
+            b'y' => HeaderName::Identity,
+            _ => HeaderName::Other,
+        }
+    }
+
+    /// The name to write for a form: compact letter when asked and known.
+    pub fn wire_name(self, compact: bool) -> &'static str {
+        if compact {
+            if let Some(c) = self.compact() {
+                return c;
+            }
+        }
+        self.as_str()
+    }
+}
+
+impl fmt::Display for HeaderName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_and_compact_round_trips() {
+        for h in HeaderName::ALL {
+            assert_eq!(HeaderName::from_bytes(h.as_str().as_bytes()), *h);
+            assert_eq!(
+                HeaderName::from_bytes(h.as_str().to_ascii_lowercase().as_bytes()),
+                *h
+            );
+            if let Some(c) = h.compact() {
+                assert_eq!(HeaderName::from_bytes(c.as_bytes()), *h);
+                assert_eq!(
+                    HeaderName::from_bytes(c.to_ascii_uppercase().as_bytes()),
+                    *h
+                );
+            }
+        }
+        assert_eq!(
+            HeaderName::from_bytes(b"MaX-fOrWaRdS"),
+            HeaderName::MaxForwards
+        );
+        assert_eq!(HeaderName::from_bytes(b"C%6Fntact"), HeaderName::Other);
+        assert_eq!(HeaderName::from_bytes(b"q"), HeaderName::Other);
+        assert_eq!(HeaderName::from_bytes(b""), HeaderName::Other);
+    }
+
+    /// The earlier way to pick a candidate, kept to check the hash
+    /// against: the length and the first letter (or two).
     /// The one known name `name` (a token in any case) could be, from its
     /// length and first letter (a second letter splits the few pairs that
     /// share both); `Other` when none. Only a compact letter is certain:
     /// a longer candidate must be confirmed with [`spells`].
-    #[inline]
-    fn guess(n: &[u8]) -> HeaderName {
+    fn guess_by_letters(n: &[u8]) -> HeaderName {
         use HeaderName as H;
         let Some(&first) = n.first() else {
             return H::Other;
@@ -598,77 +744,33 @@ impl HeaderName {
         }
     }
 
-    /// The header of a compact form letter (lower case).
-    fn from_compact(c: u8) -> HeaderName {
-        match c {
-            b'a' => HeaderName::AcceptContact,
-            b'b' => HeaderName::ReferredBy,
-            b'c' => HeaderName::ContentType,
-            b'd' => HeaderName::RequestDisposition,
-            b'e' => HeaderName::ContentEncoding,
-            b'f' => HeaderName::From,
-            b'i' => HeaderName::CallId,
-            b'j' => HeaderName::RejectContact,
-            b'k' => HeaderName::Supported,
-            b'l' => HeaderName::ContentLength,
-            b'm' => HeaderName::Contact,
-            b'n' => HeaderName::IdentityInfo,
-            b'o' => HeaderName::Event,
-            b'r' => HeaderName::ReferTo,
-            b's' => HeaderName::Subject,
-            b't' => HeaderName::To,
-            b'u' => HeaderName::AllowEvents,
-            b'v' => HeaderName::Via,
-            b'x' => HeaderName::SessionExpires,
-            b'y' => HeaderName::Identity,
-            _ => HeaderName::Other,
-        }
-    }
-
-    /// The name to write for a form: compact letter when asked and known.
-    pub fn wire_name(self, compact: bool) -> &'static str {
-        if compact {
-            if let Some(c) = self.compact() {
-                return c;
-            }
-        }
-        self.as_str()
-    }
-}
-
-impl fmt::Display for HeaderName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
     #[test]
-    fn every_name_and_compact_round_trips() {
+    fn hash_picks_what_the_letters_pick() {
+        let mut names: Vec<Vec<u8>> = Vec::new();
         for h in HeaderName::ALL {
-            assert_eq!(HeaderName::from_bytes(h.as_str().as_bytes()), *h);
-            assert_eq!(
-                HeaderName::from_bytes(h.as_str().to_ascii_lowercase().as_bytes()),
-                *h
-            );
-            if let Some(c) = h.compact() {
-                assert_eq!(HeaderName::from_bytes(c.as_bytes()), *h);
-                assert_eq!(
-                    HeaderName::from_bytes(c.to_ascii_uppercase().as_bytes()),
-                    *h
-                );
+            let n = h.as_str().as_bytes();
+            names.push(n.to_vec());
+            names.push(n.to_ascii_uppercase());
+            for i in 0..n.len() {
+                let mut m = n.to_vec();
+                m[i] ^= 0x01;
+                names.push(m);
             }
         }
-        assert_eq!(
-            HeaderName::from_bytes(b"MaX-fOrWaRdS"),
-            HeaderName::MaxForwards
-        );
-        assert_eq!(HeaderName::from_bytes(b"C%6Fntact"), HeaderName::Other);
-        assert_eq!(HeaderName::from_bytes(b"q"), HeaderName::Other);
-        assert_eq!(HeaderName::from_bytes(b""), HeaderName::Other);
+        for n in names.iter().filter(|n| n.len() > 1) {
+            // Either way the candidate is confirmed by `spells`; the names
+            // confirmed must be the same.
+            let confirmed = |h: HeaderName| {
+                if h != HeaderName::Other && spells(&words(n), n.len(), h) {
+                    h
+                } else {
+                    HeaderName::Other
+                }
+            };
+            let by_hash = confirmed(HeaderName::guess(n, words(n)[0]));
+            let by_letters = confirmed(guess_by_letters(n));
+            assert_eq!(by_hash, by_letters, "{}", String::from_utf8_lossy(n));
+        }
     }
 
     #[test]

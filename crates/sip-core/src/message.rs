@@ -399,10 +399,21 @@ fn usual_line(b: &[u8], pos: usize) -> Option<(FieldSpan, usize)> {
     if matches!(b.get(nl + 1), Some(b' ' | b'\t')) {
         return None;
     }
+    // The value trimmed of LWS, as `trim` (indexing within `line` lets the
+    // compiler drop the bounds checks).
+    let line = &b[..nl];
+    let mut start = colon + 1;
+    while start < line.len() && is_lws(line[start]) {
+        start += 1;
+    }
+    let mut end = line.len();
+    while end > start && is_lws(line[end - 1]) {
+        end -= 1;
+    }
     let field = FieldSpan {
         name,
         raw_name: Span::new(pos, colon),
-        value: trim(b, Span::new(colon + 1, nl)),
+        value: Span::new(start, end),
     };
     Some((field, nl))
 }
