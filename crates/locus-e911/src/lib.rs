@@ -21,3 +21,5 @@ pub mod store;
 
 pub mod redirect;
 pub mod subscriber;
+
+mod sip_driver;

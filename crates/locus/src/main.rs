@@ -147,6 +147,9 @@ fn run(config: Config, services: Services) -> ExitCode {
             if let Some(addr) = manager.http_addr() {
                 out.push_str(&format!("locus e911: http://{addr}\n"));
             }
+            for addr in manager.sip_addrs() {
+                out.push_str(&format!("locus e911: sip listening on {addr}\n"));
+            }
             tasks.push(tokio::spawn(manager.run(stopped())));
         }
         {

@@ -335,3 +335,228 @@ impl Drop for SippServer {
         }
     }
 }
+
+/// A running `locus e911` process, stopped with SIGTERM when dropped.
+pub struct E911 {
+    child: Child,
+    /// The HTTP API address (`locus e911: http://ADDR`).
+    pub http: SocketAddr,
+    /// The SIP addresses, as printed: `udp:127.0.0.1:40000`.
+    pub sip: Vec<String>,
+    dir: tempfile::TempDir,
+}
+
+impl E911 {
+    /// Starts `locus e911 --config` with this `[e911]` configuration text
+    /// (`@DATA@` is replaced by a fresh data directory) and waits (10 s at
+    /// most) until it prints its HTTP address and `sip_count` SIP addresses.
+    pub fn start(config: &str, sip_count: usize) -> E911 {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("data");
+        let cfg = dir.path().join("locus.toml");
+        std::fs::write(&cfg, config.replace("@DATA@", &data.display().to_string()))
+            .expect("write config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_locus"))
+            .arg("e911")
+            .arg("--config")
+            .arg(&cfg)
+            .env(
+                "RUST_LOG",
+                std::env::var("LOCUS_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start locus e911");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut http = None;
+        let mut sip = Vec::new();
+        while http.is_none() || sip.len() < sip_count {
+            match rx.recv_timeout(Duration::from_secs(10)) {
+                Ok(line) => {
+                    if let Some(a) = line.strip_prefix("locus e911: http://") {
+                        http = Some(a.parse().expect("http address"));
+                    } else if let Some(a) = line.strip_prefix("locus e911: sip listening on ") {
+                        sip.push(a.to_owned());
+                    }
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    panic!("locus e911 did not report its addresses: {e}");
+                }
+            }
+        }
+        E911 {
+            child,
+            http: http.expect("http address"),
+            sip,
+            dir,
+        }
+    }
+
+    /// The bound SIP address for a transport (`udp`, `tcp`).
+    pub fn sip_addr(&self, transport: &str) -> SocketAddr {
+        let prefix = format!("{transport}:");
+        self.sip
+            .iter()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no {transport} listener in {:?}", self.sip))
+            .parse()
+            .expect("socket address")
+    }
+
+    /// A scratch directory that lives as long as the process.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for E911 {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.child.id().to_string())
+                .status();
+            for _ in 0..100 {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A plain HTTP/1.1 POST of a JSON body (5 s bound); returns the whole
+/// response text.
+pub fn http_post_json(addr: SocketAddr, path: &str, json: &str) -> String {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+        json.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+/// The body of an HTTP response text (after the blank line).
+pub fn http_body(response: &str) -> &str {
+    response.split_once("\r\n\r\n").map_or("", |(_, b)| b)
+}
+
+/// The top-level objects of a JSON array (or the one object), as text;
+/// enough for the API's flat records.
+pub fn json_objects(json: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let (mut depth, mut in_str, mut esc, mut start) = (0usize, false, false, None);
+    for (i, c) in json.char_indices() {
+        if in_str {
+            match (esc, c) {
+                (true, _) => esc = false,
+                (false, '\\') => esc = true,
+                (false, '"') => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_str = true,
+            '{' => {
+                if depth == 0 {
+                    start = Some(i);
+                }
+                depth += 1;
+            }
+            '}' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    if let Some(s) = start.take() {
+                        out.push(json[s..=i].to_owned());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The raw value of a top-level field of a flat JSON object (`"x"` with
+/// its quotes, `12`, `null`); nested objects and arrays are not parsed.
+pub fn json_field(object: &str, name: &str) -> Option<String> {
+    let key = format!("\"{name}\":");
+    let at = object.find(&key)? + key.len();
+    let rest = object[at..].trim_start();
+    if let Some(s) = rest.strip_prefix('"') {
+        let mut esc = false;
+        for (i, c) in s.char_indices() {
+            match (esc, c) {
+                (true, _) => esc = false,
+                (false, '\\') => esc = true,
+                (false, '"') => return Some(format!("\"{}\"", &s[..i])),
+                _ => {}
+            }
+        }
+        None
+    } else {
+        let end = rest.find([',', '}', ']']).unwrap_or(rest.len());
+        Some(rest[..end].trim().to_owned())
+    }
+}
+
+impl SippServer {
+    /// Like [`SippServer::start`], for `calls` calls (a UAS scenario that
+    /// takes several Call-IDs, such as a notifier and a PUBLISH receiver).
+    pub fn start_calls(scenario_file: &Path, ip: &str, calls: u32) -> SippServer {
+        let work = tempfile::tempdir().expect("temp dir");
+        let port = free_udp_port_on(ip);
+        let child = Command::new("sipp")
+            .arg("-sf")
+            .arg(scenario_file)
+            .args(["-m", &calls.to_string(), "-i", ip, "-p"])
+            .arg(port.to_string())
+            .args(["-t", "u1"])
+            .args(["-timeout", "20s", "-timeout_error", "-nostdin"])
+            .args(["-trace_err", "-trace_msg"])
+            .current_dir(work.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::File::create(work.path().join("stderr.txt"))
+                    .map(Stdio::from)
+                    .unwrap_or_else(|_| Stdio::null()),
+            )
+            .spawn()
+            .expect("run sipp (Debian package sip-tester; scripts/test installs it)");
+        let addr: SocketAddr = format!("{ip}:{port}").parse().expect("addr");
+        for _ in 0..100 {
+            match std::net::UdpSocket::bind(addr) {
+                Ok(s) => drop(s),
+                Err(_) => break,
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        SippServer {
+            child: Some(child),
+            work,
+            addr,
+        }
+    }
+}
