@@ -9,9 +9,7 @@ use crate::header_name::HeaderName;
 use crate::method::Method;
 use crate::name_addr::{parse_saturating, NameAddr};
 use crate::params::{self, Params};
-use crate::text::{
-    find_byte, is_lws, is_token_char, is_word_char, skip_lws, trim_lws_str, unquote,
-};
+use crate::text::{find_byte, is_lws, is_token_char, skip_lws, trim_lws_str, unquote};
 use crate::uri::Host;
 
 fn malformed(header: HeaderName, reason: &'static str) -> ParseError {
@@ -137,7 +135,18 @@ impl<'a> Via<'a> {
     }
 
     /// The `branch` parameter.
+    #[inline]
     pub fn branch(&self) -> Option<&str> {
+        // Usually the first parameter, in the simple form: read it at once
+        // (what `Params::get` would find first).
+        if let Some(p) = crate::scan::simple_param(self.params.as_bytes(), false) {
+            if p.name
+                .get(self.params.as_bytes())
+                .eq_ignore_ascii_case(b"branch")
+            {
+                return p.value.map(|v| v.str(&self.params));
+            }
+        }
         self.param("branch").flatten()
     }
 
@@ -248,17 +257,14 @@ impl fmt::Display for CSeq {
 /// Checks a Call-ID: `word [ "@" word ]` (RFC 3261 section 25.1).
 pub(crate) fn valid_call_id(s: &[u8]) -> bool {
     // Two runs of word characters split by at most one '@', both non-empty.
-    let word_end = |from: usize| {
-        s[from..]
-            .iter()
-            .position(|&b| !is_word_char(b))
-            .map_or(s.len(), |n| from + n)
-    };
-    let first = word_end(0);
+    let first = crate::scan::word_run(s, 0);
     if first == s.len() {
         return first > 0;
     }
-    first > 0 && s[first] == b'@' && first + 1 < s.len() && word_end(first + 1) == s.len()
+    first > 0
+        && s[first] == b'@'
+        && first + 1 < s.len()
+        && crate::scan::word_run(s, first + 1) == s.len()
 }
 
 /// A media type with parameters: Content-Type and Accept elements.

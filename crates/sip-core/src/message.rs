@@ -971,6 +971,7 @@ impl Headers {
             .slice(self.body.start as usize..self.body.end as usize)
     }
 
+    #[inline]
     fn hot_str(&self, s: Option<Span>) -> Option<&str> {
         s.and_then(|s| std::str::from_utf8(s.get(&self.buf)).ok())
     }
@@ -982,6 +983,7 @@ impl Headers {
     }
 
     /// The topmost Via (checked while parsing).
+    #[inline]
     pub fn top_via(&self) -> Option<Via<'_>> {
         let s = self.hot_str(self.hot.top_via)?;
         match self.hot.via_scan {
@@ -991,6 +993,7 @@ impl Headers {
     }
 
     /// The branch of the topmost Via.
+    #[inline]
     pub fn branch(&self) -> Option<&str> {
         self.hot_str(self.hot.branch)
     }
@@ -1002,6 +1005,7 @@ impl Headers {
 
     /// From (the first one); `None` when absent or malformed (a request
     /// that passed [`Request::validate`] always has a valid one).
+    #[inline]
     pub fn from(&self) -> Option<NameAddr<'_>> {
         let s = self.hot_str(self.hot.from)?;
         match self.hot.from_scan {
@@ -1011,12 +1015,14 @@ impl Headers {
     }
 
     /// The From tag.
+    #[inline]
     pub fn from_tag(&self) -> Option<&str> {
         self.hot_str(self.hot.from_tag)
     }
 
     /// To (the first one); `None` when absent or malformed (a request that
     /// passed [`Request::validate`] always has a valid one).
+    #[inline]
     pub fn to(&self) -> Option<NameAddr<'_>> {
         let s = self.hot_str(self.hot.to)?;
         match self.hot.to_scan {
@@ -1026,21 +1032,25 @@ impl Headers {
     }
 
     /// The To tag.
+    #[inline]
     pub fn to_tag(&self) -> Option<&str> {
         self.hot_str(self.hot.to_tag)
     }
 
     /// The Call-ID (the first one; checked while parsing).
+    #[inline]
     pub fn call_id(&self) -> Option<&str> {
         self.hot_str(self.hot.call_id)
     }
 
     /// The CSeq (the first one; checked while parsing).
+    #[inline]
     pub fn cseq(&self) -> Option<&CSeq> {
         self.hot.cseq.as_ref()
     }
 
     /// The Content-Length value, if the header was present.
+    #[inline]
     pub fn content_length(&self) -> Option<usize> {
         self.hot.content_length
     }

@@ -66,6 +66,8 @@ const HEADER_VALUE: Class = {
     t
 };
 const DIGIT: Class = class(false, b"0123456789");
+/// RFC 3261 `word` (Call-ID): token characters and `( ) < > : \\ " / [ ] ? { }`.
+const WORD: Class = class(true, b"-.!%*_+`'~()<>:\\\"/[]?{}");
 
 /// End of the run of `class` bytes starting at `i`.
 #[inline]
@@ -104,6 +106,11 @@ impl Span {
     pub(crate) fn str(self, s: &str) -> &str {
         &s[self.start as usize..self.end as usize]
     }
+}
+
+/// End of the run of RFC 3261 `word` characters from `i`.
+pub(crate) fn word_run(b: &[u8], i: usize) -> usize {
+    run(b, i, &WORD)
 }
 
 /// A scanned host (never IPv6: bracketed references take the full parser).
@@ -538,6 +545,14 @@ mod tests {
                 via(b).is_some() || sip_uri(b).is_some() || name_addr(b).is_some(),
                 "{s:?}"
             );
+        }
+    }
+
+    #[test]
+    fn word_class_is_the_text_one() {
+        for c in 0..=255u8 {
+            let word = TOKEN[usize::from(c)] || b"()<>:\\\"/[]?{}".contains(&c);
+            assert_eq!(WORD[usize::from(c)], word, "{c}");
         }
     }
 

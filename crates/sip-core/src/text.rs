@@ -31,23 +31,6 @@ pub(crate) fn is_token(s: &[u8]) -> bool {
     !s.is_empty() && s.iter().all(|&b| is_token_char(b))
 }
 
-/// RFC 3261 `word` character (Call-ID): token chars plus `( ) < > : \ " / [ ] ? { }`.
-#[inline]
-pub(crate) fn is_word_char(b: u8) -> bool {
-    WORD[usize::from(b)]
-}
-
-const WORD: [bool; 256] = {
-    let mut t = TOKEN;
-    let extra = b"()<>:\\\"/[]?{}";
-    let mut i = 0;
-    while i < extra.len() {
-        t[extra[i] as usize] = true;
-        i += 1;
-    }
-    t
-};
-
 /// Linear white space inside a (possibly folded) header value.
 #[inline]
 pub(crate) fn is_lws(b: u8) -> bool {
