@@ -90,7 +90,7 @@ fn e911_command_serves_the_api_and_keeps_data_in_data_dir() {
     std::fs::write(
         &file,
         format!(
-            "[e911]\nhttp_listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n",
+            "[e911]\nhttp_listen = \"127.0.0.1:0\"\nsip_listen = [\"udp:127.0.0.1:0\"]\ndata_dir = {:?}\n",
             data.display().to_string()
         ),
     )
