@@ -21,7 +21,7 @@
 mod civic;
 mod doc;
 mod elin;
-mod xml;
+use xml_tree as xml;
 
 pub use civic::{civic_summary, CivicAddress};
 pub use doc::{

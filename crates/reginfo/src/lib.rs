@@ -28,7 +28,7 @@ mod set;
 mod split;
 mod version;
 mod write;
-mod xml;
+use xml_tree as xml;
 
 pub use model::{
     Contact, ContactEvent, ContactState, DocState, RegInfo, RegState, Registration, TempGruu,

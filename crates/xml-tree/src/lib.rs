@@ -1,10 +1,17 @@
-//! A small owned element tree built from quick-xml events, plus escaping.
+//! A small owned XML element tree built from quick-xml events, plus escaping.
 //!
-//! The documents this crate reads are small (a NOTIFY body, at most a few
-//! hundred kilobytes), so the parser first builds a tree with namespaces
-//! resolved and text decoded, then walks it. Building is iterative and the
-//! depth is bounded, so hostile input can neither overflow the stack while
-//! building nor while dropping the tree.
+//! Shared by the crates that read the XML bodies SIP carries (`reginfo` for
+//! RFC 3680, `pidf-lo` for RFC 4119): small documents, read whole. The parser
+//! first builds a tree with namespaces resolved and text decoded, then the
+//! caller walks it. Building is iterative and the depth is bounded, so hostile
+//! input can neither overflow the stack while building nor while dropping the
+//! tree. It must not know any SIP document type: those live in their crates.
+//!
+//! Writing is plain string building with [`escape_text`] and [`escape_attr`]:
+//! quick-xml's writer leaves tab, CR and LF unescaped in attributes, which a
+//! receiving parser turns into spaces.
+
+#![forbid(unsafe_code)]
 
 use std::fmt;
 
@@ -14,46 +21,57 @@ use quick_xml::reader::NsReader;
 
 /// Deepest element nesting accepted. Real reginfo documents are 4 or 5 deep
 /// (6 with an extension element under a contact).
-pub(crate) const MAX_DEPTH: usize = 32;
+pub const MAX_DEPTH: usize = 32;
+
+/// The XML namespace (`xml:lang`).
+pub const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 
 /// An element with its namespace resolved.
 #[derive(Debug, Default)]
-pub(crate) struct Element {
+pub struct Element {
     /// Namespace URI; `None` when the element is in no namespace, `Some("")`
     /// never occurs. An element whose prefix is undeclared gets
     /// [`UNDECLARED_PREFIX`] so it matches no known namespace.
-    pub(crate) ns: Option<String>,
+    pub ns: Option<String>,
     /// Local name (without prefix).
-    pub(crate) name: String,
+    pub name: String,
     /// Attributes: (namespace, local name, unescaped value). `xmlns`
     /// declarations are not kept.
-    pub(crate) attrs: Vec<(Option<String>, String, String)>,
+    pub attrs: Vec<(Option<String>, String, String)>,
     /// Child elements, in document order.
-    pub(crate) children: Vec<Element>,
+    pub children: Vec<Element>,
     /// The concatenated character data directly inside this element.
-    pub(crate) text: String,
+    pub text: String,
 }
 
 /// Stand-in namespace for a prefix that no `xmlns:` declares.
-pub(crate) const UNDECLARED_PREFIX: &str = "\u{0}undeclared-prefix";
+pub const UNDECLARED_PREFIX: &str = "\u{0}undeclared-prefix";
 
 impl Element {
     /// Is this element `name` in namespace `ns`, or `name` in no namespace?
     /// (Tolerance: some peers omit the default namespace declaration.)
-    pub(crate) fn is(&self, ns: &str, name: &str) -> bool {
+    pub fn is(&self, ns: &str, name: &str) -> bool {
         self.name == name && self.ns.as_deref().is_none_or(|n| n.trim() == ns)
     }
 
     /// An attribute in no namespace (the way RFC 3680 attributes are written).
-    pub(crate) fn attr(&self, name: &str) -> Option<&str> {
+    pub fn attr(&self, name: &str) -> Option<&str> {
         self.attrs
             .iter()
             .find(|(ns, n, _)| ns.is_none() && n == name)
             .map(|(_, _, v)| v.as_str())
     }
 
+    /// An attribute in a given namespace.
+    pub fn attr_ns(&self, ns: &str, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(n_ns, n, _)| n_ns.as_deref() == Some(ns) && n == name)
+            .map(|(_, _, v)| v.as_str())
+    }
+
     /// Child elements matching [`Element::is`].
-    pub(crate) fn children_named<'a>(
+    pub fn children_named<'a>(
         &'a self,
         ns: &'a str,
         name: &'a str,
@@ -64,9 +82,15 @@ impl Element {
 
 /// Why a document could not be read as XML at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum TreeError {
+#[non_exhaustive]
+pub enum TreeError {
     /// Not well-formed (message from the XML reader) at a byte offset.
-    Syntax { position: u64, message: String },
+    Syntax {
+        /// Byte offset in the input.
+        position: u64,
+        /// What the reader found wrong.
+        message: String,
+    },
     /// Nesting deeper than [`MAX_DEPTH`].
     TooDeep,
     /// The document ended inside an element.
@@ -98,7 +122,7 @@ fn syntax(position: u64, message: impl fmt::Display) -> TreeError {
 /// Parses `input` into the tree of its root element. Anything after the
 /// root element other than whitespace, comments and processing instructions
 /// is an error (the reader reports it).
-pub(crate) fn parse_tree(input: &[u8]) -> Result<Element, TreeError> {
+pub fn parse_tree(input: &[u8]) -> Result<Element, TreeError> {
     let text = std::str::from_utf8(input).map_err(|e| {
         syntax(
             e.valid_up_to() as u64,
@@ -240,7 +264,7 @@ fn resolved(ns: ResolveResult<'_>, position: u64) -> Result<Option<String>, Tree
 /// LF become character references so that attribute-value normalization
 /// does not turn them into spaces; characters XML 1.0 cannot carry at all
 /// (C0 controls other than tab, CR, LF; U+FFFE, U+FFFF) become U+FFFD.
-pub(crate) fn escape_attr(out: &mut String, s: &str) {
+pub fn escape_attr(out: &mut String, s: &str) {
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -258,7 +282,7 @@ pub(crate) fn escape_attr(out: &mut String, s: &str) {
 /// Appends `s` escaped for character data. CR becomes a character reference
 /// (end-of-line normalization would otherwise drop it); see [`escape_attr`]
 /// for characters XML cannot carry.
-pub(crate) fn escape_text(out: &mut String, s: &str) {
+pub fn escape_text(out: &mut String, s: &str) {
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),
