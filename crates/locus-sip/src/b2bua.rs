@@ -30,6 +30,22 @@
 //! `sip.media.inactivity_timeout_secs` get BYE on both legs. Without a
 //! relay (`sip.media.relay = false`), offers are filtered and SDP passes
 //! through.
+//!
+//! DNS (C9, C13, C20): a trunk's `outbound` names are resolved when a call
+//! reaches them: the call pauses on a token ([`Calls::poll_resolve`]), the
+//! driver resolves in its own task and feeds the endpoints back
+//! ([`Calls::on_resolved`]); no answer by the deadline skips the name.
+//! [`crate::dns`] describes the seam.
+//!
+//! Outbound digest (C18): when a trunk has `auth` and B answers the INVITE
+//! with 401/407, the transaction ACKs it and the INVITE is sent again once,
+//! with the same Call-ID, From tag and To, CSeq + 1, a new branch and the
+//! Authorization (or Proxy-Authorization) from `sip-digest`. A second
+//! challenge for the same request (the [`ChallengeGuard`] refuses it) is an
+//! authentication failure: that attempt ends as a 503 would end it, failing
+//! over to the next endpoint or carrier (C13), the caller getting 503 when
+//! none is left. Without credentials (or for a realm other than the
+//! configured one) a challenge still ends the call with 503 at once (C12).
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -40,6 +56,7 @@ use sip_core::{
     new_call_id, new_tag, HeaderForm, HeaderName, Message, Method, Request, Response,
     ResponseBuilder, StatusCode,
 };
+use sip_digest::{pick_challenge, respond, Challenge, ChallengeGuard};
 use sip_transaction::{
     Action, Kind, ServerInviteState, TransactionId, TransactionKey, TransactionState,
     TransactionTable,
@@ -49,9 +66,10 @@ use sip_transport::{Inbound, ListenAddr, Outbound, Transport};
 use crate::anchor::{Anchor, Leg, MediaPort};
 use crate::config::CallsConfig;
 use crate::dialog::{ack_for_failure, cancel_for, uri_address, Dialog, DialogRequest, Local};
+use crate::dns::ResolveRequest;
 use crate::identity::{outbound_headers, CallingIdentity, IdentityMode};
 use crate::routes::Destination;
-use crate::trunk::{Trunk, Trunks, TRUNK_ALLOW};
+use crate::trunk::{OutboundName, Trunk, TrunkAuth, Trunks, TRUNK_ALLOW};
 use crate::via::stamp_top_via;
 
 /// What the B2BUA needs of the core for one call into it.
@@ -118,6 +136,103 @@ struct Attempt {
     compact: bool,
     /// How the calling identity is presented to this attempt (C19).
     identity: IdentityMode,
+    /// Credentials for the carrier's digest challenges (C18).
+    auth: Option<TrunkAuth>,
+}
+
+/// A trunk's DNS name, resolved when the call reaches it ([`crate::dns`]).
+#[derive(Debug, Clone)]
+struct Lookup {
+    name: OutboundName,
+    user: String,
+    transport: Transport,
+    compact: bool,
+    identity: IdentityMode,
+    /// The trunk's custom domain (C9: first choice of Request-URI host).
+    domain: Option<String>,
+    auth: Option<TrunkAuth>,
+}
+
+impl Lookup {
+    /// The attempt toward one resolved endpoint. C9: the Request-URI host
+    /// is the trunk's domain, else the SRV domain, else the A name, else
+    /// the IP.
+    fn attempt(&self, e: &sip_resolve::Endpoint) -> Attempt {
+        let host = match (&self.domain, e.origin) {
+            (Some(d), _) => d.clone(),
+            (None, sip_resolve::Origin::Srv { .. }) => self.name.name.clone(),
+            (None, sip_resolve::Origin::Address) => match self.name.port {
+                Some(p) => format!("{}:{p}", self.name.name),
+                None => self.name.name.clone(),
+            },
+            (None, _) => e.addr.to_string(),
+        };
+        trunk_attempt(
+            &self.user,
+            &host,
+            e.addr,
+            self.transport,
+            self.compact,
+            self.identity,
+            self.auth.clone(),
+        )
+    }
+}
+
+/// An attempt toward `addr` whose Request-URI and To name `host`.
+fn trunk_attempt(
+    user: &str,
+    host: &str,
+    addr: SocketAddr,
+    transport: Transport,
+    compact: bool,
+    identity: IdentityMode,
+    auth: Option<TrunkAuth>,
+) -> Attempt {
+    let ruri = match transport {
+        Transport::Tcp => format!("sip:{user}@{host};transport=tcp"),
+        _ => format!("sip:{user}@{host}"),
+    };
+    Attempt {
+        to: format!("<sip:{user}@{host}>"),
+        ruri,
+        addr,
+        transport,
+        compact,
+        identity,
+        auth,
+    }
+}
+
+/// What a call tries next.
+#[derive(Debug, Clone)]
+enum Step {
+    /// An INVITE toward one endpoint.
+    Try(Attempt),
+    /// A DNS name to resolve first.
+    Resolve(Lookup),
+}
+
+/// The INVITE sent again after a challenge (C18): same dialog identifiers,
+/// next CSeq, the credentials.
+#[derive(Debug)]
+struct Retry {
+    call_id: String,
+    tag: String,
+    seq: u32,
+    guard: ChallengeGuard,
+    authorization: Vec<(HeaderName, String, String)>,
+}
+
+/// What to do with a 401/407 from B.
+enum ChallengeOutcome {
+    /// Send the INVITE again with credentials.
+    Answer(Retry),
+    /// Challenged again: the credentials were refused (C18, no loop).
+    GiveUp,
+    /// Nothing to answer with: no credentials, another realm, no digest
+    /// challenge we understand.
+    Unanswerable,
 }
 
 /// Which leg a dialog or request belongs to.
@@ -159,6 +274,12 @@ struct LegB {
     confirmed: bool,
     /// The ACK sent for B's 2xx, re-sent when B retransmits the 2xx.
     ack: Option<Outbound>,
+    /// The attempt this leg is (to send the INVITE again after a challenge).
+    at: Attempt,
+    /// One answer per challenge (C18).
+    guard: ChallengeGuard,
+    /// The credentials this INVITE carries: header, realm, value.
+    authorization: Vec<(HeaderName, String, String)>,
 }
 
 /// A pending 2xx retransmission toward a leg (RFC 3261 section 13.3.1.4).
@@ -188,7 +309,10 @@ struct Call {
     /// Whether a 2xx went to A: A's dialog is confirmed on our side.
     a_confirmed: bool,
     b: Option<LegB>,
-    attempts: VecDeque<Attempt>,
+    attempts: VecDeque<Step>,
+    /// The DNS resolution the call waits for, and until when.
+    resolving: Option<u64>,
+    resolve_deadline: Option<Instant>,
     /// The offer sent to each B attempt (after the carrier policy).
     offer: Option<(String, Bytes)>,
     /// The final answer A gets if no attempt succeeds (C12: 503 unless a
@@ -212,6 +336,7 @@ impl Call {
             self.ack_deadline,
             self.retx.as_ref().map(|r| r.next),
             self.media_check,
+            self.resolve_deadline,
         ]
         .into_iter()
         .flatten()
@@ -264,6 +389,14 @@ pub(crate) struct Calls {
     media: Option<Box<dyn MediaPort>>,
     /// The RTP-inactivity guard's limit; `None` when off.
     inactivity: Option<Duration>,
+    /// Resolutions waiting for the driver.
+    resolve_out: VecDeque<ResolveRequest>,
+    /// Resolutions in progress: the call and the name.
+    lookups: HashMap<u64, (u64, Lookup)>,
+    next_token: u64,
+    /// How long a call waits for a resolution (`sip.dns.timeout_ms` and a
+    /// margin for the driver).
+    dns_wait: Duration,
 }
 
 fn leg_of(side: Side) -> Leg {
@@ -361,7 +494,64 @@ impl Calls {
             dirty: Vec::new(),
             media: None,
             inactivity: None,
+            resolve_out: VecDeque::new(),
+            lookups: HashMap::new(),
+            next_token: 1,
+            dns_wait: Duration::from_millis(2_500),
         }
+    }
+
+    /// How long one DNS resolution may take (`sip.dns.timeout_ms`); a call
+    /// waits that plus half a second before going on without the name.
+    pub(crate) fn set_dns_timeout(&mut self, timeout: Duration) {
+        self.dns_wait = timeout + Duration::from_millis(500);
+    }
+
+    /// The next resolution for the driver to run ([`crate::dns`]).
+    pub(crate) fn poll_resolve(&mut self) -> Option<ResolveRequest> {
+        while let Some(r) = self.resolve_out.pop_front() {
+            if self.lookups.contains_key(&r.token) {
+                return Some(r);
+            }
+        }
+        None
+    }
+
+    /// The endpoints of resolution `token` (empty when DNS gave none): the
+    /// call goes on with them first, then the rest of its attempts.
+    pub(crate) fn on_resolved(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        token: u64,
+        endpoints: &[sip_resolve::Endpoint],
+    ) {
+        let Some((call_id, lookup)) = self.lookups.remove(&token) else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        if call.resolving != Some(token) {
+            return;
+        }
+        call.resolving = None;
+        call.resolve_deadline = None;
+        self.dirty.push(call_id);
+        let found: Vec<Step> = endpoints
+            .iter()
+            .filter(|e| e.transport == lookup.transport)
+            .map(|e| Step::Try(lookup.attempt(e)))
+            .collect();
+        if found.is_empty() {
+            tracing::warn!(call = call_id, name = %lookup.name.name, "DNS gave no endpoint: going on without the name");
+        } else {
+            tracing::debug!(call = call_id, name = %lookup.name.name, endpoints = found.len(), "resolved");
+        }
+        for step in found.into_iter().rev() {
+            call.attempts.push_front(step);
+        }
+        self.try_next(ctx, call_id);
+        self.flush_timers();
     }
 
     /// Anchors the media of calls set up from now on in `port`; answered
@@ -470,6 +660,8 @@ impl Calls {
             a_confirmed: false,
             b: None,
             attempts: attempts.into(),
+            resolving: None,
+            resolve_deadline: None,
             offer: None,
             retx: None,
             ring_deadline: None,
@@ -593,16 +785,19 @@ impl Calls {
         Ok(Some((ct, Bytes::from(text))))
     }
 
-    fn attempts(dest: &Destination, trunks: &Trunks) -> Vec<Attempt> {
+    fn attempts(dest: &Destination, trunks: &Trunks) -> Vec<Step> {
         match dest {
             Destination::Uri(u) => uri_address(u)
-                .map(|(addr, transport)| Attempt {
-                    ruri: u.clone(),
-                    to: format!("<{u}>"),
-                    addr,
-                    transport,
-                    compact: false,
-                    identity: IdentityMode::Pai,
+                .map(|(addr, transport)| {
+                    Step::Try(Attempt {
+                        ruri: u.clone(),
+                        to: format!("<{u}>"),
+                        addr,
+                        transport,
+                        compact: false,
+                        identity: IdentityMode::Pai,
+                        auth: None,
+                    })
                 })
                 .into_iter()
                 .collect(),
@@ -613,21 +808,30 @@ impl Calls {
                         continue;
                     };
                     let transport = t.config.transport.transport();
-                    for addr in t.target.endpoints(t.config.spread) {
-                        // C9: the carrier's IP as host until DNS names land.
-                        let host = match transport {
-                            Transport::Tcp => format!("{addr};transport=tcp"),
-                            _ => addr.to_string(),
-                        };
-                        let ruri = format!("sip:{user}@{host}");
-                        out.push(Attempt {
-                            to: format!("<sip:{user}@{addr}>"),
-                            ruri,
-                            addr,
+                    // C20: the names (SRV, then A) first, then the IPs.
+                    for name in t.target.names() {
+                        out.push(Step::Resolve(Lookup {
+                            name: name.clone(),
+                            user: user.clone(),
                             transport,
                             compact: t.config.compact_headers,
                             identity: t.config.identity,
-                        });
+                            domain: t.config.domain.clone(),
+                            auth: t.config.auth.clone(),
+                        }));
+                    }
+                    for addr in t.target.endpoints(t.config.spread) {
+                        // C9: the trunk's domain, else the carrier's IP.
+                        let host = t.config.domain.clone().unwrap_or_else(|| addr.to_string());
+                        out.push(Step::Try(trunk_attempt(
+                            user,
+                            &host,
+                            addr,
+                            transport,
+                            t.config.compact_headers,
+                            t.config.identity,
+                            t.config.auth.clone(),
+                        )));
                     }
                 }
                 out
@@ -635,8 +839,9 @@ impl Calls {
         }
     }
 
-    /// Starts the next attempt toward B, or gives A its final answer when
-    /// none is left (C12: 503, the called party's disposition is unknown).
+    /// Starts the next attempt toward B (or pauses the call for a DNS
+    /// resolution), or gives A its final answer when none is left (C12:
+    /// 503, the called party's disposition is unknown).
     fn try_next(&mut self, ctx: &mut Ctx<'_>, call_id: u64) {
         let Some(call) = self.calls.get_mut(&call_id) else {
             return;
@@ -644,94 +849,237 @@ impl Calls {
         if call.phase != Phase::Calling {
             return;
         }
-        while let Some(at) = call.attempts.pop_front() {
-            let local = ctx.local(at.transport, call.a_local.addr.ip());
-            let b_call_id = new_call_id(Some(&local.addr.ip().to_string()));
-            // C19: the calling identity as this attempt's identity mode
-            // presents it, the number's host being the endpoint's address.
-            let ident = outbound_headers(
-                &CallingIdentity::from_request(&call.a_invite),
-                at.identity,
-                &sip_core::Host::from(at.addr.ip()).to_string(),
-            );
-            let mut dialog = Dialog::uac(&b_call_id, &new_tag(), &ident.from, &at.to, &at.ruri, 0);
-            let DialogRequest {
-                builder, branch, ..
-            } = dialog.request(Method::Invite, &local);
-            // The B2BUA is a loop guard too: Max-Forwards goes down by one.
-            let mf = call
-                .a_invite
-                .max_forwards()
-                .ok()
-                .flatten()
-                .unwrap_or(70)
-                .saturating_sub(1)
-                .min(70);
-            let mut b = builder
-                .remove_header(HeaderName::MaxForwards)
-                .header(HeaderName::MaxForwards, mf)
-                .header(HeaderName::Allow, TRUNK_ALLOW)
-                .raw_header("User-Agent", ctx.user_agent);
-            for (h, v) in &ident.extra {
-                b = b.header(*h, v);
-            }
-            if ident.contact_user.is_some() {
-                b = b
-                    .remove_header(HeaderName::Contact)
-                    .raw_header("Contact", ident.contact(&local.contact()));
-            }
-            if let Some((ct, body)) = &call.offer {
-                b = b.body(ct, body.clone());
-            }
-            let bytes = b.form(form_of(at.compact)).to_bytes();
-            let Some(invite) = parse_request(bytes.clone()) else {
-                continue;
-            };
-            let key = TransactionKey::client(&branch, Kind::Invite);
-            let id =
-                match ctx
-                    .tx
-                    .start_client_invite(ctx.now, key, bytes, tx_transport(at.transport))
-                {
-                    Ok(id) => id,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot start the INVITE toward B");
-                        continue;
+        while let Some(step) = call.attempts.pop_front() {
+            let at = match step {
+                Step::Try(at) => at,
+                Step::Resolve(lookup) => {
+                    // Paused until the driver answers or the deadline
+                    // passes ([`crate::dns`]). The failed leg is forgotten
+                    // (its transaction still absorbs retransmissions).
+                    let token = self.next_token;
+                    self.next_token += 1;
+                    let target = sip_resolve::Target {
+                        host: sip_resolve::Host::Name(lookup.name.name.clone()),
+                        port: lookup.name.port,
+                        transport: Some(lookup.transport),
+                        secure: false,
+                    };
+                    tracing::debug!(call = call_id, name = %lookup.name.name, token, "resolving");
+                    self.resolve_out.push_back(ResolveRequest { token, target });
+                    self.lookups.insert(token, (call_id, lookup));
+                    if let Some(old) = call.b.take() {
+                        self.by_dialog.remove(&(
+                            old.dialog.call_id().to_owned(),
+                            old.dialog.local_tag().to_owned(),
+                        ));
                     }
-                };
-            let flow = Outbound::new(at.transport, at.addr, Bytes::new());
-            ctx.dests.insert(id, flow.clone());
-            self.by_tx.insert(id, TxRole::BInvite(call_id));
-            if let Some(old) = call.b.take() {
-                self.by_dialog.remove(&(
-                    old.dialog.call_id().to_owned(),
-                    old.dialog.local_tag().to_owned(),
-                ));
+                    call.resolving = Some(token);
+                    call.resolve_deadline = Some(ctx.now + self.dns_wait);
+                    self.dirty.push(call_id);
+                    return;
+                }
+            };
+            if Self::start_b_invite(
+                ctx,
+                call_id,
+                call,
+                &mut self.by_tx,
+                &mut self.by_dialog,
+                at,
+                None,
+            ) {
+                return;
             }
-            self.by_dialog.insert(
-                (dialog.call_id().to_owned(), dialog.local_tag().to_owned()),
-                (call_id, Side::B),
-            );
-            tracing::debug!(call = call_id, dest = %at.addr, "attempt");
-            call.b = Some(LegB {
-                dialog,
-                invite,
-                tx: Some(id),
-                flow,
-                local,
-                compact: at.compact,
-                provisional: false,
-                cancel_pending: false,
-                cancel_sent: false,
-                confirmed: false,
-                ack: None,
-            });
-            return;
         }
         // Every attempt failed with 503, 408, a timeout or a transport
         // failure: the disposition of the called party is unknown (C12).
         self.fail_a(ctx, call_id, 503, None);
         self.end(call_id);
+    }
+
+    /// Sends the INVITE of attempt `at` toward B: a new dialog, or, with
+    /// `retry`, the same dialog identifiers with the next CSeq and
+    /// credentials (C18). `false` when it could not be started.
+    fn start_b_invite(
+        ctx: &mut Ctx<'_>,
+        call_id: u64,
+        call: &mut Call,
+        by_tx: &mut HashMap<TransactionId, TxRole>,
+        by_dialog: &mut HashMap<(String, String), (u64, Side)>,
+        at: Attempt,
+        retry: Option<Retry>,
+    ) -> bool {
+        let local = ctx.local(at.transport, call.a_local.addr.ip());
+        // C19: the calling identity as this attempt's identity mode
+        // presents it, the number's host being the endpoint's address.
+        let ident = outbound_headers(
+            &CallingIdentity::from_request(&call.a_invite),
+            at.identity,
+            &sip_core::Host::from(at.addr.ip()).to_string(),
+        );
+        let (mut dialog, guard, authorization) = match retry {
+            None => {
+                let b_call_id = new_call_id(Some(&local.addr.ip().to_string()));
+                (
+                    Dialog::uac(&b_call_id, &new_tag(), &ident.from, &at.to, &at.ruri, 0),
+                    ChallengeGuard::new(),
+                    Vec::new(),
+                )
+            }
+            Some(r) => (
+                Dialog::uac(&r.call_id, &r.tag, &ident.from, &at.to, &at.ruri, r.seq),
+                r.guard,
+                r.authorization,
+            ),
+        };
+        let DialogRequest {
+            builder, branch, ..
+        } = dialog.request(Method::Invite, &local);
+        // The B2BUA is a loop guard too: Max-Forwards goes down by one.
+        let mf = call
+            .a_invite
+            .max_forwards()
+            .ok()
+            .flatten()
+            .unwrap_or(70)
+            .saturating_sub(1)
+            .min(70);
+        let mut b = builder
+            .remove_header(HeaderName::MaxForwards)
+            .header(HeaderName::MaxForwards, mf)
+            .header(HeaderName::Allow, TRUNK_ALLOW)
+            .raw_header("User-Agent", ctx.user_agent);
+        for (h, v) in &ident.extra {
+            b = b.header(*h, v);
+        }
+        for (h, _, v) in &authorization {
+            b = b.header(*h, v);
+        }
+        if ident.contact_user.is_some() {
+            b = b
+                .remove_header(HeaderName::Contact)
+                .raw_header("Contact", ident.contact(&local.contact()));
+        }
+        if let Some((ct, body)) = &call.offer {
+            b = b.body(ct, body.clone());
+        }
+        let bytes = b.form(form_of(at.compact)).to_bytes();
+        let Some(invite) = parse_request(bytes.clone()) else {
+            return false;
+        };
+        let key = TransactionKey::client(&branch, Kind::Invite);
+        let id = match ctx
+            .tx
+            .start_client_invite(ctx.now, key, bytes, tx_transport(at.transport))
+        {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start the INVITE toward B");
+                return false;
+            }
+        };
+        let flow = Outbound::new(at.transport, at.addr, Bytes::new());
+        ctx.dests.insert(id, flow.clone());
+        by_tx.insert(id, TxRole::BInvite(call_id));
+        if let Some(old) = call.b.take() {
+            by_dialog.remove(&(
+                old.dialog.call_id().to_owned(),
+                old.dialog.local_tag().to_owned(),
+            ));
+        }
+        by_dialog.insert(
+            (dialog.call_id().to_owned(), dialog.local_tag().to_owned()),
+            (call_id, Side::B),
+        );
+        tracing::debug!(call = call_id, dest = %at.addr, ruri = %at.ruri, credentials = !authorization.is_empty(), "attempt");
+        call.b = Some(LegB {
+            dialog,
+            invite,
+            tx: Some(id),
+            flow,
+            local,
+            compact: at.compact,
+            provisional: false,
+            cancel_pending: false,
+            cancel_sent: false,
+            confirmed: false,
+            ack: None,
+            at,
+            guard,
+            authorization,
+        });
+        true
+    }
+
+    /// The answer to B's 401/407 (C18): the credentials for the INVITE sent
+    /// again, or why there is none.
+    fn challenge_answer(b: &mut LegB, resp: &Response, status: u16) -> ChallengeOutcome {
+        let Some(auth) = b.at.auth.as_ref() else {
+            return ChallengeOutcome::Unanswerable;
+        };
+        let (asked, answer) = if status == 407 {
+            (
+                HeaderName::ProxyAuthenticate,
+                HeaderName::ProxyAuthorization,
+            )
+        } else {
+            (HeaderName::WwwAuthenticate, HeaderName::Authorization)
+        };
+        let offered: Vec<Challenge> = resp
+            .header_values(asked)
+            .filter_map(|v| std::str::from_utf8(v).ok())
+            .filter_map(|v| Challenge::parse(v).ok())
+            .collect();
+        // One realm answered: the configured one, else the first offered.
+        let Some(realm) = auth
+            .realm
+            .clone()
+            .or_else(|| offered.first().map(|c| c.realm.clone()))
+        else {
+            tracing::warn!("digest challenge without a usable Digest header: not answered");
+            return ChallengeOutcome::Unanswerable;
+        };
+        let of_realm: Vec<Challenge> = offered.into_iter().filter(|c| c.realm == realm).collect();
+        let Some(chosen) = pick_challenge(&of_realm) else {
+            tracing::warn!(%realm, "no digest challenge for the configured realm: not answered");
+            return ChallengeOutcome::Unanswerable;
+        };
+        if let Err(e) = b.guard.admit(chosen) {
+            tracing::warn!(error = %e, "carrier refused the credentials");
+            return ChallengeOutcome::GiveUp;
+        }
+        let uri = b.invite.uri_str().to_owned();
+        let body = b.invite.headers().body_bytes();
+        let creds = match respond(
+            chosen,
+            "INVITE",
+            &uri,
+            &auth.username,
+            &auth.password,
+            &new_tag(),
+            1,
+            Some(&body),
+        ) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot answer the digest challenge");
+                return ChallengeOutcome::Unanswerable;
+            }
+        };
+        let mut authorization: Vec<(HeaderName, String, String)> = b
+            .authorization
+            .iter()
+            .filter(|(h, r, _)| !(*h == answer && *r == realm))
+            .cloned()
+            .collect();
+        authorization.push((answer, realm, creds.to_string()));
+        ChallengeOutcome::Answer(Retry {
+            call_id: b.dialog.call_id().to_owned(),
+            tag: b.dialog.local_tag().to_owned(),
+            seq: b.invite.cseq().map_or(1, |c| c.seq),
+            guard: b.guard.clone(),
+            authorization,
+        })
     }
 
     /// Gives A a final non-2xx answer (when its INVITE is still pending).
@@ -975,12 +1323,31 @@ impl Calls {
                         );
                         self.end(call_id);
                     }
-                    // Challenges are not answered yet: the disposition of the
-                    // called party is unknown, so 503 (C12).
-                    401 | 407 => {
-                        self.fail_a(ctx, call_id, 503, None);
-                        self.end(call_id);
-                    }
+                    // C18: a challenge is answered once with the trunk's
+                    // credentials; a second one ends the attempt as a 503
+                    // does (fail over, C13). Without credentials the
+                    // disposition of the called party is unknown: 503 (C12).
+                    401 | 407 => match Self::challenge_answer(b, &resp, status) {
+                        ChallengeOutcome::Answer(retry) => {
+                            let at = b.at.clone();
+                            if !Self::start_b_invite(
+                                ctx,
+                                call_id,
+                                call,
+                                &mut self.by_tx,
+                                &mut self.by_dialog,
+                                at,
+                                Some(retry),
+                            ) {
+                                self.try_next(ctx, call_id);
+                            }
+                        }
+                        ChallengeOutcome::GiveUp => self.try_next(ctx, call_id),
+                        ChallengeOutcome::Unanswerable => {
+                            self.fail_a(ctx, call_id, 503, None);
+                            self.end(call_id);
+                        }
+                    },
                     // C12: any other 4xx (and 6xx) ends the attempt and is
                     // relayed: the far end knows the called party.
                     _ => {
@@ -1152,6 +1519,9 @@ impl Calls {
     /// call ends comes here, so no port outlives its call).
     fn end(&mut self, call_id: u64) {
         if let Some(call) = self.calls.remove(&call_id) {
+            if let Some(token) = call.resolving {
+                self.lookups.remove(&token);
+            }
             if let Some(at) = call.scheduled {
                 self.timers.remove(&(at, call_id));
             }
@@ -1624,6 +1994,15 @@ impl Calls {
                         call.media_check = Some(now + (limit - idle));
                     }
                 }
+            }
+            if call.resolve_deadline.is_some_and(|d| now >= d) {
+                // No DNS answer in time: on without the name ([`crate::dns`]).
+                call.resolve_deadline = None;
+                if let Some((_, l)) = call.resolving.take().and_then(|t| self.lookups.remove(&t)) {
+                    tracing::warn!(call = call_id, name = %l.name.name, "no DNS answer in time: going on without the name");
+                }
+                self.try_next(ctx, call_id);
+                continue;
             }
             if call.ring_deadline.is_some_and(|d| now >= d) {
                 call.ring_deadline = None;

@@ -51,6 +51,8 @@ pub struct SipConfig {
     pub calls: CallsConfig,
     /// The media relay anchoring every call's RTP (`[sip.media]`).
     pub media: MediaConfig,
+    /// DNS for trunk `outbound` names (`[sip.dns]`, C9, C20).
+    pub dns: crate::dns::DnsConfig,
 }
 
 /// `[sip.media]`: the RTP/RTCP relay (C24, C25).
@@ -134,6 +136,7 @@ impl Default for SipConfig {
             routes: crate::routes::RoutesConfig::default(),
             calls: CallsConfig::default(),
             media: MediaConfig::default(),
+            dns: crate::dns::DnsConfig::default(),
         }
     }
 }
@@ -320,6 +323,7 @@ impl SipConfig {
         check_range(&mut out, "sip.timers.t4_ms", t.t4_ms, t.t1_ms, 60_000);
         out.extend(crate::trunk::validate(&self.trunks));
         out.extend(crate::routes::validate(&self.routes, &self.trunks));
+        out.extend(self.dns.validate());
         let c = &self.calls;
         check_range(&mut out, "sip.calls.max_calls", c.max_calls, 1, 1_000_000);
         check_range(

@@ -25,7 +25,7 @@ use crate::b2bua::{Calls, Ctx};
 use crate::config::SipConfig;
 use crate::ratelimit::{RateLimiter, Verdict};
 use crate::routes::Routes;
-use crate::trunk::{called_e164, Profile, Trunk, Trunks, TRUNK_ALLOW};
+use crate::trunk::{called_e164, Profile, Refusal, Trunk, Trunks, TRUNK_ALLOW};
 use crate::via::{response_destination, stamp_top_via};
 
 /// Methods the server implements, in the order of its `Allow` header.
@@ -76,6 +76,8 @@ pub struct SipCore {
     tag_secret: String,
     /// `sip.media.inactivity_timeout_secs`.
     media_inactivity_secs: u64,
+    /// `sip.domains`, lower case: hosts naming this server (C9).
+    domains: Vec<String>,
 }
 
 fn kind_of(method: &Method) -> Kind {
@@ -144,7 +146,11 @@ impl SipCore {
             stats: CoreStats::default(),
             trunks: Trunks::new(&config.trunks),
             routes: Routes::new(&config.routes),
-            calls: Calls::new(&config.calls, timers.t1, timers.t2),
+            calls: {
+                let mut calls = Calls::new(&config.calls, timers.t1, timers.t2);
+                calls.set_dns_timeout(config.dns.timeout());
+                calls
+            },
             locals: config
                 .listen
                 .iter()
@@ -153,6 +159,11 @@ impl SipCore {
             limiter: RateLimiter::new(65_536),
             tag_secret: new_tag(),
             media_inactivity_secs: config.media.inactivity_timeout_secs,
+            domains: config
+                .domains
+                .iter()
+                .map(|d| d.to_ascii_lowercase())
+                .collect(),
         }
     }
 
@@ -425,7 +436,20 @@ impl SipCore {
         }
         let method = req.method();
         if let Some(t) = trunk {
-            if let Some(refusal) = t.check(req) {
+            let refusal = t.check(req);
+            // C9: after the method checks, the Request-URI host.
+            if !matches!(
+                refusal,
+                Some(Refusal::MethodNotAllowed | Refusal::NotImplemented)
+            ) && !crate::hosts::accepted(req, &self.locals, &self.domains, t)
+            {
+                return Decision::Answer(
+                    StatusCode::NOT_FOUND,
+                    Some(crate::hosts::NOT_OURS),
+                    Extra::None,
+                );
+            }
+            if let Some(refusal) = refusal {
                 let (status, reason) = refusal.status();
                 let extra = if status == 484 {
                     Extra::None
@@ -662,6 +686,37 @@ impl SipCore {
             }
         }
         self.calls.flush_timers();
+    }
+}
+
+// ---- DNS for trunk targets ([`crate::dns`]) ----
+
+impl SipCore {
+    /// The next DNS resolution a call waits for: run it off the core's
+    /// task (the driver spawns `sip_resolve::Resolver::resolve`) and give
+    /// the result to [`SipCore::handle_resolved`].
+    pub fn poll_resolve(&mut self) -> Option<crate::dns::ResolveRequest> {
+        self.calls.poll_resolve()
+    }
+
+    /// The endpoints of resolution `token`, in failover order; empty when
+    /// DNS gave none. Unknown or late tokens are ignored.
+    pub fn handle_resolved(
+        &mut self,
+        now: Instant,
+        token: u64,
+        endpoints: &[sip_resolve::Endpoint],
+    ) {
+        let mut ctx = Ctx {
+            now,
+            tx: &mut self.transactions,
+            dests: &mut self.destinations,
+            out: &mut self.out,
+            locals: &self.locals,
+            user_agent: &self.user_agent,
+        };
+        self.calls.on_resolved(&mut ctx, token, endpoints);
+        self.drain_transactions_at(now);
     }
 }
 

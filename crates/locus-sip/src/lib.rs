@@ -12,6 +12,8 @@ mod b2bua;
 pub mod config;
 pub mod core;
 pub mod dialog;
+pub mod dns;
+mod hosts;
 pub mod identity;
 pub mod number;
 pub mod ratelimit;

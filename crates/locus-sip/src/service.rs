@@ -1,6 +1,8 @@
 //! The tokio driver of `locus sip`: one task owns the [`SipCore`], feeds it
 //! what the transport receives and the time, and hands what it wants sent to
-//! the transport. One timer, reset to the core's next deadline.
+//! the transport. One timer, reset to the core's next deadline. DNS
+//! resolutions the core asks for ([`crate::dns`]) run in spawned tasks
+//! whose answers come back on a channel.
 
 use std::fmt;
 use std::future::Future;
@@ -27,6 +29,8 @@ pub enum StartError {
     Transport(sip_transport::Error),
     /// The media relay's settings are unusable.
     Media(media::RelayError),
+    /// The DNS resolver for trunk names could not be set up.
+    Dns(sip_resolve::ResolveError),
 }
 
 impl fmt::Display for StartError {
@@ -37,6 +41,7 @@ impl fmt::Display for StartError {
             }
             Self::Transport(e) => write!(f, "cannot start the SIP transport: {e}"),
             Self::Media(e) => write!(f, "cannot start the media relay: {e}"),
+            Self::Dns(e) => write!(f, "cannot set up DNS for trunk outbound names: {e}"),
         }
     }
 }
@@ -48,7 +53,14 @@ pub struct Server {
     endpoint: Endpoint,
     events: mpsc::Receiver<Event>,
     core: SipCore,
+    /// Present when a trunk has a DNS name in `outbound`.
+    resolver: Option<sip_resolve::Resolver>,
+    resolved_tx: mpsc::UnboundedSender<Resolved>,
+    resolved_rx: mpsc::UnboundedReceiver<Resolved>,
 }
+
+/// A finished resolution: the token and the endpoints (empty on failure).
+type Resolved = (u64, Vec<sip_resolve::Endpoint>);
 
 impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -104,10 +116,26 @@ impl Server {
             tracing::info!(ip = %relay.config().bind_ip, ports = ?relay.config().port_range, "media relay");
             core.set_media_port(Box::new(crate::anchor::RelayPort::new(relay)));
         }
+        let uses_dns = config
+            .trunks
+            .iter()
+            .any(|t| !crate::trunk::Target::new(&t.outbound).names().is_empty());
+        let resolver = if uses_dns {
+            Some(
+                sip_resolve::Resolver::new(config.dns.resolver_config())
+                    .map_err(StartError::Dns)?,
+            )
+        } else {
+            None
+        };
+        let (resolved_tx, resolved_rx) = mpsc::unbounded_channel();
         Ok(Server {
             endpoint,
             events,
             core,
+            resolver,
+            resolved_tx,
+            resolved_rx,
         })
     }
 
@@ -141,10 +169,14 @@ impl Server {
                         }
                     }
                 }
+                Some((token, endpoints)) = self.resolved_rx.recv() => {
+                    self.core.handle_resolved(tokio::time::Instant::now().into_std(), token, &endpoints);
+                }
                 () = sleep => {
                     self.core.handle_timeout(tokio::time::Instant::now().into_std());
                 }
             }
+            self.start_resolutions();
             while let Some(out) = self.core.poll_transmit() {
                 let dest = out.dest;
                 if let Err(e) = self.endpoint.send(out).await {
@@ -155,6 +187,30 @@ impl Server {
             }
         }
         self.endpoint.shutdown().await;
+    }
+
+    /// Spawns a task for each resolution the core asks for; each answer
+    /// (bounded by `sip.dns.timeout_ms` inside the resolver) comes back on
+    /// the channel.
+    fn start_resolutions(&mut self) {
+        while let Some(req) = self.core.poll_resolve() {
+            let Some(resolver) = self.resolver.clone() else {
+                let now = tokio::time::Instant::now().into_std();
+                self.core.handle_resolved(now, req.token, &[]);
+                continue;
+            };
+            let tx = self.resolved_tx.clone();
+            tokio::spawn(async move {
+                let endpoints = match resolver.resolve(&req.target, &[]).await {
+                    Ok(e) => e,
+                    Err(error) => {
+                        tracing::warn!(name = %req.target.host, %error, "DNS gave no endpoint");
+                        Vec::new()
+                    }
+                };
+                let _ = tx.send((req.token, endpoints));
+            });
+        }
     }
 
     fn handle_event(&mut self, event: Event) {

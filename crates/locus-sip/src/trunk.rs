@@ -42,11 +42,23 @@ pub struct TrunkConfig {
     /// Per-source rate limit for this carrier's addresses (C20).
     #[serde(default = "default_trunk_rate")]
     pub rate_limit: RateConfig,
-    /// Where calls to this carrier go: `IP:PORT` entries, tried in the
-    /// order `spread` gives, failing over on 503, timeout and transport
-    /// failure (C13). DNS names come with `sip-resolve`.
+    /// Where calls to this carrier go, failing over on 503, timeout and
+    /// transport failure (C13). Each entry is a DNS name (`carrier.example`:
+    /// RFC 3263, SRV `_sip._udp` / `_sip._tcp` by priority and weight, then
+    /// A at the default port), a name with a port (`sbc.example:5080`: A
+    /// only), or an IP with an optional port (`192.0.2.10:5060`). Names are
+    /// tried first, in the order written; the IPs last, in the order
+    /// `spread` gives (C20).
     #[serde(default)]
     pub outbound: Vec<String>,
+    /// The carrier's custom domain (BYOC): the host of the Request-URI and
+    /// To of calls sent to this carrier, and a host accepted in the
+    /// Request-URI of its requests (C9).
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// Credentials answering the carrier's digest challenges (C18).
+    #[serde(default)]
+    pub auth: Option<TrunkAuth>,
     /// Transport toward the carrier's `outbound` endpoints.
     #[serde(default)]
     pub transport: TrunkTransport,
@@ -60,6 +72,29 @@ pub struct TrunkConfig {
     /// (default), `rpid` or `from`.
     #[serde(default)]
     pub identity: crate::identity::IdentityMode,
+}
+
+/// `auth` of a trunk: digest credentials for the carrier's 401/407 (C18).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkAuth {
+    /// The user name.
+    pub username: String,
+    /// The password.
+    pub password: String,
+    /// Answer only challenges of this realm; any realm when absent.
+    #[serde(default)]
+    pub realm: Option<String>,
+}
+
+impl std::fmt::Debug for TrunkAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The password never reaches a log.
+        f.debug_struct("TrunkAuth")
+            .field("username", &self.username)
+            .field("realm", &self.realm)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `transport` of a trunk: how Locus sends to the carrier.
@@ -95,21 +130,99 @@ pub enum Spread {
     InOrder,
 }
 
-/// Where a trunk's calls go. The seam for DNS: `sip-resolve` adds SRV and
-/// A targets (C9, C20: SRV priority and weight, then A, then IPs); the
-/// B2BUA only ever asks for [`Target::endpoints`].
+/// One `outbound` entry that is a DNS name (C9, C20).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundName {
+    /// The name, lower case, without a trailing dot.
+    pub name: String,
+    /// The explicit port: A records only (RFC 3263 section 4.2); without
+    /// one, SRV first.
+    pub port: Option<u16>,
+}
+
+/// One parsed `outbound` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboundEntry {
+    /// An IP address (port 5060 when none is written).
+    Addr(SocketAddr),
+    /// A DNS name, with or without a port.
+    Name(OutboundName),
+}
+
+impl OutboundEntry {
+    /// Parses `192.0.2.10:5060`, `192.0.2.10`, `[2001:db8::1]:5060`,
+    /// `carrier.example`, `sbc.carrier.example:5080`.
+    pub fn parse(s: &str) -> Option<OutboundEntry> {
+        if let Ok(a) = s.parse::<SocketAddr>() {
+            return Some(OutboundEntry::Addr(a));
+        }
+        if let Ok(ip) = s.parse::<IpAddr>() {
+            return Some(OutboundEntry::Addr(SocketAddr::new(ip, 5060)));
+        }
+        let (name, port) = match s.rsplit_once(':') {
+            Some((n, p)) => (n, Some(p.parse::<u16>().ok().filter(|p| *p != 0)?)),
+            None => (s, None),
+        };
+        match sip_resolve::Host::parse(name).ok()? {
+            sip_resolve::Host::Name(name) if name.contains(|c: char| c.is_ascii_alphabetic()) => {
+                Some(OutboundEntry::Name(OutboundName { name, port }))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Where a trunk's calls go. The B2BUA asks for [`Target::endpoints`]
+/// (the configured IPs) and [`Target::names`] (resolved per call through
+/// the driver's resolver, see [`crate::b2bua`]): C20's order is the names'
+/// SRV then A endpoints, then the IPs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Target {
-    /// Configured addresses (`outbound = ["IP:PORT", ...]`).
+    /// Configured addresses only (`outbound = ["IP:PORT", ...]`).
     Static(Vec<SocketAddr>),
+    /// DNS names, then configured addresses as the last resort.
+    Dns {
+        /// The names, in the order configured.
+        names: Vec<OutboundName>,
+        /// The configured IPs.
+        fallback: Vec<SocketAddr>,
+    },
 }
 
 impl Target {
-    /// The endpoints to try for one call, in order.
+    /// Builds the target of `outbound` entries (invalid ones are skipped).
+    pub fn new(outbound: &[String]) -> Target {
+        let mut names = Vec::new();
+        let mut addrs = Vec::new();
+        for e in outbound.iter().filter_map(|e| OutboundEntry::parse(e)) {
+            match e {
+                OutboundEntry::Addr(a) => addrs.push(a),
+                OutboundEntry::Name(n) => names.push(n),
+            }
+        }
+        if names.is_empty() {
+            Target::Static(addrs)
+        } else {
+            Target::Dns {
+                names,
+                fallback: addrs,
+            }
+        }
+    }
+
+    /// The DNS names to resolve for each call, in order.
+    pub fn names(&self) -> &[OutboundName] {
+        match self {
+            Target::Static(_) => &[],
+            Target::Dns { names, .. } => names,
+        }
+    }
+
+    /// The configured IPs to try for one call, in order (after the names').
     pub fn endpoints(&self, spread: Spread) -> Vec<SocketAddr> {
         match self {
-            Target::Static(list) => {
+            Target::Static(list) | Target::Dns { fallback: list, .. } => {
                 let mut v = list.clone();
                 if spread == Spread::Random && v.len() > 1 {
                     // RandomState is seeded per process and per instance:
@@ -242,13 +355,50 @@ pub fn validate(trunks: &[TrunkConfig]) -> Vec<Invalid> {
             });
         }
         for (j, a) in t.outbound.iter().enumerate() {
-            if a.parse::<SocketAddr>().is_err() {
+            if OutboundEntry::parse(a).is_none() {
                 out.push(Invalid {
                     key: format!("sip.trunks[{i}].outbound[{j}]"),
                     value: format!("{a:?}"),
-                    allowed: "an IP address and port (\"192.0.2.10:5060\", \"[2001:db8::1]:5060\")"
-                        .into(),
+                    allowed:
+                        "an IP address with optional port (\"192.0.2.10:5060\", \
+                              \"[2001:db8::1]:5060\"), a DNS name (\"carrier.example\": SRV, \
+                              then A) or a DNS name and port (\"sbc.carrier.example:5080\": A only)"
+                            .into(),
                 });
+            }
+        }
+        if let Some(d) = &t.domain {
+            if !is_dns_name(d) {
+                out.push(Invalid {
+                    key: key("domain"),
+                    value: format!("{d:?}"),
+                    allowed: "a DNS name (letters, digits, '-' and '.')".into(),
+                });
+            }
+        }
+        if let Some(a) = &t.auth {
+            for (k, v) in [("username", &a.username), ("password", &a.password)] {
+                if v.is_empty() || v.chars().any(char::is_control) {
+                    out.push(Invalid {
+                        key: key(&format!("auth.{k}")),
+                        value: if k == "password" {
+                            "(hidden)".into()
+                        } else {
+                            format!("{v:?}")
+                        },
+                        allowed: "non-empty text without control characters".into(),
+                    });
+                }
+            }
+            if let Some(r) = &a.realm {
+                if r.is_empty() || r.chars().any(char::is_control) {
+                    out.push(Invalid {
+                        key: key("auth.realm"),
+                        value: format!("{r:?}"),
+                        allowed: "the carrier's realm, non-empty text (omit the key for any realm)"
+                            .into(),
+                    });
+                }
             }
         }
         for (j, a) in t.carrier_addresses.iter().enumerate() {
@@ -263,6 +413,16 @@ pub fn validate(trunks: &[TrunkConfig]) -> Vec<Invalid> {
         }
     }
     out
+}
+
+/// Whether `s` is a DNS name (letters, digits, '-', '.'; at least one letter).
+pub(crate) fn is_dns_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && s.bytes().any(|b| b.is_ascii_alphabetic())
+        && s.split('.').all(|l| !l.is_empty() && l.len() <= 63)
 }
 
 /// The configured trunks, matched by source address.
@@ -282,7 +442,7 @@ impl Trunks {
                     .iter()
                     .filter_map(|a| IpBlock::parse(a))
                     .collect(),
-                target: Target::Static(c.outbound.iter().filter_map(|a| a.parse().ok()).collect()),
+                target: Target::new(&c.outbound),
                 config: c.clone(),
             })
             .collect();
@@ -394,5 +554,48 @@ mod tests {
             .contains("8.8.8.8".parse().unwrap()));
         assert!(IpBlock::parse("192.0.2.0/33").is_none());
         assert!(IpBlock::parse("carrier.example").is_none());
+    }
+
+    #[test]
+    fn c9_c20_outbound_entries() {
+        let name = |n: &str, port| {
+            Some(OutboundEntry::Name(OutboundName {
+                name: n.into(),
+                port,
+            }))
+        };
+        assert_eq!(
+            OutboundEntry::parse("192.0.2.10:5070"),
+            Some(OutboundEntry::Addr("192.0.2.10:5070".parse().unwrap()))
+        );
+        assert_eq!(
+            OutboundEntry::parse("192.0.2.10"),
+            Some(OutboundEntry::Addr("192.0.2.10:5060".parse().unwrap()))
+        );
+        assert_eq!(
+            OutboundEntry::parse("Carrier.Test"),
+            name("carrier.test", None)
+        );
+        assert_eq!(
+            OutboundEntry::parse("sbc.carrier.test:5080"),
+            name("sbc.carrier.test", Some(5080))
+        );
+        for bad in [
+            "",
+            "a b",
+            "carrier.test:0",
+            "carrier.test:x",
+            "1.2.3",
+            "[::1",
+        ] {
+            assert_eq!(OutboundEntry::parse(bad), None, "{bad:?}");
+        }
+        let t = Target::new(&["10.0.0.1:5060".into(), "carrier.test".into()]);
+        assert_eq!(t.names().len(), 1);
+        assert_eq!(t.endpoints(Spread::InOrder).len(), 1);
+        assert!(matches!(
+            Target::new(&["10.0.0.1:5060".into()]),
+            Target::Static(_)
+        ));
     }
 }

@@ -243,6 +243,85 @@ pub fn free_udp_port_on(ip: &str) -> u16 {
     udp.local_addr().expect("addr").port()
 }
 
+/// A DNS server on loopback for trunk `outbound` names: Debian's dnsmasq
+/// (package `dnsmasq-base`) on a free port of 127.0.0.1, serving only the
+/// records given (`--srv-host=...`, `--host-record=...`); killed on drop.
+/// Names under `.test` that are not defined get NXDOMAIN.
+pub struct Dnsmasq {
+    child: Child,
+    /// Where it answers (UDP and TCP).
+    pub addr: SocketAddr,
+}
+
+impl Dnsmasq {
+    /// Starts dnsmasq with `records` and waits (10 s at most) until it
+    /// answers on TCP.
+    pub fn start(records: &[String]) -> Dnsmasq {
+        const DNSMASQ: &str = "/usr/sbin/dnsmasq";
+        assert!(
+            Path::new(DNSMASQ).exists(),
+            "{DNSMASQ} not found: install the Debian package dnsmasq-base (scripts/test does)"
+        );
+        let mut last_error = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            let mut child = Command::new(DNSMASQ)
+                .args([
+                    "--no-daemon",
+                    "--conf-file=/dev/null",
+                    "--pid-file=",
+                    "--no-resolv",
+                    "--no-hosts",
+                    "--log-facility=-",
+                    &format!("--port={port}"),
+                    "--listen-address=127.0.0.1",
+                    "--bind-interfaces",
+                    "--local-ttl=300",
+                    "--local=/test/",
+                ])
+                .args(records)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("run dnsmasq");
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            for _ in 0..200 {
+                if let Ok(Some(status)) = child.try_wait() {
+                    let mut log = String::new();
+                    if let Some(mut e) = child.stderr.take() {
+                        use std::io::Read;
+                        let _ = e.read_to_string(&mut log);
+                    }
+                    last_error = format!("exited with {status}: {log}");
+                    break;
+                }
+                if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                    return Dnsmasq { child, addr };
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("dnsmasq did not start: {last_error}");
+    }
+}
+
+impl Drop for Dnsmasq {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How many requests of `method` a SIPp message trace shows as received
+/// (lines starting with `METHOD sip:`).
+pub fn requests_in_log(log: &str, method: &str) -> usize {
+    let start = format!("{method} sip:");
+    log.lines().filter(|l| l.starts_with(&start)).count()
+}
+
 /// A SIPp scenario run in server mode (the far end of a call), in the
 /// background; killed on drop.
 pub struct SippServer {
@@ -256,13 +335,20 @@ impl SippServer {
     /// Starts `scenario_file` bound to `ip` on a free UDP port, for one call
     /// (`-m 1`, 20 s timeout), and waits (5 s at most) until it listens.
     pub fn start(scenario_file: &Path, ip: &str) -> SippServer {
+        Self::start_with(scenario_file, ip, &["-m", "1"])
+    }
+
+    /// Like [`SippServer::start`], with `args` in place of `-m 1` (no `-m`:
+    /// any number of calls, until [`SippServer::stop`]).
+    pub fn start_with(scenario_file: &Path, ip: &str, args: &[&str]) -> SippServer {
         let work = tempfile::tempdir().expect("temp dir");
         let port = free_udp_port_on(ip);
         // sipp itself, not under `timeout`: kill() must reach it.
         let child = Command::new("sipp")
             .arg("-sf")
             .arg(scenario_file)
-            .args(["-m", "1", "-i", ip, "-p"])
+            .args(args)
+            .args(["-i", ip, "-p"])
             .arg(port.to_string())
             .args(["-t", "u1"])
             .args(["-timeout", "20s", "-timeout_error", "-nostdin"])
@@ -291,6 +377,32 @@ impl SippServer {
             work,
             addr,
         }
+    }
+
+    /// Kills SIPp at once (a server started without `-m`); its logs (the
+    /// message trace is written as messages come).
+    pub fn stop(mut self) -> String {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.logs()
+    }
+
+    fn logs(&self) -> String {
+        let mut log = String::new();
+        for entry in std::fs::read_dir(self.work.path())
+            .expect("read sipp dir")
+            .flatten()
+        {
+            if let Ok(text) = std::fs::read_to_string(entry.path()) {
+                log.push_str(&format!(
+                    "\n--- {} ---\n{text}",
+                    entry.file_name().to_string_lossy()
+                ));
+            }
+        }
+        log
     }
 
     /// Waits (25 s at most) for SIPp to finish its call; its result and logs.
