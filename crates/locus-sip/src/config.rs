@@ -53,6 +53,15 @@ pub struct SipConfig {
     pub media: MediaConfig,
     /// DNS for trunk `outbound` names (`[sip.dns]`, C9, C20).
     pub dns: crate::dns::DnsConfig,
+    /// Directory of the server's data: the registrar's bindings
+    /// (`registrar.sqlite`).
+    pub data_dir: String,
+    /// Users who may register (`[[sip.users]]`).
+    pub users: Vec<crate::registrar::UserConfig>,
+    /// The registrar (`[sip.registrar]`).
+    pub registrar: crate::registrar::RegistrarConfig,
+    /// The reg event package (`[sip.events]`, E1, E2).
+    pub events: crate::regevent::EventsConfig,
 }
 
 /// `[sip.media]`: the RTP/RTCP relay (C24, C25).
@@ -137,6 +146,10 @@ impl Default for SipConfig {
             calls: CallsConfig::default(),
             media: MediaConfig::default(),
             dns: crate::dns::DnsConfig::default(),
+            data_dir: "./locus-data".into(),
+            users: Vec::new(),
+            registrar: crate::registrar::RegistrarConfig::default(),
+            events: crate::regevent::EventsConfig::default(),
         }
     }
 }
@@ -368,6 +381,8 @@ impl SipConfig {
                 86_400,
             );
         }
+        out.extend(crate::registrar::validate(self));
+        out.extend(crate::regevent::validate(&self.events));
         out
     }
 }

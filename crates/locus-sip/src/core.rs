@@ -29,7 +29,8 @@ use crate::trunk::{called_e164, Profile, Refusal, Trunk, Trunks, TRUNK_ALLOW};
 use crate::via::{response_destination, stamp_top_via};
 
 /// Methods the server implements, in the order of its `Allow` header.
-pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REFER, NOTIFY";
+pub const ALLOW: &str =
+    "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REFER, NOTIFY, REGISTER, SUBSCRIBE";
 /// Body types the server accepts (its `Accept` header).
 pub const ACCEPT: &str = "application/sdp";
 /// Option tags the server supports (its `Supported` header); none yet.
@@ -76,6 +77,10 @@ pub struct SipCore {
     tag_secret: String,
     /// `sip.media.inactivity_timeout_secs`.
     media_inactivity_secs: u64,
+    /// The registrar (REGISTER from non-trunk sources).
+    registrar: crate::registrar::Registrar,
+    /// The reg event notifier (SUBSCRIBE from non-trunk sources).
+    events: crate::regevent::RegEvents,
     /// `sip.domains`, lower case: hosts naming this server (C9).
     domains: Vec<String>,
 }
@@ -159,6 +164,8 @@ impl SipCore {
             limiter: RateLimiter::new(65_536),
             tag_secret: new_tag(),
             media_inactivity_secs: config.media.inactivity_timeout_secs,
+            registrar: crate::registrar::Registrar::new(config),
+            events: crate::regevent::RegEvents::new(&config.events),
             domains: config
                 .domains
                 .iter()
@@ -253,6 +260,9 @@ impl SipCore {
             user_agent: &self.user_agent,
         };
         self.calls.handle_timeout(&mut ctx);
+        let expired = self.registrar.handle_timeout(now);
+        self.events.on_changes(&mut ctx, &expired);
+        self.events.handle_timeout(&mut ctx);
         self.drain_transactions_at(now);
     }
 
@@ -278,10 +288,15 @@ impl SipCore {
 
     /// When [`SipCore::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.transactions.poll_timeout(), self.calls.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.transactions.poll_timeout(),
+            self.calls.poll_timeout(),
+            self.registrar.poll_timeout(),
+            self.events.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     // ---- internals ----
@@ -396,6 +411,10 @@ impl SipCore {
         self.destinations.insert(id, dest);
         let (status, reason, extra) = match self.decide(&req, trunk.as_ref()) {
             Decision::Answer(status, reason, extra) => (status, reason, extra),
+            Decision::Local => {
+                self.local_request(now, id, &req, inbound);
+                return;
+            }
             Decision::Dispatch => {
                 if self.dispatch(now, id, &key, &req, inbound, trunk.as_ref()) {
                     self.stats.requests_answered += 1;
@@ -480,6 +499,8 @@ impl SipCore {
         match method {
             // The B2BUA's: a CANCEL for a call's INVITE, a new INVITE to
             // route, anything inside a dialog.
+            // The registrar's and the reg event notifier's.
+            Method::Register | Method::Subscribe if trunk.is_none() => Decision::Local,
             Method::Cancel | Method::Invite => Decision::Dispatch,
             _ if req.to_tag().is_some() => Decision::Dispatch,
             Method::Info => Decision::Answer(StatusCode::OK, None, Extra::None),
@@ -678,6 +699,7 @@ impl SipCore {
                 user_agent: &self.user_agent,
             };
             self.calls.on_action(&mut ctx, id, &action);
+            self.events.on_action(&mut ctx, id, &action);
             if action == Action::Terminated {
                 self.destinations.remove(&id);
                 if self.last_polled == Some(id) {
@@ -727,6 +749,8 @@ enum Decision {
     Answer(StatusCode, Option<&'static str>, Extra),
     /// Hand it to the B2BUA (CANCEL, INVITE, in-dialog requests).
     Dispatch,
+    /// Hand it to the registrar or the reg event notifier.
+    Local,
 }
 
 /// Extra headers of a core response.
@@ -759,4 +783,69 @@ fn unsupported_requirements(req: &Request) -> Vec<String> {
         .filter(|t| !t.is_empty() && !supported.iter().any(|s| s.eq_ignore_ascii_case(t)))
         .map(str::to_owned)
         .collect()
+}
+
+// ---- Registrar and reg event notifier ([`crate::registrar`], [`crate::regevent`]) ----
+
+impl SipCore {
+    /// Maps virtual time to wall time for the registrar (nonces, persisted
+    /// expiry): `now` is `wall`. The driver calls it before feeding input.
+    pub fn set_wall_clock(&mut self, now: Instant, wall: std::time::SystemTime) {
+        self.registrar.set_clock(now, wall);
+    }
+
+    /// Persists bindings through `store` and restores `stored` (read from
+    /// it at start; expired ones are dropped).
+    pub fn set_binding_store(
+        &mut self,
+        now: Instant,
+        store: Box<dyn crate::bindings::BindingStore>,
+        stored: Vec<crate::bindings::StoredBinding>,
+    ) {
+        self.registrar.set_store(store);
+        self.registrar.load(now, stored);
+    }
+
+    /// The registrar (bindings, for look-ups and tests).
+    pub fn registrar(&self) -> &crate::registrar::Registrar {
+        &self.registrar
+    }
+
+    /// Live reg event subscriptions.
+    pub fn subscriptions(&self) -> usize {
+        self.events.len()
+    }
+
+    /// A REGISTER or SUBSCRIBE from a non-trunk source, in server
+    /// transaction `id`: answered, then the NOTIFYs it causes are sent.
+    fn local_request(&mut self, now: Instant, id: TransactionId, req: &Request, inbound: &Inbound) {
+        let (reply, tag, changes) = if *req.method() == Method::Register {
+            let (reply, change) = self.registrar.register(now, req, inbound);
+            (reply, new_tag(), change.into_iter().collect::<Vec<_>>())
+        } else {
+            let (reply, tag) =
+                self.events
+                    .subscribe(now, req, inbound, &self.locals, &mut self.registrar);
+            (reply, tag, Vec::new())
+        };
+        let bytes =
+            crate::registrar::response_bytes(req, inbound.source, &reply, &tag, &self.user_agent);
+        self.stats.requests_answered += 1;
+        if let Err(e) = self
+            .transactions
+            .send_response(now, id, reply.status, bytes)
+        {
+            tracing::warn!(error = %e, "cannot send a response through its transaction");
+        }
+        let mut ctx = Ctx {
+            now,
+            tx: &mut self.transactions,
+            dests: &mut self.destinations,
+            out: &mut self.out,
+            locals: &self.locals,
+            user_agent: &self.user_agent,
+        };
+        self.events.on_changes(&mut ctx, &changes);
+        self.events.pump(&mut ctx);
+    }
 }

@@ -9,6 +9,7 @@
 
 pub mod anchor;
 mod b2bua;
+pub mod bindings;
 pub mod config;
 pub mod core;
 pub mod dialog;
@@ -17,6 +18,8 @@ mod hosts;
 pub mod identity;
 pub mod number;
 pub mod ratelimit;
+pub mod regevent;
+pub mod registrar;
 pub mod routes;
 pub mod service;
 pub mod trunk;

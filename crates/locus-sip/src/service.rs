@@ -29,6 +29,8 @@ pub enum StartError {
     Transport(sip_transport::Error),
     /// The media relay's settings are unusable.
     Media(media::RelayError),
+    /// The registrar's store (`data_dir/registrar.sqlite`) cannot be opened.
+    Store(String),
     /// The DNS resolver for trunk names could not be set up.
     Dns(sip_resolve::ResolveError),
 }
@@ -41,6 +43,7 @@ impl fmt::Display for StartError {
             }
             Self::Transport(e) => write!(f, "cannot start the SIP transport: {e}"),
             Self::Media(e) => write!(f, "cannot start the media relay: {e}"),
+            Self::Store(e) => write!(f, "cannot open the registrar store: {e}"),
             Self::Dns(e) => write!(f, "cannot set up DNS for trunk outbound names: {e}"),
         }
     }
@@ -103,6 +106,22 @@ impl Server {
         let mut core = SipCore::new(&config);
         // Via and Contact carry the addresses actually bound (port 0 too).
         core.set_local_addrs(endpoint.local_addrs());
+        // The registrar: wall clock for nonces and persisted expiry, and the
+        // bindings of the previous run, loaded before serving. Without users
+        // nothing can register, so no store is opened.
+        let now = tokio::time::Instant::now().into_std();
+        let wall = std::time::SystemTime::now();
+        core.set_wall_clock(now, wall);
+        if !config.users.is_empty() {
+            let unix = wall
+                .duration_since(std::time::SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let (store, stored) =
+                crate::bindings::SqliteStore::open(std::path::Path::new(&config.data_dir), unix)
+                    .map_err(StartError::Store)?;
+            tracing::info!(dir = %config.data_dir, bindings = stored.len(), "registrar store loaded");
+            core.set_binding_store(now, Box::new(store), stored);
+        }
         if config.media.relay {
             // The relay's sessions are spawned on this runtime, the one the
             // core runs on ([`crate::anchor`] describes the seam).
