@@ -128,7 +128,7 @@ fn form_of(compact: bool) -> HeaderForm {
 
 /// One way to reach the called party: one endpoint of one trunk, or a URI.
 #[derive(Debug, Clone)]
-struct Attempt {
+pub(crate) struct Attempt {
     ruri: String,
     to: String,
     addr: SocketAddr,
@@ -138,11 +138,15 @@ struct Attempt {
     identity: IdentityMode,
     /// Credentials for the carrier's digest challenges (C18).
     auth: Option<TrunkAuth>,
+    /// E6: the ELIN presented as the calling number (From and PAI).
+    elin: Option<String>,
+    /// The connection a registered phone's binding came on (TCP/TLS).
+    conn: Option<sip_transport::ConnId>,
 }
 
 /// A trunk's DNS name, resolved when the call reaches it ([`crate::dns`]).
 #[derive(Debug, Clone)]
-struct Lookup {
+pub(crate) struct Lookup {
     name: OutboundName,
     user: String,
     transport: Transport,
@@ -151,6 +155,7 @@ struct Lookup {
     /// The trunk's custom domain (C9: first choice of Request-URI host).
     domain: Option<String>,
     auth: Option<TrunkAuth>,
+    elin: Option<String>,
 }
 
 impl Lookup {
@@ -175,11 +180,13 @@ impl Lookup {
             self.compact,
             self.identity,
             self.auth.clone(),
+            self.elin.clone(),
         )
     }
 }
 
 /// An attempt toward `addr` whose Request-URI and To name `host`.
+#[allow(clippy::too_many_arguments)]
 fn trunk_attempt(
     user: &str,
     host: &str,
@@ -188,6 +195,7 @@ fn trunk_attempt(
     compact: bool,
     identity: IdentityMode,
     auth: Option<TrunkAuth>,
+    elin: Option<String>,
 ) -> Attempt {
     let ruri = match transport {
         Transport::Tcp => format!("sip:{user}@{host};transport=tcp"),
@@ -201,12 +209,14 @@ fn trunk_attempt(
         compact,
         identity,
         auth,
+        elin,
+        conn: None,
     }
 }
 
 /// What a call tries next.
 #[derive(Debug, Clone)]
-enum Step {
+pub(crate) enum Step {
     /// An INVITE toward one endpoint.
     Try(Attempt),
     /// A DNS name to resolve first.
@@ -327,6 +337,49 @@ struct Call {
     media: Option<Anchor>,
     /// When the RTP-inactivity guard next looks at the relay session.
     media_check: Option<Instant>,
+    /// An emergency call's routing state (E4 to E8).
+    emergency: Option<Box<Emergency>>,
+}
+
+/// Where a new call comes from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Origin<'a> {
+    /// For logs: the trunk's name, or the phone's AOR or address.
+    pub(crate) name: &'a str,
+    /// Answer it with compact header names (C14).
+    pub(crate) compact: bool,
+}
+
+/// Where an emergency call stands (E4 to E8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EmergencyPhase {
+    /// Waiting for the manager's 302, at most `timeout`.
+    Manager,
+    /// On its way to the gateway.
+    Gateway,
+}
+
+/// An emergency call's routing state: the manager first, its 302 followed
+/// to the gateway (E5) with the ELIN as calling number (E6); fail-open to
+/// the gateway when the manager is down, silent or answers anything else
+/// (E8).
+#[derive(Debug)]
+pub(crate) struct Emergency {
+    /// The caller (AOR or source address), for logs.
+    pub(crate) caller: String,
+    pub(crate) phase: EmergencyPhase,
+    /// The bound on the manager's answer (`manager_timeout_ms`).
+    pub(crate) timeout: Duration,
+    /// Set when the call starts: when the manager's time is up.
+    pub(crate) deadline: Option<Instant>,
+    /// The fail-open attempts: the gateway, with the device's published
+    /// ELIN, else the gateway's `default_elin`.
+    pub(crate) fail_open: Vec<Step>,
+    /// The device's published ELIN (E11), if any.
+    pub(crate) published_elin: Option<String>,
+    /// The trunks a 302's Contact may be routed to: every trunk in service
+    /// that is not a manager (never back to a manager, E5).
+    pub(crate) gateways: Trunks,
 }
 
 impl Call {
@@ -337,6 +390,7 @@ impl Call {
             self.retx.as_ref().map(|r| r.next),
             self.media_check,
             self.resolve_deadline,
+            self.emergency.as_ref().and_then(|e| e.deadline),
         ]
         .into_iter()
         .flatten()
@@ -598,8 +652,9 @@ impl Calls {
 
     // ---- input: new calls ----
 
-    /// A new INVITE from carrier trunk `trunk`, whose server transaction is
-    /// `id`, routed to `dest`.
+    /// A new INVITE from `origin` (a carrier trunk or a phone), whose
+    /// server transaction is `id`, tried along `attempts`; `emergency` for
+    /// an emergency call (E4 to E8).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new_call(
         &mut self,
@@ -607,19 +662,15 @@ impl Calls {
         id: TransactionId,
         req: &Request,
         inbound: &Inbound,
-        trunk: &Trunk,
-        dest: &Destination,
-        trunks: &Trunks,
+        origin: Origin<'_>,
+        attempts: Vec<Step>,
+        emergency: Option<Emergency>,
     ) {
         let tag = new_tag();
         let ua = ctx.user_agent.to_owned();
         let answer = |ctx: &mut Ctx<'_>, status: u16, reason: Option<&str>| {
             let b = reply(req, inbound.source, status, reason, &tag, &ua);
-            ctx.respond(
-                id,
-                status,
-                b.form(form_of(trunk.config.compact_headers)).to_bytes(),
-            );
+            ctx.respond(id, status, b.form(form_of(origin.compact)).to_bytes());
         };
         if self.calls.len() >= self.config.max_calls {
             tracing::warn!(max = self.config.max_calls, "call limit reached: 503");
@@ -640,7 +691,6 @@ impl Calls {
         let Some(a) = Dialog::uas(req, &tag) else {
             return answer(ctx, 400, Some("Bad Request (no dialog identifiers)"));
         };
-        let attempts = Self::attempts(dest, trunks);
         if attempts.is_empty() {
             return answer(ctx, 503, Some("Service Unavailable (no endpoint)"));
         }
@@ -655,7 +705,7 @@ impl Calls {
             a_source: inbound.source,
             a_flow: Outbound::reply_to(inbound, Bytes::new()),
             a_local,
-            a_compact: trunk.config.compact_headers,
+            a_compact: origin.compact,
             a_tx: Some(id),
             a_confirmed: false,
             b: None,
@@ -670,6 +720,12 @@ impl Calls {
             scheduled: None,
             media: None,
             media_check: None,
+            emergency: emergency.map(|mut e| {
+                if e.phase == EmergencyPhase::Manager {
+                    e.deadline = Some(ctx.now + e.timeout);
+                }
+                Box::new(e)
+            }),
         };
         if self.media.is_some() {
             match Self::cross_body(&mut self.media, &mut call, call_id, Side::A, offer, true) {
@@ -688,7 +744,7 @@ impl Calls {
         }
         // 100 Trying at once: the carrier stops retransmitting (C10 timing).
         let trying = reply(req, inbound.source, 100, None, &tag, &ua)
-            .form(form_of(trunk.config.compact_headers))
+            .form(form_of(origin.compact))
             .to_bytes();
         ctx.respond(id, 100, trying);
         self.by_dialog.insert(
@@ -698,7 +754,7 @@ impl Calls {
         self.by_tx.insert(id, TxRole::AInvite(call_id));
         self.calls.insert(call_id, call);
         self.dirty.push(call_id);
-        tracing::info!(call = call_id, trunk = %trunk.config.name, "call routed");
+        tracing::info!(call = call_id, from = %origin.name, "call routed");
         self.try_next(ctx, call_id);
         self.flush_timers();
     }
@@ -785,7 +841,8 @@ impl Calls {
         Ok(Some((ct, Bytes::from(text))))
     }
 
-    fn attempts(dest: &Destination, trunks: &Trunks) -> Vec<Step> {
+    /// The attempts toward a routing destination, in order.
+    pub(crate) fn attempts(dest: &Destination, trunks: &Trunks) -> Vec<Step> {
         match dest {
             Destination::Uri(u) => uri_address(u)
                 .map(|(addr, transport)| {
@@ -797,46 +854,84 @@ impl Calls {
                         compact: false,
                         identity: IdentityMode::Pai,
                         auth: None,
+                        elin: None,
+                        conn: None,
                     })
                 })
                 .into_iter()
                 .collect(),
-            Destination::Trunks(list) => {
-                let mut out = Vec::new();
-                for (name, user) in list {
-                    let Some(t) = trunks.by_name(name) else {
-                        continue;
-                    };
-                    let transport = t.config.transport.transport();
-                    // C20: the names (SRV, then A) first, then the IPs.
-                    for name in t.target.names() {
-                        out.push(Step::Resolve(Lookup {
-                            name: name.clone(),
-                            user: user.clone(),
-                            transport,
-                            compact: t.config.compact_headers,
-                            identity: t.config.identity,
-                            domain: t.config.domain.clone(),
-                            auth: t.config.auth.clone(),
-                        }));
-                    }
-                    for addr in t.target.endpoints(t.config.spread) {
-                        // C9: the trunk's domain, else the carrier's IP.
-                        let host = t.config.domain.clone().unwrap_or_else(|| addr.to_string());
-                        out.push(Step::Try(trunk_attempt(
-                            user,
-                            &host,
-                            addr,
-                            transport,
-                            t.config.compact_headers,
-                            t.config.identity,
-                            t.config.auth.clone(),
-                        )));
-                    }
-                }
-                out
-            }
+            Destination::Trunks(list) => list
+                .iter()
+                .filter_map(|(name, user)| trunks.by_name(name).map(|t| (t, user)))
+                .flat_map(|(t, user)| Self::trunk_steps(t, user, None))
+                .collect(),
         }
+    }
+
+    /// The attempts toward one trunk for `user`: C20's order, the names
+    /// (SRV, then A) first, then the IPs in service (E3); `elin` is the
+    /// calling number they present (E6).
+    pub(crate) fn trunk_steps(t: &Trunk, user: &str, elin: Option<&str>) -> Vec<Step> {
+        let mut out = Vec::new();
+        let transport = t.config.transport.transport();
+        let elin = elin.map(str::to_owned);
+        for name in t.target.names() {
+            out.push(Step::Resolve(Lookup {
+                name: name.clone(),
+                user: user.to_owned(),
+                transport,
+                compact: t.config.compact_headers,
+                identity: t.config.identity,
+                domain: t.config.domain.clone(),
+                auth: t.config.auth.clone(),
+                elin: elin.clone(),
+            }));
+        }
+        for addr in t.live_endpoints() {
+            // C9: the trunk's domain, else the carrier's IP.
+            let host = t.config.domain.clone().unwrap_or_else(|| addr.to_string());
+            out.push(Step::Try(trunk_attempt(
+                user,
+                &host,
+                addr,
+                transport,
+                t.config.compact_headers,
+                t.config.identity,
+                t.config.auth.clone(),
+                elin.clone(),
+            )));
+        }
+        out
+    }
+
+    /// The attempts toward a registered phone: each binding's contact URI
+    /// as Request-URI, sent to the address, transport and connection the
+    /// REGISTER came from (phones behind NAT), latest registration first.
+    pub(crate) fn binding_steps(bindings: &[crate::registrar::Binding]) -> Vec<Step> {
+        let mut list: Vec<&crate::registrar::Binding> = bindings.iter().collect();
+        list.sort_by_key(|b| std::cmp::Reverse(b.stored.registered_unix));
+        list.into_iter()
+            .filter_map(|b| {
+                let s = &b.stored;
+                let addr: SocketAddr = s.source.parse().ok()?;
+                let transport = match s.transport.as_str() {
+                    "tcp" => Transport::Tcp,
+                    "tls" => Transport::Tls,
+                    _ => Transport::Udp,
+                };
+                Some(Step::Try(Attempt {
+                    ruri: s.uri.clone(),
+                    to: format!("<{}>", s.uri),
+                    addr,
+                    transport,
+                    compact: false,
+                    identity: IdentityMode::Pai,
+                    auth: None,
+                    elin: None,
+                    conn: b.conn,
+                }))
+            })
+            .collect()
     }
 
     /// Starts the next attempt toward B (or pauses the call for a DNS
@@ -891,6 +986,15 @@ impl Calls {
                 return;
             }
         }
+        // E8: no manager endpoint answered: the emergency call fails open.
+        if call
+            .emergency
+            .as_ref()
+            .is_some_and(|e| e.phase == EmergencyPhase::Manager)
+        {
+            self.fail_open(ctx, call_id, "no manager endpoint answered");
+            return;
+        }
         // Every attempt failed with 503, 408, a timeout or a transport
         // failure: the disposition of the called party is unknown (C12).
         self.fail_a(ctx, call_id, 503, None);
@@ -912,8 +1016,14 @@ impl Calls {
         let local = ctx.local(at.transport, call.a_local.addr.ip());
         // C19: the calling identity as this attempt's identity mode
         // presents it, the number's host being the endpoint's address.
+        // E6: an emergency call's ELIN replaces the calling number.
+        let caller = CallingIdentity::from_request(&call.a_invite);
+        let caller = match &at.elin {
+            Some(elin) => caller.with_number(elin),
+            None => caller,
+        };
         let ident = outbound_headers(
-            &CallingIdentity::from_request(&call.a_invite),
+            &caller,
             at.identity,
             &sip_core::Host::from(at.addr.ip()).to_string(),
         );
@@ -978,7 +1088,8 @@ impl Calls {
                 return false;
             }
         };
-        let flow = Outbound::new(at.transport, at.addr, Bytes::new());
+        let mut flow = Outbound::new(at.transport, at.addr, Bytes::new());
+        flow.conn = at.conn;
         ctx.dests.insert(id, flow.clone());
         by_tx.insert(id, TxRole::BInvite(call_id));
         if let Some(old) = call.b.take() {
@@ -1154,6 +1265,88 @@ impl Calls {
         }
     }
 
+    /// E8: the emergency call goes straight to the gateway (the device's
+    /// published ELIN, else the gateway's default ELIN); the manager's
+    /// pending INVITE, if any, is cancelled. Never waits: the next attempt
+    /// starts now.
+    fn fail_open(&mut self, ctx: &mut Ctx<'_>, call_id: u64, reason: &str) {
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        let Some(e) = call.emergency.as_mut() else {
+            return;
+        };
+        if e.phase != EmergencyPhase::Manager || call.phase != Phase::Calling {
+            return;
+        }
+        e.phase = EmergencyPhase::Gateway;
+        e.deadline = None;
+        tracing::warn!(call = call_id, caller = %e.caller, reason, "emergency fail-open");
+        call.attempts = std::mem::take(&mut e.fail_open).into();
+        if let Some(b) = call.b.as_mut() {
+            if b.tx.is_some() && !b.confirmed {
+                Self::send_cancel(ctx, b, &mut self.by_tx);
+            }
+        }
+        self.dirty.push(call_id);
+        self.try_next(ctx, call_id);
+    }
+
+    /// The manager's final answer to an emergency INVITE (E5, E8): a 302
+    /// is followed to the gateway its Contact user routes to, with the
+    /// ELIN its escaped P-Asserted-Identity carries; anything else fails
+    /// open.
+    fn on_manager_answer(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        call_id: u64,
+        id: TransactionId,
+        status: u16,
+        resp: &Response,
+    ) {
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        let Some(b) = call.b.as_mut() else { return };
+        if (200..300).contains(&status) {
+            // A manager that answers the call: end that leg, fail open.
+            b.dialog.update_from_response(resp);
+            b.confirmed = true;
+            Self::ack_b(ctx, b, None);
+            Self::send_in_dialog(ctx, b, Method::Bye, &mut self.by_tx);
+            b.tx = None;
+            return self.fail_open(ctx, call_id, "manager answered 2xx, not 302");
+        }
+        if let Some(ack) = ack_for_failure(&b.invite, resp) {
+            let bytes = ack.form(form_of(b.compact)).to_bytes();
+            if let Err(e) = ctx.tx.set_ack(ctx.now, id, bytes) {
+                tracing::debug!(error = %e, "ACK not taken by the transaction");
+            }
+        }
+        b.tx = None;
+        if status != 302 {
+            return self.fail_open(ctx, call_id, &format!("manager answered {status}"));
+        }
+        let Some((user, elin)) = redirect_target(resp) else {
+            return self.fail_open(ctx, call_id, "manager's 302 has no usable Contact");
+        };
+        let Some(e) = call.emergency.as_mut() else {
+            return;
+        };
+        let Some(gw) = e.gateways.emergency_gateway(&user, &[]) else {
+            return self.fail_open(ctx, call_id, "no gateway for the 302's Contact");
+        };
+        let elin = elin
+            .or_else(|| e.published_elin.clone())
+            .or_else(|| gw.config.default_elin.clone());
+        tracing::info!(call = call_id, caller = %e.caller, gateway = %gw.config.name, elin = elin.as_deref().unwrap_or("-"), "emergency call: manager's 302 followed");
+        call.attempts = Self::trunk_steps(gw, &user, elin.as_deref()).into();
+        e.phase = EmergencyPhase::Gateway;
+        e.deadline = None;
+        self.dirty.push(call_id);
+        self.try_next(ctx, call_id);
+    }
+
     fn on_b_invite_response(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -1165,6 +1358,20 @@ impl Calls {
         let Some(resp) = parse_response(message.clone()) else {
             return;
         };
+        if status >= 200 {
+            // E5, E8: the manager's final answer to an emergency call (the
+            // manager is an emergency-device trunk by construction).
+            let from_manager = self.calls.get(&call_id).is_some_and(|c| {
+                c.phase == Phase::Calling
+                    && c.b.as_ref().is_some_and(|b| b.tx == Some(id))
+                    && c.emergency
+                        .as_ref()
+                        .is_some_and(|e| e.phase == EmergencyPhase::Manager)
+            });
+            if from_manager {
+                return self.on_manager_answer(ctx, call_id, id, status, &resp);
+            }
+        }
         let t1 = self.t1;
         let ring = Duration::from_secs(self.config.ring_timeout_secs);
         let Some(call) = self.calls.get_mut(&call_id) else {
@@ -1995,6 +2202,16 @@ impl Calls {
                     }
                 }
             }
+            if call
+                .emergency
+                .as_ref()
+                .and_then(|e| e.deadline)
+                .is_some_and(|d| now >= d)
+            {
+                // E8: the manager did not answer in time.
+                self.fail_open(ctx, call_id, "manager did not answer in time");
+                continue;
+            }
             if call.resolve_deadline.is_some_and(|d| now >= d) {
                 // No DNS answer in time: on without the name ([`crate::dns`]).
                 call.resolve_deadline = None;
@@ -2066,9 +2283,41 @@ impl Calls {
     }
 }
 
+/// The manager's 302 (E5, E12): the Contact's user, and the ELIN its
+/// escaped `?P-Asserted-Identity=` header carries (an E.164 user).
+fn redirect_target(resp: &Response) -> Option<(String, Option<String>)> {
+    let sip_core::Contacts::List(list) = resp.contacts().ok()? else {
+        return None;
+    };
+    let uri = list.first()?.uri.as_sip()?.clone();
+    let user = String::from_utf8_lossy(&uri.user_unescaped()?).into_owned();
+    let elin = uri.headers.split('&').find_map(|h| {
+        let (name, value) = h.split_once('=')?;
+        if !name.eq_ignore_ascii_case("P-Asserted-Identity") {
+            return None;
+        }
+        let value = String::from_utf8_lossy(&sip_core::unescape(value)).into_owned();
+        let na = sip_core::NameAddr::parse(&value).ok()?;
+        let u = na.uri.as_sip()?.user_unescaped()?;
+        let u = String::from_utf8_lossy(&u).into_owned();
+        crate::number::E164::parse(&u).map(|e| e.as_str().to_owned())
+    });
+    Some((user, elin))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn e5_e12_redirect_contact_user_and_elin() {
+        let raw = "SIP/2.0 302 Moved Temporarily\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:911@x>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContact: <sip:911@127.0.0.1?P-Asserted-Identity=%3Csip:%2B15551230300%40127.0.0.1%3E>\r\nContent-Length: 0\r\n\r\n";
+        let resp = parse_response(Bytes::from(raw)).unwrap();
+        assert_eq!(
+            redirect_target(&resp),
+            Some(("911".to_owned(), Some("+15551230300".to_owned())))
+        );
+    }
 
     #[test]
     fn carrier_offer_is_filtered() {

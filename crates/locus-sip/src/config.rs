@@ -62,6 +62,30 @@ pub struct SipConfig {
     pub registrar: crate::registrar::RegistrarConfig,
     /// The reg event package (`[sip.events]`, E1, E2).
     pub events: crate::regevent::EventsConfig,
+    /// Emergency routing (`[sip.emergency]`, E4 to E8).
+    pub emergency: EmergencyConfig,
+}
+
+/// `[sip.emergency]`: emergency calls from phones (E4 to E8).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmergencyConfig {
+    /// Request-URI users that are emergency calls (E4): routed to the
+    /// emergency-device trunk whose prefix matches, never challenged for
+    /// credentials (Kari's Law), no access code needed.
+    pub dial_strings: Vec<String>,
+    /// E8: how long the manager has to answer an emergency INVITE with a
+    /// final response before the call fails open to the gateway.
+    pub manager_timeout_ms: u64,
+}
+
+impl Default for EmergencyConfig {
+    fn default() -> Self {
+        Self {
+            dial_strings: vec!["911".into(), "9911".into(), "933".into()],
+            manager_timeout_ms: 500,
+        }
+    }
 }
 
 /// `[sip.media]`: the RTP/RTCP relay (C24, C25).
@@ -150,6 +174,7 @@ impl Default for SipConfig {
             users: Vec::new(),
             registrar: crate::registrar::RegistrarConfig::default(),
             events: crate::regevent::EventsConfig::default(),
+            emergency: EmergencyConfig::default(),
         }
     }
 }
@@ -383,6 +408,27 @@ impl SipConfig {
         }
         out.extend(crate::registrar::validate(self));
         out.extend(crate::regevent::validate(&self.events));
+        let e = &self.emergency;
+        for (i, d) in e.dial_strings.iter().enumerate() {
+            let ok = !d.is_empty()
+                && d.len() <= 32
+                && d.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+*#".contains(&b));
+            if !ok {
+                out.push(Invalid::new(
+                    &format!("sip.emergency.dial_strings[{i}]"),
+                    format!("{d:?}"),
+                    "1 to 32 digits, letters, '+', '*' or '#' (a Request-URI user)",
+                ));
+            }
+        }
+        check_range(
+            &mut out,
+            "sip.emergency.manager_timeout_ms",
+            e.manager_timeout_ms,
+            50,
+            10_000,
+        );
         out
     }
 }

@@ -21,7 +21,7 @@ use sip_core::{
 use sip_transaction::{Action, Kind, TimerConfig, TransactionId, TransactionKey, TransactionTable};
 use sip_transport::{Inbound, InboundError, ListenAddr, Outbound, Transport};
 
-use crate::b2bua::{Calls, Ctx};
+use crate::b2bua::{Calls, Ctx, Emergency, EmergencyPhase, Origin, Step};
 use crate::config::SipConfig;
 use crate::ratelimit::{RateLimiter, Verdict};
 use crate::routes::Routes;
@@ -83,6 +83,8 @@ pub struct SipCore {
     events: crate::regevent::RegEvents,
     /// `sip.domains`, lower case: hosts naming this server (C9).
     domains: Vec<String>,
+    /// `[sip.emergency]` (E4 to E8).
+    emergency: crate::config::EmergencyConfig,
 }
 
 fn kind_of(method: &Method) -> Kind {
@@ -171,6 +173,7 @@ impl SipCore {
                 .iter()
                 .map(|d| d.to_ascii_lowercase())
                 .collect(),
+            emergency: config.emergency.clone(),
         }
     }
 
@@ -521,6 +524,9 @@ impl SipCore {
         inbound: &Inbound,
         trunk: Option<&Trunk>,
     ) -> bool {
+        if trunk.is_none() && *req.method() == Method::Invite && req.to_tag().is_none() {
+            return self.phone_call(now, id, req, inbound);
+        }
         let mut ctx = Ctx {
             now,
             tx: &mut self.transactions,
@@ -553,8 +559,13 @@ impl SipCore {
             match did.and_then(|d| self.routes.inbound(&d)) {
                 Some(dest) => {
                     self.stats.calls_routed += 1;
+                    let origin = Origin {
+                        name: &t.config.name,
+                        compact: t.config.compact_headers,
+                    };
+                    let steps = Calls::attempts(&dest, &self.trunks);
                     self.calls
-                        .new_call(&mut ctx, id, req, inbound, t, &dest, &self.trunks);
+                        .new_call(&mut ctx, id, req, inbound, origin, steps, None);
                     true
                 }
                 None => false,
@@ -847,5 +858,196 @@ impl SipCore {
         };
         self.events.on_changes(&mut ctx, &changes);
         self.events.pump(&mut ctx);
+    }
+}
+
+// ---- Calls from phones and emergency routing (DESIGN.md sections 3 and 4) ----
+
+impl SipCore {
+    /// Answers `req` (server transaction `id`) with `reply`.
+    fn answer_with(
+        &mut self,
+        now: Instant,
+        id: TransactionId,
+        req: &Request,
+        inbound: &Inbound,
+        reply: &crate::registrar::Reply,
+    ) {
+        let bytes = crate::registrar::response_bytes(
+            req,
+            inbound.source,
+            reply,
+            &new_tag(),
+            &self.user_agent,
+        );
+        if let Err(e) = self
+            .transactions
+            .send_response(now, id, reply.status, bytes)
+        {
+            tracing::warn!(error = %e, "cannot send a response through its transaction");
+        }
+    }
+
+    /// A new INVITE from a non-trunk source: a phone's call. Emergency
+    /// dial strings are routed at once, never challenged (Kari's Law: 911
+    /// gets through even from a phone that cannot authenticate); any other
+    /// call is authenticated as a configured user (407, when
+    /// `[sip.registrar] authenticate_invites`), then the dial plan: a
+    /// configured AOR's user (an extension) reaches its bindings (480 when
+    /// none is registered), else the outbound prefix routes to trunks; else
+    /// `false` (404).
+    fn phone_call(
+        &mut self,
+        now: Instant,
+        id: TransactionId,
+        req: &Request,
+        inbound: &Inbound,
+    ) -> bool {
+        let Some(user) = req
+            .uri()
+            .as_sip()
+            .and_then(|u| u.user_unescaped())
+            .map(|u| String::from_utf8_lossy(&u).into_owned())
+        else {
+            return false;
+        };
+        if self.emergency.dial_strings.contains(&user) {
+            self.emergency_call(now, id, req, inbound, &user);
+            return true;
+        }
+        let mut caller = inbound.source.to_string();
+        if self.registrar.authenticate_invites() {
+            if !self.registrar.has_users() {
+                // Nobody could authenticate: not a phone of ours (C4).
+                return false;
+            }
+            match self.registrar.authenticate_as(now, req, true) {
+                crate::registrar::Auth::User(u) => caller = u,
+                crate::registrar::Auth::Reply(r) => {
+                    self.answer_with(now, id, req, inbound, &r);
+                    return true;
+                }
+            }
+        }
+        let steps: Vec<Step> = if let Some(aor) = self.registrar.resolve_aor(&req.uri()) {
+            let bindings = self.registrar.bindings(&aor);
+            if bindings.is_empty() {
+                let r = crate::registrar::Reply::new(480)
+                    .reason("Temporarily Unavailable (not registered)");
+                self.answer_with(now, id, req, inbound, &r);
+                return true;
+            }
+            Calls::binding_steps(bindings)
+        } else {
+            let list = self.routes.outbound(&user);
+            if list.is_empty() {
+                return false;
+            }
+            Calls::attempts(&crate::routes::Destination::Trunks(list), &self.trunks)
+        };
+        self.stats.calls_routed += 1;
+        let mut ctx = Ctx {
+            now,
+            tx: &mut self.transactions,
+            dests: &mut self.destinations,
+            out: &mut self.out,
+            locals: &self.locals,
+            user_agent: &self.user_agent,
+        };
+        let origin = Origin {
+            name: &caller,
+            compact: false,
+        };
+        self.calls
+            .new_call(&mut ctx, id, req, inbound, origin, steps, None);
+        true
+    }
+
+    /// The device AOR of a phone's request: its From, as a configured AOR
+    /// (user at the default host) or canonical.
+    fn caller_aor(&self, req: &Request) -> Option<String> {
+        let from = req.from()?;
+        self.registrar
+            .resolve_aor(&from.uri)
+            .or_else(|| crate::registrar::canonical_aor(&from.uri))
+    }
+
+    /// E4: an emergency call goes to the in-service emergency-device trunk
+    /// whose prefix matches the dial string (the manager); E8: straight to
+    /// the gateway when no manager is in service.
+    fn emergency_call(
+        &mut self,
+        now: Instant,
+        id: TransactionId,
+        req: &Request,
+        inbound: &Inbound,
+        dialed: &str,
+    ) {
+        let aor = self.caller_aor(req);
+        let caller = aor.clone().unwrap_or_else(|| inbound.source.to_string());
+        let published = aor.as_deref().and_then(|a| self.published_elin(a));
+        let mut managers: Vec<String> = Vec::new();
+        for d in &self.emergency.dial_strings {
+            if let Some(m) = self.trunks.emergency_manager(d) {
+                if !managers.contains(&m.config.name) {
+                    managers.push(m.config.name.clone());
+                }
+            }
+        }
+        let gateways = self
+            .trunks
+            .subset(|t| !managers.contains(&t.config.name) && t.in_service());
+        let fail_open = gateways
+            .emergency_gateway(dialed, &[])
+            .map(|g| {
+                let elin = published.clone().or_else(|| g.config.default_elin.clone());
+                Calls::trunk_steps(g, dialed, elin.as_deref())
+            })
+            .unwrap_or_default();
+        let manager = self
+            .trunks
+            .emergency_manager(dialed)
+            .filter(|m| m.in_service());
+        let (steps, phase, fail_open) = match manager {
+            Some(m) => (
+                Calls::trunk_steps(m, dialed, None),
+                EmergencyPhase::Manager,
+                fail_open,
+            ),
+            None => {
+                tracing::warn!(caller = %caller, reason = "no manager in service", "emergency fail-open");
+                (fail_open, EmergencyPhase::Gateway, Vec::new())
+            }
+        };
+        tracing::info!(caller = %caller, dialed, manager = manager.map_or("-", |m| m.config.name.as_str()), "emergency call");
+        let emergency = Emergency {
+            caller: caller.clone(),
+            phase,
+            timeout: Duration::from_millis(self.emergency.manager_timeout_ms),
+            deadline: None,
+            fail_open,
+            published_elin: published,
+            gateways,
+        };
+        self.stats.calls_routed += 1;
+        let mut ctx = Ctx {
+            now,
+            tx: &mut self.transactions,
+            dests: &mut self.destinations,
+            out: &mut self.out,
+            locals: &self.locals,
+            user_agent: &self.user_agent,
+        };
+        let origin = Origin {
+            name: &caller,
+            compact: false,
+        };
+        self.calls
+            .new_call(&mut ctx, id, req, inbound, origin, steps, Some(emergency));
+    }
+
+    /// The ELIN a manager last published for device `aor` (E11).
+    fn published_elin(&self, _aor: &str) -> Option<String> {
+        None
     }
 }

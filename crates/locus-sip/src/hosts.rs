@@ -79,6 +79,11 @@ mod tests {
             compact_headers: false,
             spread: Default::default(),
             identity: Default::default(),
+            emergency_device: false,
+            prefix: None,
+            oos_check: 0,
+            oos_force: 0,
+            default_elin: None,
         };
         Trunks::new(&[config]).by_name("c").unwrap().clone()
     }

@@ -64,6 +64,9 @@ pub struct RegistrarConfig {
     /// Digest algorithms challenged with, one WWW-Authenticate each,
     /// strongest first (RFC 8760): `SHA-256`, `MD5`, `SHA-512-256`.
     pub algorithms: Vec<String>,
+    /// Challenge INVITEs from phones (407, digest as for REGISTER).
+    /// Emergency dial strings are never challenged (Kari's Law).
+    pub authenticate_invites: bool,
 }
 
 impl Default for RegistrarConfig {
@@ -74,6 +77,7 @@ impl Default for RegistrarConfig {
             max_expires: 3600,
             default_expires: 3600,
             algorithms: vec!["SHA-256".into(), "MD5".into()],
+            authenticate_invites: true,
         }
     }
 }
@@ -484,6 +488,16 @@ impl Registrar {
         }
     }
 
+    /// Whether phones' INVITEs are challenged (`authenticate_invites`).
+    pub fn authenticate_invites(&self) -> bool {
+        self.cfg.authenticate_invites
+    }
+
+    /// Whether any user is configured.
+    pub fn has_users(&self) -> bool {
+        !self.users.is_empty()
+    }
+
     /// The digest realm.
     pub fn realm(&self) -> &str {
         self.verifier.realm()
@@ -649,17 +663,33 @@ impl Registrar {
 
     /// Digest authentication of `req` (RFC 3261 section 22.4).
     pub(crate) fn authenticate(&mut self, now: Instant, req: &Request) -> Auth {
+        self.authenticate_as(now, req, false)
+    }
+
+    /// Digest authentication of `req`, as a registrar (401,
+    /// `Authorization`) or, with `proxy`, as a proxy would challenge an
+    /// INVITE (407, `Proxy-Authorization`; RFC 3261 section 22.3).
+    pub(crate) fn authenticate_as(&mut self, now: Instant, req: &Request, proxy: bool) -> Auth {
         let wall = self.wall(now);
         let realm = self.verifier.realm().to_owned();
+        let asked = if proxy {
+            HeaderName::ProxyAuthorization
+        } else {
+            HeaderName::Authorization
+        };
         let creds = req
-            .header_values(HeaderName::Authorization)
+            .header_values(asked)
             .filter_map(|v| std::str::from_utf8(v).ok())
             .filter_map(|v| Credentials::parse(v).ok())
             .find(|c| c.realm == realm);
         let Some(creds) = creds else {
-            return Auth::Reply(self.challenge(wall, false));
+            return Auth::Reply(self.challenge(wall, false, proxy));
         };
-        let uri_ok = creds.uri == req.uri_str()
+        // A proxy challenge (INVITE) takes any digest uri, as Kamailio's
+        // proxy_authorize does: phones (and SIPp) put the server's address
+        // there. The nonce and `nc` still stop replays.
+        let uri_ok = proxy
+            || creds.uri == req.uri_str()
             || Uri::parse(&creds.uri).is_ok_and(|u| u.matches(&req.uri()));
         if !uri_ok {
             return Auth::Reply(Reply::new(400).reason("Bad Request (digest uri mismatch)"));
@@ -678,15 +708,20 @@ impl Registrar {
         );
         match verdict {
             Verdict::Ok => Auth::User(creds.username),
-            Verdict::Stale => Auth::Reply(self.challenge(wall, true)),
-            Verdict::Failed => Auth::Reply(self.challenge(wall, false)),
+            Verdict::Stale => Auth::Reply(self.challenge(wall, true, proxy)),
+            Verdict::Failed => Auth::Reply(self.challenge(wall, false, proxy)),
         }
     }
 
-    fn challenge(&self, wall: SystemTime, stale: bool) -> Reply {
-        let mut r = Reply::new(401);
+    fn challenge(&self, wall: SystemTime, stale: bool, proxy: bool) -> Reply {
+        let (status, header) = if proxy {
+            (407, "Proxy-Authenticate")
+        } else {
+            (401, "WWW-Authenticate")
+        };
+        let mut r = Reply::new(status);
         for c in self.verifier.challenges(wall, stale) {
-            r = r.header("WWW-Authenticate", c.to_string());
+            r = r.header(header, c.to_string());
         }
         r
     }

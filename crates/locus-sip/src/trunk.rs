@@ -72,6 +72,43 @@ pub struct TrunkConfig {
     /// (default), `rpid` or `from`.
     #[serde(default)]
     pub identity: crate::identity::IdentityMode,
+    /// E3/E4 (ICD `emergency-device`): this trunk is a "DN trunk" of the
+    /// emergency path: the E911 manager's, or the emergency gateway's.
+    /// Emergency dial strings go to the emergency-device trunk whose
+    /// `prefix` matches them best (the manager); only such a trunk's 302 is
+    /// followed (E5), and PUBLISH is accepted only from such trunks (E11).
+    #[serde(default)]
+    pub emergency_device: bool,
+    /// E3 (ICD `prefix`): the dial-string prefix this trunk serves. For
+    /// emergency calls, the dialed string picks the emergency-device trunk
+    /// with the longest matching prefix (the manager); the manager's 302
+    /// Contact user is routed by longest prefix among the other trunks
+    /// (the gateway, whose prefix must differ from the manager's).
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// E3 (ICD `oos-check`): seconds between OPTIONS probes of each
+    /// `outbound` IP endpoint, 0 to 300; 0 turns probing off.
+    #[serde(default)]
+    pub oos_check: u32,
+    /// E3 (ICD `oos-force`): seconds without an answer to a probe before
+    /// the endpoint is out of service (skipped by calls), 0 to 30; 0 waits
+    /// for the probe's transaction timeout (64*T1). Any answer puts it back.
+    #[serde(default)]
+    pub oos_force: u32,
+    /// E8: the ELIN (E.164, `+` and digits) an emergency call sent to this
+    /// gateway trunk carries when the manager failed and the device has no
+    /// published ELIN.
+    #[serde(default)]
+    pub default_elin: Option<String>,
+}
+
+impl TrunkConfig {
+    /// Whether `number` starts with this trunk's `prefix` (E3); the length
+    /// of the match.
+    pub fn prefix_match(&self, number: &str) -> Option<usize> {
+        let p = self.prefix.as_deref()?;
+        number.starts_with(p).then_some(p.len())
+    }
 }
 
 /// `auth` of a trunk: digest credentials for the carrier's 401/407 (C18).
@@ -314,12 +351,39 @@ pub struct Trunk {
     blocks: Vec<IpBlock>,
     /// Where its calls go.
     pub target: Target,
+    /// Endpoints found out of service by OPTIONS probing (E3).
+    pub out_of_service: Vec<SocketAddr>,
 }
 
 impl Trunk {
     /// Whether `ip` is one of the carrier's addresses (C4).
     pub fn serves(&self, ip: IpAddr) -> bool {
         self.blocks.iter().any(|b| b.contains(ip))
+    }
+
+    /// Whether calls may reach it: a DNS name, or an IP endpoint not out of
+    /// service (E3).
+    pub fn in_service(&self) -> bool {
+        !self.target.names().is_empty()
+            || self
+                .target
+                .endpoints(Spread::InOrder)
+                .iter()
+                .any(|a| !self.out_of_service.contains(a))
+    }
+
+    /// The IP endpoints calls try, in order, out-of-service ones skipped
+    /// (E3). Emergency-device trunks keep the configured order (ICD
+    /// `contact`, then `contact-list`).
+    pub fn live_endpoints(&self) -> Vec<SocketAddr> {
+        let spread = if self.config.emergency_device {
+            Spread::InOrder
+        } else {
+            self.config.spread
+        };
+        let mut v = self.target.endpoints(spread);
+        v.retain(|a| !self.out_of_service.contains(a));
+        v
     }
 }
 
@@ -401,6 +465,42 @@ pub fn validate(trunks: &[TrunkConfig]) -> Vec<Invalid> {
                 }
             }
         }
+        if let Some(p) = &t.prefix {
+            let ok = !p.is_empty()
+                && p.len() <= 32
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+*#".contains(&b));
+            if !ok {
+                out.push(Invalid {
+                    key: key("prefix"),
+                    value: format!("{p:?}"),
+                    allowed: "1 to 32 digits, letters, '+', '*' or '#'".into(),
+                });
+            }
+        }
+        if t.oos_check > 300 {
+            out.push(Invalid {
+                key: key("oos_check"),
+                value: t.oos_check.to_string(),
+                allowed: "0 to 300 (seconds; 0 = no probing)".into(),
+            });
+        }
+        if t.oos_force > 30 {
+            out.push(Invalid {
+                key: key("oos_force"),
+                value: t.oos_force.to_string(),
+                allowed: "0 to 30 (seconds)".into(),
+            });
+        }
+        if let Some(e) = &t.default_elin {
+            if E164::parse(e).is_none() {
+                out.push(Invalid {
+                    key: key("default_elin"),
+                    value: format!("{e:?}"),
+                    allowed: "an E.164 number: '+' and digits (\"+15551230300\")".into(),
+                });
+            }
+        }
         for (j, a) in t.carrier_addresses.iter().enumerate() {
             if IpBlock::parse(a).is_none() {
                 out.push(Invalid {
@@ -444,6 +544,7 @@ impl Trunks {
                     .collect(),
                 target: Target::new(&c.outbound),
                 config: c.clone(),
+                out_of_service: Vec::new(),
             })
             .collect();
         Self { trunks }
@@ -458,6 +559,74 @@ impl Trunks {
     /// The trunk with this name.
     pub fn by_name(&self, name: &str) -> Option<&Trunk> {
         self.trunks.iter().find(|t| t.config.name == name)
+    }
+
+    /// The trunks `keep` keeps, in configured order.
+    pub fn subset(&self, keep: impl Fn(&Trunk) -> bool) -> Trunks {
+        Trunks {
+            trunks: self.trunks.iter().filter(|t| keep(t)).cloned().collect(),
+        }
+    }
+
+    /// Every trunk, in configured order.
+    pub fn all(&self) -> &[Trunk] {
+        &self.trunks
+    }
+
+    /// Marks endpoint `addr` of trunk `name` in or out of service (E3);
+    /// `true` when that changed its state.
+    pub fn set_in_service(&mut self, name: &str, addr: SocketAddr, up: bool) -> bool {
+        let Some(t) = self.trunks.iter_mut().find(|t| t.config.name == name) else {
+            return false;
+        };
+        let down = t.out_of_service.contains(&addr);
+        if up && down {
+            t.out_of_service.retain(|a| *a != addr);
+            true
+        } else if !up && !down {
+            t.out_of_service.push(addr);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The emergency manager for dial string `dialed` (E4): the
+    /// emergency-device trunk with the longest prefix matching it (the
+    /// first configured among equals), in service or not.
+    pub fn emergency_manager(&self, dialed: &str) -> Option<&Trunk> {
+        let mut best: Option<(&Trunk, usize)> = None;
+        for t in self.trunks.iter().filter(|t| t.config.emergency_device) {
+            if let Some(n) = t.config.prefix_match(dialed) {
+                if best.is_none_or(|(_, b)| n > b) {
+                    best = Some((t, n));
+                }
+            }
+        }
+        best.map(|(t, _)| t)
+    }
+
+    /// The emergency gateway for `number` (E5, E8): among trunks that are
+    /// not `managers` (never back to a manager), the longest prefix
+    /// matching `number`; when none matches, the first emergency-device
+    /// trunk that is not a manager (fail-open must find a gateway).
+    /// Out-of-service trunks are skipped.
+    pub fn emergency_gateway(&self, number: &str, managers: &[String]) -> Option<&Trunk> {
+        let others = || {
+            self.trunks
+                .iter()
+                .filter(move |t| !managers.contains(&t.config.name) && t.in_service())
+        };
+        let mut best: Option<(&Trunk, usize)> = None;
+        for t in others() {
+            if let Some(n) = t.config.prefix_match(number) {
+                if best.is_none_or(|(_, b)| n > b) {
+                    best = Some((t, n));
+                }
+            }
+        }
+        best.map(|(t, _)| t)
+            .or_else(|| others().find(|t| t.config.emergency_device))
     }
 }
 

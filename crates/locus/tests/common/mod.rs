@@ -672,3 +672,43 @@ impl SippServer {
         }
     }
 }
+
+impl SippServer {
+    /// Like [`SippServer::start_with`], on a given UDP `port` (a phone
+    /// that registered from `ip:port` first, then answers there).
+    pub fn start_on(scenario_file: &Path, ip: &str, port: u16, args: &[&str]) -> SippServer {
+        let work = tempfile::tempdir().expect("temp dir");
+        let child = Command::new("sipp")
+            .arg("-sf")
+            .arg(scenario_file)
+            .args(args)
+            .args(["-i", ip, "-p"])
+            .arg(port.to_string())
+            .args(["-t", "u1"])
+            .args(["-timeout", "20s", "-timeout_error", "-nostdin"])
+            .args(["-trace_err", "-trace_msg"])
+            .current_dir(work.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::File::create(work.path().join("stderr.txt"))
+                    .map(Stdio::from)
+                    .unwrap_or_else(|_| Stdio::null()),
+            )
+            .spawn()
+            .expect("run sipp (Debian package sip-tester; scripts/test installs it)");
+        let addr: SocketAddr = format!("{ip}:{port}").parse().expect("addr");
+        for _ in 0..100 {
+            match std::net::UdpSocket::bind(addr) {
+                Ok(s) => drop(s),
+                Err(_) => break,
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        SippServer {
+            child: Some(child),
+            work,
+            addr,
+        }
+    }
+}
