@@ -150,7 +150,7 @@ Content-Length: 0
         &[
             ("CHALLENGE", if auth { CHALLENGE } else { "" }),
             ("CSEQ", &cseq_s),
-            ("AUTH", if auth { "[authentication]" } else { "" }),
+            ("AUTH", if auth { "\n[authentication]" } else { "" }),
             ("FINAL", &final_),
         ],
     );

@@ -1,0 +1,307 @@
+//! Emergency routing end to end (DESIGN.md section 4, E3 to E8 and E11): a
+//! registered SIPp phone dials 911; a SIPp E911 manager on 127.0.0.8 (an
+//! emergency-device trunk, prefix 911) answers 302 with the ELIN; a SIPp
+//! emergency gateway on 127.0.0.9 (an emergency-device trunk, prefix 91)
+//! receives the call with the ELIN as calling number. Fail-open when the
+//! manager is down or silent; ELINs published by PUBLISH from the
+//! manager's address.
+
+mod common;
+mod phone_common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use common::{free_udp_port_on, requests_in_log, scenario, Locus, SippServer};
+use phone_common::{answer_scenario, call, register, Expect};
+
+const MANAGER_IP: &str = "127.0.0.8";
+const GATEWAY_IP: &str = "127.0.0.9";
+const CARRIER_IP: &str = "127.0.0.6";
+const PHONE_IP: &str = "127.0.0.5";
+const ELIN_302: &str = "+15551230300";
+const DEFAULT_ELIN: &str = "+15551230399";
+
+/// Locus with the manager and gateway DN trunks, a normal carrier trunk
+/// for numbers starting with +1, and users alice and bob.
+fn config(data: &Path, manager: SocketAddr, gateway: SocketAddr, carrier: SocketAddr) -> String {
+    format!(
+        r#"
+[sip]
+listen = ["udp:127.0.0.1:0"]
+data_dir = "{data}"
+
+[sip.media]
+relay = false
+
+[sip.registrar]
+algorithms = ["MD5"]
+
+[[sip.users]]
+username = "alice"
+password = "secret-a"
+
+[[sip.users]]
+username = "bob"
+password = "secret-b"
+
+[[sip.trunks]]
+name = "e911-manager"
+profile = "byoc"
+carrier_addresses = ["{MANAGER_IP}"]
+outbound = ["{manager}"]
+emergency_device = true
+prefix = "911"
+
+[[sip.trunks]]
+name = "e911-gateway"
+profile = "byoc"
+carrier_addresses = ["{GATEWAY_IP}"]
+outbound = ["{gateway}"]
+emergency_device = true
+prefix = "91"
+default_elin = "{DEFAULT_ELIN}"
+
+[[sip.trunks]]
+name = "carrier"
+profile = "byoc"
+carrier_addresses = ["{CARRIER_IP}"]
+outbound = ["{carrier}"]
+
+[[sip.routes.outbound]]
+prefix = "+1"
+trunk = "carrier"
+"#,
+        data = data.display()
+    )
+}
+
+struct Setup {
+    locus: Locus,
+    manager: SocketAddr,
+    gateway: SocketAddr,
+    carrier: SocketAddr,
+}
+
+fn setup(data: &Path) -> Setup {
+    let manager = format!("{MANAGER_IP}:{}", free_udp_port_on(MANAGER_IP))
+        .parse()
+        .unwrap();
+    let gateway = format!("{GATEWAY_IP}:{}", free_udp_port_on(GATEWAY_IP))
+        .parse()
+        .unwrap();
+    let carrier = format!("{CARRIER_IP}:{}", free_udp_port_on(CARRIER_IP))
+        .parse()
+        .unwrap();
+    let locus = Locus::start(&config(data, manager, gateway, carrier), 1);
+    // The caller is a registered phone.
+    register(
+        locus.addr("udp"),
+        PHONE_IP,
+        free_udp_port_on(PHONE_IP),
+        "alice",
+        "secret-a",
+    );
+    Setup {
+        locus,
+        manager,
+        gateway,
+        carrier,
+    }
+}
+
+/// The gateway's answering scenario, checking the Request-URI user and the
+/// calling number `elin` in From and P-Asserted-Identity.
+fn gateway_scenario(dir: &Path, elin: &str) -> std::path::PathBuf {
+    let e = elin.replace('+', r"\+");
+    answer_scenario(
+        dir,
+        "gateway.xml",
+        &format!(
+            r#"<ereg regexp="^INVITE sip:911@" search_in="msg" check_it="true" assign_to="ruri"/>
+      <ereg regexp="&lt;sip:{e}@" search_in="hdr" header="From:" check_it="true" assign_to="from"/>
+      <ereg regexp="&lt;sip:{e}@" search_in="hdr" header="P-Asserted-Identity:" check_it="true" assign_to="pai"/>"#
+        ),
+        "ruri,from,pai",
+    )
+}
+
+/// Seconds since midnight of the first message starting with `start` in a
+/// SIPp message trace.
+fn first_time(log: &str, start: &str) -> Option<f64> {
+    let mut stamp = None;
+    for line in log.lines() {
+        if line.starts_with("-----------") {
+            stamp = line.split_whitespace().last().and_then(|t| {
+                let mut p = t.split(':');
+                let h: f64 = p.next()?.parse().ok()?;
+                let m: f64 = p.next()?.parse().ok()?;
+                let s: f64 = p.next()?.parse().ok()?;
+                Some(h * 3600.0 + m * 60.0 + s)
+            });
+        } else if line.starts_with(start) {
+            return stamp;
+        }
+    }
+    None
+}
+
+/// Alice dials 911 (never challenged) and the call completes at the
+/// gateway.
+fn dial_911(s: &Setup) -> common::SippRun {
+    call(
+        s.locus.addr("udp"),
+        s.locus.dir(),
+        PHONE_IP,
+        "alice",
+        None,
+        "911",
+        Expect::Answered,
+    )
+}
+
+#[test]
+fn e4_911_goes_to_the_manager_without_access_code() {
+    let data = tempfile::tempdir().unwrap();
+    let s = setup(data.path());
+    let manager = SippServer::start_on(
+        &scenario("emergency_manager_302.xml"),
+        MANAGER_IP,
+        s.manager.port(),
+        &["-m", "1"],
+    );
+    let gw = SippServer::start_on(
+        &gateway_scenario(s.locus.dir(), ELIN_302),
+        GATEWAY_IP,
+        s.gateway.port(),
+        &["-m", "1"],
+    );
+    let run = dial_911(&s);
+    assert!(run.success, "the 911 call did not complete:\n{}", run.log);
+    let m = manager.finish();
+    assert!(m.success, "the manager did not get INVITE 911:\n{}", m.log);
+    let g = gw.finish();
+    assert!(g.success, "the gateway did not get the call:\n{}", g.log);
+}
+
+#[test]
+fn e5_302_followed_only_from_emergency_device_trunk() {
+    let data = tempfile::tempdir().unwrap();
+    let s = setup(data.path());
+    // A normal trunk's 302 (even one naming 911 and an ELIN) is a
+    // rejection (C11): the caller gets 480 and the gateway nothing.
+    let carrier = SippServer::start_on(
+        &scenario("emergency_carrier_302.xml"),
+        CARRIER_IP,
+        s.carrier.port(),
+        &["-m", "1"],
+    );
+    let gw = SippServer::start_on(
+        &gateway_scenario(s.locus.dir(), ELIN_302),
+        GATEWAY_IP,
+        s.gateway.port(),
+        &[],
+    );
+    let run = call(
+        s.locus.addr("udp"),
+        s.locus.dir(),
+        PHONE_IP,
+        "alice",
+        Some("secret-a"),
+        "+15557770000",
+        Expect::Rejected(480),
+    );
+    assert!(
+        run.success,
+        "a carrier's 302 was not a rejection:\n{}",
+        run.log
+    );
+    let c = carrier.finish();
+    assert!(c.success, "{}", c.log);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let log = gw.stop();
+    assert_eq!(requests_in_log(&log, "INVITE"), 0, "{log}");
+    // The manager's 302 (an emergency-device trunk) is followed.
+    let manager = SippServer::start_on(
+        &scenario("emergency_manager_302.xml"),
+        MANAGER_IP,
+        s.manager.port(),
+        &["-m", "1"],
+    );
+    let gw = SippServer::start_on(
+        &gateway_scenario(s.locus.dir(), ELIN_302),
+        GATEWAY_IP,
+        s.gateway.port(),
+        &["-m", "1"],
+    );
+    let run = dial_911(&s);
+    assert!(
+        run.success,
+        "the manager's 302 was not followed:\n{}",
+        run.log
+    );
+    assert!(manager.finish().success);
+    let g = gw.finish();
+    assert!(g.success, "{}", g.log);
+}
+
+#[test]
+fn e6_elin_is_the_calling_number_at_the_gateway() {
+    let data = tempfile::tempdir().unwrap();
+    let s = setup(data.path());
+    let manager = SippServer::start_on(
+        &scenario("emergency_manager_302.xml"),
+        MANAGER_IP,
+        s.manager.port(),
+        &["-m", "1"],
+    );
+    let gw = SippServer::start_on(
+        &gateway_scenario(s.locus.dir(), ELIN_302),
+        GATEWAY_IP,
+        s.gateway.port(),
+        &["-m", "1"],
+    );
+    let run = dial_911(&s);
+    assert!(run.success, "{}", run.log);
+    assert!(manager.finish().success);
+    let g = gw.finish();
+    assert!(
+        g.success,
+        "the gateway did not see the ELIN {ELIN_302} in From and P-Asserted-Identity:\n{}",
+        g.log
+    );
+}
+
+#[test]
+fn e8_manager_silent_fails_open_with_default_elin() {
+    let data = tempfile::tempdir().unwrap();
+    let s = setup(data.path());
+    let manager = SippServer::start_on(
+        &scenario("emergency_manager_silent.xml"),
+        MANAGER_IP,
+        s.manager.port(),
+        &[],
+    );
+    let gw = SippServer::start_on(
+        &gateway_scenario(s.locus.dir(), DEFAULT_ELIN),
+        GATEWAY_IP,
+        s.gateway.port(),
+        &["-m", "1"],
+    );
+    let run = dial_911(&s);
+    assert!(run.success, "the 911 call did not fail open:\n{}", run.log);
+    let g = gw.finish();
+    assert!(
+        g.success,
+        "the gateway did not get the default ELIN:\n{}",
+        g.log
+    );
+    let m = manager.stop();
+    let at_manager = first_time(&m, "INVITE sip:911@").expect("manager got INVITE");
+    let at_gateway = first_time(&g.log, "INVITE sip:911@").expect("gateway got INVITE");
+    let waited = at_gateway - at_manager;
+    assert!(
+        (0.4..1.0).contains(&waited),
+        "the gateway got the call {waited:.3} s after the manager (bound 500 ms)"
+    );
+}
