@@ -85,6 +85,8 @@ pub struct SipCore {
     domains: Vec<String>,
     /// `[sip.emergency]` (E4 to E8).
     emergency: crate::config::EmergencyConfig,
+    /// ELINs published by the manager (E11).
+    elins: crate::elins::Elins,
 }
 
 fn kind_of(method: &Method) -> Kind {
@@ -174,6 +176,7 @@ impl SipCore {
                 .map(|d| d.to_ascii_lowercase())
                 .collect(),
             emergency: config.emergency.clone(),
+            elins: crate::elins::Elins::default(),
         }
     }
 
@@ -457,6 +460,18 @@ impl SipCore {
             return Decision::Answer(code(rej.status), Some(rej.reason), extra);
         }
         let method = req.method();
+        if *method == Method::Publish && req.to_tag().is_none() {
+            // E11: ELIN updates only from emergency-device trunks.
+            return if trunk.is_some_and(|t| t.config.emergency_device) {
+                Decision::Local
+            } else {
+                Decision::Answer(
+                    StatusCode::FORBIDDEN,
+                    Some("Forbidden (PUBLISH only from emergency-device trunks)"),
+                    Extra::None,
+                )
+            };
+        }
         if let Some(t) = trunk {
             let refusal = t.check(req);
             // C9: after the method checks, the Request-URI host.
@@ -830,7 +845,18 @@ impl SipCore {
     /// A REGISTER or SUBSCRIBE from a non-trunk source, in server
     /// transaction `id`: answered, then the NOTIFYs it causes are sent.
     fn local_request(&mut self, now: Instant, id: TransactionId, req: &Request, inbound: &Inbound) {
-        let (reply, tag, changes) = if *req.method() == Method::Register {
+        let (reply, tag, changes) = if *req.method() == Method::Publish {
+            let unix = self.registrar.unix(now);
+            let aor = self
+                .registrar
+                .resolve_aor(&req.uri())
+                .or_else(|| crate::registrar::canonical_aor(&req.uri()));
+            let reply = match aor {
+                Some(aor) => self.elins.publish(now, unix, &aor, req),
+                None => crate::registrar::Reply::new(404).reason("Not Found (no device AOR)"),
+            };
+            (reply, new_tag(), Vec::new())
+        } else if *req.method() == Method::Register {
             let (reply, change) = self.registrar.register(now, req, inbound);
             (reply, new_tag(), change.into_iter().collect::<Vec<_>>())
         } else {
@@ -1047,7 +1073,22 @@ impl SipCore {
     }
 
     /// The ELIN a manager last published for device `aor` (E11).
-    fn published_elin(&self, _aor: &str) -> Option<String> {
-        None
+    fn published_elin(&self, aor: &str) -> Option<String> {
+        self.elins.elin(aor).map(str::to_owned)
+    }
+
+    /// Persists published ELINs through `store` and restores `stored`
+    /// (read from it at start).
+    pub fn set_elin_store(
+        &mut self,
+        store: Box<dyn crate::elins::ElinStore>,
+        stored: Vec<crate::elins::StoredElin>,
+    ) {
+        self.elins.set_store(store, stored);
+    }
+
+    /// The ELINs published by the manager (E11).
+    pub fn elins(&self) -> &crate::elins::Elins {
+        &self.elins
     }
 }

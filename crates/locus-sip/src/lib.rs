@@ -14,6 +14,7 @@ pub mod config;
 pub mod core;
 pub mod dialog;
 pub mod dns;
+pub mod elins;
 mod hosts;
 pub mod identity;
 pub mod number;

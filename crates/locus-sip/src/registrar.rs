@@ -541,7 +541,7 @@ impl Registrar {
         }
     }
 
-    fn unix(&mut self, now: Instant) -> u64 {
+    pub(crate) fn unix(&mut self, now: Instant) -> u64 {
         self.wall(now)
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())

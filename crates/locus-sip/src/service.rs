@@ -122,6 +122,14 @@ impl Server {
             tracing::info!(dir = %config.data_dir, bindings = stored.len(), "registrar store loaded");
             core.set_binding_store(now, Box::new(store), stored);
         }
+        if config.trunks.iter().any(|t| t.emergency_device) {
+            // E11: the ELINs the manager published survive a restart.
+            let (store, stored) =
+                crate::elins::SqliteElinStore::open(std::path::Path::new(&config.data_dir))
+                    .map_err(StartError::Store)?;
+            tracing::info!(dir = %config.data_dir, elins = stored.len(), "ELIN store loaded");
+            core.set_elin_store(Box::new(store), stored);
+        }
         if config.media.relay {
             // The relay's sessions are spawned on this runtime, the one the
             // core runs on ([`crate::anchor`] describes the seam).

@@ -305,3 +305,140 @@ fn e8_manager_silent_fails_open_with_default_elin() {
         "the gateway got the call {waited:.3} s after the manager (bound 500 ms)"
     );
 }
+
+// ---- E11: ELINs published by the manager ----
+
+const ELIN_PUBLISHED: &str = "+15551230555";
+
+fn pidf(entity: &str, elin: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:gp="urn:ietf:params:xml:ns:pidf:geopriv10" xmlns:ca="urn:ietf:params:xml:ns:pidf:geopriv10:civicAddr" entity="pres:{entity}">
+ <tuple id="location">
+  <status>
+   <gp:geopriv>
+    <gp:location-info><ca:civicAddress><ca:country>US</ca:country><ca:A1>CA</ca:A1><ca:A3>San Jose</ca:A3><ca:RD>Main</ca:RD><ca:HNO>1</ca:HNO><ca:FLR>3</ca:FLR></ca:civicAddress></gp:location-info>
+    <gp:usage-rules/>
+   </gp:geopriv>
+   <elin:elin xmlns:elin="urn:locus:params:xml:ns:elin">{elin}</elin:elin>
+  </status>
+ </tuple>
+</presence>
+"#
+    )
+}
+
+/// Sends a PUBLISH for alice's AOR from a UDP socket on `from_ip` (the
+/// manager's trunk address, or another) and returns the response.
+fn publish(locus: SocketAddr, from_ip: &str, if_match: Option<&str>, elin: Option<&str>) -> String {
+    let sock = std::net::UdpSocket::bind(format!("{from_ip}:0")).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(3)))
+        .unwrap();
+    let local = sock.local_addr().unwrap();
+    let host = locus.ip();
+    let body = elin
+        .map(|e| pidf(&format!("alice@{host}"), e))
+        .unwrap_or_default();
+    let mut req = format!(
+        "PUBLISH sip:alice@{host} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {local};branch=z9hG4bK{}\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:e911@{from_ip}>;tag=pub{}\r\n\
+         To: <sip:alice@{host}>\r\n\
+         Call-ID: pub-{}@{from_ip}\r\n\
+         CSeq: 1 PUBLISH\r\n\
+         Event: presence\r\n\
+         Expires: 3600\r\n",
+        local.port(),
+        local.port(),
+        local.port()
+    );
+    if let Some(tag) = if_match {
+        req.push_str(&format!("SIP-If-Match: {tag}\r\n"));
+    }
+    if !body.is_empty() {
+        req.push_str("Content-Type: application/pidf+xml\r\n");
+    }
+    req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    sock.send_to(req.as_bytes(), locus).unwrap();
+    let mut buf = [0u8; 4096];
+    let (n, _) = sock.recv_from(&mut buf).expect("an answer to PUBLISH");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+fn header<'a>(resp: &'a str, name: &str) -> Option<&'a str> {
+    resp.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// No manager listens (its trunk's endpoint is silent); alice dials 911;
+/// the gateway must get the call within 1 s with `elin`.
+fn manager_down_call(s: &Setup, elin: &str) {
+    let gw = SippServer::start_on(
+        &gateway_scenario(s.locus.dir(), elin),
+        GATEWAY_IP,
+        s.gateway.port(),
+        &["-m", "1"],
+    );
+    let run = dial_911(s);
+    assert!(run.success, "the 911 call did not fail open:\n{}", run.log);
+    let g = gw.finish();
+    assert!(g.success, "the gateway did not get ELIN {elin}:\n{}", g.log);
+    let sent = first_time(&run.log, "INVITE sip:911@").expect("phone sent INVITE");
+    let got = first_time(&g.log, "INVITE sip:911@").expect("gateway got INVITE");
+    assert!(
+        got - sent < 1.0,
+        "the gateway got the call {:.3} s after the phone dialed",
+        got - sent
+    );
+}
+
+#[test]
+fn e8_manager_down_fails_open_with_published_elin() {
+    let data = tempfile::tempdir().unwrap();
+    let s = setup(data.path());
+    let resp = publish(s.locus.addr("udp"), MANAGER_IP, None, Some(ELIN_PUBLISHED));
+    assert!(resp.starts_with("SIP/2.0 200"), "{resp}");
+    manager_down_call(&s, ELIN_PUBLISHED);
+}
+
+#[test]
+fn e11_publish_only_from_emergency_device_trunks() {
+    let data = tempfile::tempdir().unwrap();
+    let s = setup(data.path());
+    let addr = s.locus.addr("udp");
+    // A phone's address and a normal carrier trunk's: 403.
+    for ip in [PHONE_IP, CARRIER_IP] {
+        let resp = publish(addr, ip, None, Some(ELIN_PUBLISHED));
+        assert!(resp.starts_with("SIP/2.0 403"), "from {ip}: {resp}");
+    }
+    // The manager's trunk (an emergency device): 200 with SIP-ETag and
+    // Expires; a refresh names the tag; an unknown tag gets 412.
+    let resp = publish(addr, MANAGER_IP, None, Some(ELIN_PUBLISHED));
+    assert!(resp.starts_with("SIP/2.0 200"), "{resp}");
+    let tag = header(&resp, "SIP-ETag").expect("SIP-ETag").to_owned();
+    assert_eq!(header(&resp, "Expires"), Some("3600"), "{resp}");
+    let refreshed = publish(addr, MANAGER_IP, Some(&tag), None);
+    assert!(refreshed.starts_with("SIP/2.0 200"), "{refreshed}");
+    let new_tag = header(&refreshed, "SIP-ETag").expect("SIP-ETag");
+    assert_ne!(new_tag, tag);
+    let stale = publish(addr, MANAGER_IP, Some(&tag), None);
+    assert!(stale.starts_with("SIP/2.0 412"), "{stale}");
+    let unknown = publish(addr, MANAGER_IP, Some("nope"), Some(ELIN_PUBLISHED));
+    assert!(unknown.starts_with("SIP/2.0 412"), "{unknown}");
+}
+
+#[test]
+fn e11_published_elin_survives_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let mut s = setup(data.path());
+    let resp = publish(s.locus.addr("udp"), MANAGER_IP, None, Some(ELIN_PUBLISHED));
+    assert!(resp.starts_with("SIP/2.0 200"), "{resp}");
+    assert!(s.locus.terminate().success());
+    // Same data directory, same trunk addresses: the ELIN is still known.
+    let locus = Locus::start(&config(data.path(), s.manager, s.gateway, s.carrier), 1);
+    s.locus = locus;
+    manager_down_call(&s, ELIN_PUBLISHED);
+}
