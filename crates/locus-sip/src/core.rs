@@ -461,16 +461,19 @@ impl SipCore {
         }
         let method = req.method();
         if *method == Method::Publish && req.to_tag().is_none() {
-            // E11: ELIN updates only from emergency-device trunks.
-            return if trunk.is_some_and(|t| t.config.emergency_device) {
-                Decision::Local
-            } else {
-                Decision::Answer(
-                    StatusCode::FORBIDDEN,
-                    Some("Forbidden (PUBLISH only from emergency-device trunks)"),
-                    Extra::None,
-                )
-            };
+            // E11: ELIN updates only from emergency-device trunks; other
+            // carrier trunks get C6's 405 with Allow (below), phones 403.
+            match trunk {
+                Some(t) if t.config.emergency_device => return Decision::Local,
+                Some(_) => {}
+                None => {
+                    return Decision::Answer(
+                        StatusCode::FORBIDDEN,
+                        Some("Forbidden (PUBLISH only from emergency-device trunks)"),
+                        Extra::None,
+                    )
+                }
+            }
         }
         if let Some(t) = trunk {
             let refusal = t.check(req);

@@ -409,11 +409,13 @@ fn e11_publish_only_from_emergency_device_trunks() {
     let data = tempfile::tempdir().unwrap();
     let s = setup(data.path());
     let addr = s.locus.addr("udp");
-    // A phone's address and a normal carrier trunk's: 403.
-    for ip in [PHONE_IP, CARRIER_IP] {
-        let resp = publish(addr, ip, None, Some(ELIN_PUBLISHED));
-        assert!(resp.starts_with("SIP/2.0 403"), "from {ip}: {resp}");
-    }
+    // A phone's address: 403; a normal carrier trunk's: 405 with Allow,
+    // PUBLISH being no method of carrier trunks (C6).
+    let resp = publish(addr, PHONE_IP, None, Some(ELIN_PUBLISHED));
+    assert!(resp.starts_with("SIP/2.0 403"), "from a phone: {resp}");
+    let resp = publish(addr, CARRIER_IP, None, Some(ELIN_PUBLISHED));
+    assert!(resp.starts_with("SIP/2.0 405"), "from a carrier: {resp}");
+    assert!(header(&resp, "Allow").is_some(), "{resp}");
     // The manager's trunk (an emergency device): 200 with SIP-ETag and
     // Expires; a refresh names the tag; an unknown tag gets 412.
     let resp = publish(addr, MANAGER_IP, None, Some(ELIN_PUBLISHED));
