@@ -87,6 +87,8 @@ pub struct SipCore {
     emergency: crate::config::EmergencyConfig,
     /// ELINs published by the manager (E11).
     elins: crate::elins::Elins,
+    /// OPTIONS probing of trunk endpoints (E3).
+    probes: crate::probe::Probes,
 }
 
 fn kind_of(method: &Method) -> Kind {
@@ -153,6 +155,7 @@ impl SipCore {
             out: VecDeque::new(),
             last_polled: None,
             stats: CoreStats::default(),
+            probes: crate::probe::Probes::new(&Trunks::new(&config.trunks)),
             trunks: Trunks::new(&config.trunks),
             routes: Routes::new(&config.routes),
             calls: {
@@ -269,6 +272,7 @@ impl SipCore {
         let expired = self.registrar.handle_timeout(now);
         self.events.on_changes(&mut ctx, &expired);
         self.events.handle_timeout(&mut ctx);
+        self.run_probes(now);
         self.drain_transactions_at(now);
     }
 
@@ -299,6 +303,7 @@ impl SipCore {
             self.calls.poll_timeout(),
             self.registrar.poll_timeout(),
             self.events.poll_timeout(),
+            self.probes.poll_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -719,6 +724,29 @@ impl SipCore {
             if let Action::Timeout(timer) = &action {
                 tracing::debug!(?timer, "transaction timed out");
             }
+            if self.probes.owns(id) {
+                // E3: an OPTIONS probe's answer or failure.
+                let event = match &action {
+                    Action::Response { status, .. } => {
+                        self.probes.on_result(id, Some(*status), false)
+                    }
+                    Action::Timeout(_) | Action::TransportError => {
+                        self.probes.on_result(id, None, false)
+                    }
+                    Action::Terminated => {
+                        self.destinations.remove(&id);
+                        if self.last_polled == Some(id) {
+                            self.last_polled = None;
+                        }
+                        self.probes.on_result(id, None, true)
+                    }
+                    _ => None,
+                };
+                if let Some(e) = event {
+                    self.apply_probe(e);
+                }
+                continue;
+            }
             let mut ctx = Ctx {
                 now,
                 tx: &mut self.transactions,
@@ -821,6 +849,87 @@ impl SipCore {
     /// expiry): `now` is `wall`. The driver calls it before feeding input.
     pub fn set_wall_clock(&mut self, now: Instant, wall: std::time::SystemTime) {
         self.registrar.set_clock(now, wall);
+        self.start_probes(now);
+    }
+
+    /// Starts the OPTIONS probing of trunk endpoints (E3) at `now`
+    /// ([`SipCore::set_wall_clock`] does it).
+    pub fn start_probes(&mut self, now: Instant) {
+        self.probes.start(now);
+    }
+
+    /// Sends the probes due and applies `oos_force` deadlines (E3).
+    fn run_probes(&mut self, now: Instant) {
+        let (events, send) = self.probes.due(now);
+        for e in events {
+            self.apply_probe(e);
+        }
+        for i in send {
+            self.send_probe(now, i);
+        }
+    }
+
+    fn apply_probe(&mut self, event: crate::probe::ProbeEvent) {
+        let crate::probe::ProbeEvent::Service(trunk, addr, up) = event;
+        if self.trunks.set_in_service(&trunk, addr, up) {
+            if up {
+                tracing::info!(%trunk, %addr, "DN back in service (OPTIONS answered)");
+            } else {
+                tracing::warn!(%trunk, %addr, "DN out of service (OPTIONS unanswered)");
+            }
+        }
+    }
+
+    /// An OPTIONS probe toward probe `i`'s endpoint, in a client
+    /// non-INVITE transaction.
+    fn send_probe(&mut self, now: Instant, i: usize) {
+        let p = self.probes.get(i);
+        let (addr, transport) = (p.addr, p.transport);
+        let mut local = self
+            .locals
+            .iter()
+            .find(|l| l.transport == transport)
+            .or_else(|| self.locals.first())
+            .map_or_else(
+                || std::net::SocketAddr::from(([127, 0, 0, 1], 5060)),
+                |l| l.addr,
+            );
+        if local.ip().is_unspecified() {
+            local.set_ip(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+        }
+        let local = crate::dialog::Local {
+            transport,
+            addr: local,
+        };
+        let branch = sip_core::new_branch();
+        let bytes = sip_core::RequestBuilder::new(Method::Options, format!("sip:{addr}"))
+            .raw_header("Via", local.via(&branch))
+            .header(HeaderName::MaxForwards, 70)
+            .raw_header(
+                "From",
+                format!(
+                    "<sip:oos-check@{}>;tag={}",
+                    sip_core::Host::from(local.addr.ip()),
+                    new_tag()
+                ),
+            )
+            .raw_header("To", format!("<sip:{addr}>"))
+            .raw_header("Call-ID", sip_core::new_call_id(None))
+            .cseq(1)
+            .raw_header("User-Agent", self.user_agent.as_str())
+            .to_bytes();
+        let key = TransactionKey::client(&branch, Kind::Other);
+        match self
+            .transactions
+            .start_client_non_invite(now, key, bytes, tx_transport(transport))
+        {
+            Ok(id) => {
+                self.destinations
+                    .insert(id, Outbound::new(transport, addr, Bytes::new()));
+                self.probes.sent(now, i, id);
+            }
+            Err(e) => tracing::debug!(error = %e, "OPTIONS probe not sent"),
+        }
     }
 
     /// Persists bindings through `store` and restores `stored` (read from

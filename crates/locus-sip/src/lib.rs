@@ -18,6 +18,7 @@ pub mod elins;
 mod hosts;
 pub mod identity;
 pub mod number;
+mod probe;
 pub mod ratelimit;
 pub mod regevent;
 pub mod registrar;

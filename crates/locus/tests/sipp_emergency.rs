@@ -25,6 +25,17 @@ const DEFAULT_ELIN: &str = "+15551230399";
 /// Locus with the manager and gateway DN trunks, a normal carrier trunk
 /// for numbers starting with +1, and users alice and bob.
 fn config(data: &Path, manager: SocketAddr, gateway: SocketAddr, carrier: SocketAddr) -> String {
+    config_with(data, manager, gateway, carrier, "")
+}
+
+/// [`config`] with `manager_extra` keys in the manager's trunk.
+fn config_with(
+    data: &Path,
+    manager: SocketAddr,
+    gateway: SocketAddr,
+    carrier: SocketAddr,
+    manager_extra: &str,
+) -> String {
     format!(
         r#"
 [sip]
@@ -52,6 +63,7 @@ carrier_addresses = ["{MANAGER_IP}"]
 outbound = ["{manager}"]
 emergency_device = true
 prefix = "911"
+{manager_extra}
 
 [[sip.trunks]]
 name = "e911-gateway"
@@ -84,6 +96,10 @@ struct Setup {
 }
 
 fn setup(data: &Path) -> Setup {
+    setup_with(data, "")
+}
+
+fn setup_with(data: &Path, manager_extra: &str) -> Setup {
     let manager = format!("{MANAGER_IP}:{}", free_udp_port_on(MANAGER_IP))
         .parse()
         .unwrap();
@@ -93,7 +109,10 @@ fn setup(data: &Path) -> Setup {
     let carrier = format!("{CARRIER_IP}:{}", free_udp_port_on(CARRIER_IP))
         .parse()
         .unwrap();
-    let locus = Locus::start(&config(data, manager, gateway, carrier), 1);
+    let locus = Locus::start(
+        &config_with(data, manager, gateway, carrier, manager_extra),
+        1,
+    );
     // The caller is a registered phone.
     register(
         locus.addr("udp"),
@@ -443,4 +462,108 @@ fn e11_published_elin_survives_restart() {
     let locus = Locus::start(&config(data.path(), s.manager, s.gateway, s.carrier), 1);
     s.locus = locus;
     manager_down_call(&s, ELIN_PUBLISHED);
+}
+
+// ---- E3: OPTIONS probing of the DN trunks ----
+
+#[test]
+fn e3_oos_check_marks_dn_out_of_service_and_back() {
+    let data = tempfile::tempdir().unwrap();
+    // A silent manager endpoint: it gets probes and never answers.
+    let port = free_udp_port_on(MANAGER_IP);
+    let silent = std::net::UdpSocket::bind(format!("{MANAGER_IP}:{port}")).unwrap();
+    silent
+        .set_read_timeout(Some(std::time::Duration::from_secs(3)))
+        .unwrap();
+    let manager: SocketAddr = format!("{MANAGER_IP}:{port}").parse().unwrap();
+    let gateway = format!("{GATEWAY_IP}:{}", free_udp_port_on(GATEWAY_IP))
+        .parse()
+        .unwrap();
+    let carrier = format!("{CARRIER_IP}:{}", free_udp_port_on(CARRIER_IP))
+        .parse()
+        .unwrap();
+    let locus = Locus::start(
+        &config_with(
+            data.path(),
+            manager,
+            gateway,
+            carrier,
+            "oos_check = 1\noos_force = 1",
+        ),
+        1,
+    );
+    register(
+        locus.addr("udp"),
+        PHONE_IP,
+        free_udp_port_on(PHONE_IP),
+        "alice",
+        "secret-a",
+    );
+    let s = Setup {
+        locus,
+        manager,
+        gateway,
+        carrier,
+    };
+    // The first probe comes at once; unanswered for oos_force (1 s), the
+    // DN is out of service.
+    let mut buf = [0u8; 2048];
+    let (n, _) = silent.recv_from(&mut buf).expect("an OPTIONS probe");
+    let probe = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(probe.starts_with("OPTIONS sip:"), "{probe}");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // 911 now goes straight to the gateway (no 500 ms wait for the
+    // manager), with the gateway's default ELIN, and the manager gets no
+    // INVITE.
+    let gw = SippServer::start_on(
+        &gateway_scenario(s.locus.dir(), DEFAULT_ELIN),
+        GATEWAY_IP,
+        gateway.port(),
+        &["-m", "1"],
+    );
+    let run = dial_911(&s);
+    assert!(run.success, "{}", run.log);
+    let g = gw.finish();
+    assert!(g.success, "{}", g.log);
+    let sent = first_time(&run.log, "INVITE sip:911@").unwrap();
+    let got = first_time(&g.log, "INVITE sip:911@").unwrap();
+    assert!(
+        got - sent < 0.4,
+        "an out-of-service manager was waited for: {:.3} s",
+        got - sent
+    );
+    silent
+        .set_read_timeout(Some(std::time::Duration::from_millis(100)))
+        .unwrap();
+    while let Ok((n, _)) = silent.recv_from(&mut buf) {
+        let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert!(m.starts_with("OPTIONS "), "the out-of-service DN got: {m}");
+    }
+    drop(silent);
+    // A manager that answers the probes: back in service within oos_check,
+    // and the next 911 goes through it (its 302's ELIN at the gateway).
+    let answering = SippServer::start_on(
+        &scenario("emergency_manager_options.xml"),
+        MANAGER_IP,
+        port,
+        &[],
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let gw = SippServer::start_on(
+        &gateway_scenario(s.locus.dir(), ELIN_302),
+        GATEWAY_IP,
+        gateway.port(),
+        &["-m", "1"],
+    );
+    let run = dial_911(&s);
+    assert!(run.success, "{}", run.log);
+    let g = gw.finish();
+    assert!(
+        g.success,
+        "the manager back in service was not used:\n{}",
+        g.log
+    );
+    let log = answering.stop();
+    assert!(requests_in_log(&log, "OPTIONS") >= 1, "{log}");
+    assert_eq!(requests_in_log(&log, "INVITE"), 1, "{log}");
 }
