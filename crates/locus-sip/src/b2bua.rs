@@ -380,6 +380,8 @@ pub(crate) struct Emergency {
     /// The trunks a 302's Contact may be routed to: every trunk in service
     /// that is not a manager (never back to a manager, E5).
     pub(crate) gateways: Trunks,
+    /// The caller's AOR: the ELIN's callback target (E7).
+    pub(crate) caller_aor: Option<String>,
 }
 
 impl Call {
@@ -451,6 +453,9 @@ pub(crate) struct Calls {
     /// How long a call waits for a resolution (`sip.dns.timeout_ms` and a
     /// margin for the driver).
     dns_wait: Duration,
+    /// (ELIN, caller AOR) of emergency INVITEs sent to a gateway since the
+    /// core last asked ([`Calls::take_elin_uses`], E7).
+    elin_uses: Vec<(String, String)>,
 }
 
 fn leg_of(side: Side) -> Leg {
@@ -552,6 +557,7 @@ impl Calls {
             lookups: HashMap::new(),
             next_token: 1,
             dns_wait: Duration::from_millis(2_500),
+            elin_uses: Vec::new(),
         }
     }
 
@@ -639,6 +645,12 @@ impl Calls {
     }
 
     // ---- getters ----
+
+    /// The (ELIN, caller AOR) pairs of emergency INVITEs sent since the
+    /// last call (E7).
+    pub(crate) fn take_elin_uses(&mut self) -> Vec<(String, String)> {
+        std::mem::take(&mut self.elin_uses)
+    }
 
     /// Live calls.
     pub(crate) fn len(&self) -> usize {
@@ -974,6 +986,7 @@ impl Calls {
                     return;
                 }
             };
+            let elin = at.elin.clone();
             if Self::start_b_invite(
                 ctx,
                 call_id,
@@ -983,6 +996,13 @@ impl Calls {
                 at,
                 None,
             ) {
+                // E7: the ELIN now calls back to this caller.
+                if let (Some(elin), Some(aor)) = (
+                    elin,
+                    call.emergency.as_ref().and_then(|e| e.caller_aor.clone()),
+                ) {
+                    self.elin_uses.push((elin, aor));
+                }
                 return;
             }
         }

@@ -77,6 +77,11 @@ pub struct EmergencyConfig {
     /// E8: how long the manager has to answer an emergency INVITE with a
     /// final response before the call fails open to the gateway.
     pub manager_timeout_ms: u64,
+    /// E7 (ICD `sip-elin-timeout`): seconds an emergency caller stays the
+    /// callback target of the ELIN its call carried; a call from a trunk
+    /// to that ELIN within this time reaches the latest such caller's
+    /// registered contacts. 0 to 3600; 0 turns callbacks off.
+    pub sip_elin_timeout: u64,
 }
 
 impl Default for EmergencyConfig {
@@ -84,6 +89,7 @@ impl Default for EmergencyConfig {
         Self {
             dial_strings: vec!["911".into(), "9911".into(), "933".into()],
             manager_timeout_ms: 500,
+            sip_elin_timeout: 1200,
         }
     }
 }
@@ -428,6 +434,13 @@ impl SipConfig {
             e.manager_timeout_ms,
             50,
             10_000,
+        );
+        check_range(
+            &mut out,
+            "sip.emergency.sip_elin_timeout",
+            e.sip_elin_timeout,
+            0,
+            3_600,
         );
         out
     }

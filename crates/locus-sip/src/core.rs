@@ -89,6 +89,8 @@ pub struct SipCore {
     elins: crate::elins::Elins,
     /// OPTIONS probing of trunk endpoints (E3).
     probes: crate::probe::Probes,
+    /// E7: ELIN to (latest emergency caller's AOR, when).
+    elin_callers: HashMap<String, (String, Instant)>,
 }
 
 fn kind_of(method: &Method) -> Kind {
@@ -180,6 +182,7 @@ impl SipCore {
                 .collect(),
             emergency: config.emergency.clone(),
             elins: crate::elins::Elins::default(),
+            elin_callers: HashMap::new(),
         }
     }
 
@@ -579,6 +582,28 @@ impl SipCore {
                     .and_then(|u| u.user_unescaped())
                     .map(|u| String::from_utf8_lossy(&u).into_owned()),
             };
+            // E7: a call to an ELIN within sip_elin_timeout of an
+            // emergency call that used it reaches that caller.
+            let callback = did.as_deref().and_then(|d| {
+                elin_callback(
+                    &self.elin_callers,
+                    &self.registrar,
+                    self.emergency.sip_elin_timeout,
+                    now,
+                    d,
+                )
+            });
+            if let Some(steps) = callback {
+                self.stats.calls_routed += 1;
+                let origin = Origin {
+                    name: &t.config.name,
+                    compact: t.config.compact_headers,
+                };
+                self.calls
+                    .new_call(&mut ctx, id, req, inbound, origin, steps, None);
+                self.calls.flush_timers();
+                return true;
+            }
             match did.and_then(|d| self.routes.inbound(&d)) {
                 Some(dest) => {
                     self.stats.calls_routed += 1;
@@ -765,6 +790,7 @@ impl SipCore {
             }
         }
         self.calls.flush_timers();
+        self.note_elin_uses(now);
     }
 }
 
@@ -1166,6 +1192,7 @@ impl SipCore {
             fail_open,
             published_elin: published,
             gateways,
+            caller_aor: aor,
         };
         self.stats.calls_routed += 1;
         let mut ctx = Ctx {
@@ -1182,6 +1209,20 @@ impl SipCore {
         };
         self.calls
             .new_call(&mut ctx, id, req, inbound, origin, steps, Some(emergency));
+    }
+
+    /// Records the ELINs emergency calls just sent to a gateway (E7).
+    fn note_elin_uses(&mut self, now: Instant) {
+        let uses = self.calls.take_elin_uses();
+        if uses.is_empty() || self.emergency.sip_elin_timeout == 0 {
+            return;
+        }
+        let keep = Duration::from_secs(self.emergency.sip_elin_timeout);
+        self.elin_callers
+            .retain(|_, (_, at)| now.saturating_duration_since(*at) < keep);
+        for (elin, aor) in uses {
+            self.elin_callers.insert(elin, (aor, now));
+        }
     }
 
     /// The ELIN a manager last published for device `aor` (E11).
@@ -1203,4 +1244,26 @@ impl SipCore {
     pub fn elins(&self) -> &crate::elins::Elins {
         &self.elins
     }
+}
+
+/// E7: the attempts toward the latest emergency caller whose call carried
+/// ELIN `did`, within `timeout` seconds (its registered contacts); `None`
+/// when there is none, or it has no binding.
+fn elin_callback(
+    callers: &HashMap<String, (String, Instant)>,
+    registrar: &crate::registrar::Registrar,
+    timeout: u64,
+    now: Instant,
+    did: &str,
+) -> Option<Vec<Step>> {
+    let (aor, at) = callers.get(did)?;
+    if now.saturating_duration_since(*at) >= Duration::from_secs(timeout) {
+        return None;
+    }
+    let steps = Calls::binding_steps(registrar.bindings(aor));
+    if steps.is_empty() {
+        return None;
+    }
+    tracing::info!(elin = %did, caller = %aor, "ELIN callback to the emergency caller");
+    Some(steps)
 }

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use common::{free_udp_port_on, requests_in_log, scenario, Locus, SippServer};
-use phone_common::{answer_scenario, call, register, Expect};
+use phone_common::{answer_scenario, answering_phone, call, register, Expect};
 
 const MANAGER_IP: &str = "127.0.0.8";
 const GATEWAY_IP: &str = "127.0.0.9";
@@ -566,4 +566,62 @@ fn e3_oos_check_marks_dn_out_of_service_and_back() {
     let log = answering.stop();
     assert!(requests_in_log(&log, "OPTIONS") >= 1, "{log}");
     assert_eq!(requests_in_log(&log, "INVITE"), 1, "{log}");
+}
+
+// ---- E7: ELIN callback ----
+
+#[test]
+fn e7_elin_callback_reaches_the_latest_caller() {
+    let data = tempfile::tempdir().unwrap();
+    let addr =
+        |ip: &str| -> SocketAddr { format!("{ip}:{}", free_udp_port_on(ip)).parse().unwrap() };
+    let (manager, gateway, carrier) = (addr(MANAGER_IP), addr(GATEWAY_IP), addr(CARRIER_IP));
+    let locus = Locus::start(&config(data.path(), manager, gateway, carrier), 1);
+    let sip = locus.addr("udp");
+    // Alice's and Bob's phones register and answer where they registered
+    // from; both dial 911 and get the same ELIN, Bob last.
+    let alice = answering_phone(sip, locus.dir(), PHONE_IP, "alice", "secret-a", "", "");
+    let bob = answering_phone(
+        sip,
+        locus.dir(),
+        "127.0.0.7",
+        "bob",
+        "secret-b",
+        r#"<ereg regexp="^INVITE sip:bob@127\.0\.0\.7:[0-9]+" search_in="msg" check_it="true" assign_to="ruri"/>"#,
+        "ruri",
+    );
+    let m = SippServer::start_on(
+        &scenario("emergency_manager_302.xml"),
+        MANAGER_IP,
+        manager.port(),
+        &["-m", "2"],
+    );
+    let gw = SippServer::start_on(
+        &gateway_scenario(locus.dir(), ELIN_302),
+        GATEWAY_IP,
+        gateway.port(),
+        &["-m", "2"],
+    );
+    for (ip, user) in [(PHONE_IP, "alice"), ("127.0.0.7", "bob")] {
+        let run = call(sip, locus.dir(), ip, user, None, "911", Expect::Answered);
+        assert!(run.success, "{user}'s 911 call:\n{}", run.log);
+    }
+    assert!(m.finish().success);
+    assert!(gw.finish().success);
+    // The PSAP calls the ELIN back through the gateway trunk: Bob, the
+    // latest caller, rings; Alice does not.
+    let back = call(
+        sip,
+        locus.dir(),
+        GATEWAY_IP,
+        "psap",
+        None,
+        ELIN_302,
+        Expect::Answered,
+    );
+    assert!(back.success, "the ELIN callback failed:\n{}", back.log);
+    let b = bob.finish();
+    assert!(b.success, "bob did not get the callback:\n{}", b.log);
+    let a = alice.stop();
+    assert_eq!(requests_in_log(&a, "INVITE"), 0, "{a}");
 }
