@@ -456,6 +456,11 @@ pub(crate) struct Calls {
     /// (ELIN, caller AOR) of emergency INVITEs sent to a gateway since the
     /// core last asked ([`Calls::take_elin_uses`], E7).
     elin_uses: Vec<(String, String)>,
+    /// E8: a manager's INVITE abandoned by fail-open before it could be
+    /// cancelled (no provisional yet): CANCELled on its first provisional,
+    /// ACKed (and a 2xx ended with BYE) on its final answer, forgotten when
+    /// its transaction ends.
+    orphans: HashMap<TransactionId, LegB>,
 }
 
 fn leg_of(side: Side) -> Leg {
@@ -558,6 +563,7 @@ impl Calls {
             next_token: 1,
             dns_wait: Duration::from_millis(2_500),
             elin_uses: Vec::new(),
+            orphans: HashMap::new(),
         }
     }
 
@@ -1265,6 +1271,7 @@ impl Calls {
             },
             Action::Terminated => {
                 self.by_tx.remove(&id);
+                self.orphans.remove(&id);
                 match role {
                     TxRole::AInvite(call) => {
                         if let Some(c) = self.calls.get_mut(&call) {
@@ -1306,6 +1313,24 @@ impl Calls {
         if let Some(b) = call.b.as_mut() {
             if b.tx.is_some() && !b.confirmed {
                 Self::send_cancel(ctx, b, &mut self.by_tx);
+            }
+        }
+        // The manager's leg is kept aside until its INVITE ends: cancelled
+        // on its first provisional when it had none yet (RFC 3261 section
+        // 9.1), its final answer ACKed.
+        if call
+            .b
+            .as_ref()
+            .is_some_and(|b| b.tx.is_some() && !b.confirmed)
+        {
+            if let Some(old) = call.b.take() {
+                self.by_dialog.remove(&(
+                    old.dialog.call_id().to_owned(),
+                    old.dialog.local_tag().to_owned(),
+                ));
+                if let Some(tx) = old.tx {
+                    self.orphans.insert(tx, old);
+                }
             }
         }
         self.dirty.push(call_id);
@@ -1378,6 +1403,9 @@ impl Calls {
         let Some(resp) = parse_response(message.clone()) else {
             return;
         };
+        if self.orphans.contains_key(&id) {
+            return self.on_orphan_response(ctx, id, status, &resp);
+        }
         if status >= 200 {
             // E5, E8: the manager's final answer to an emergency call (the
             // manager is an emergency-device trunk by construction).
@@ -1587,7 +1615,47 @@ impl Calls {
         }
     }
 
+    /// A response to an abandoned manager INVITE (E8, see `orphans`).
+    fn on_orphan_response(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: TransactionId,
+        status: u16,
+        resp: &Response,
+    ) {
+        match status {
+            100 => {}
+            101..=199 => {
+                if let Some(o) = self.orphans.get_mut(&id) {
+                    if !o.cancel_sent {
+                        Self::send_cancel(ctx, o, &mut self.by_tx);
+                    }
+                }
+            }
+            200..=299 => {
+                if let Some(mut o) = self.orphans.remove(&id) {
+                    o.dialog.update_from_response(resp);
+                    Self::ack_b(ctx, &mut o, None);
+                    Self::send_in_dialog(ctx, &mut o, Method::Bye, &mut self.by_tx);
+                }
+            }
+            _ => {
+                if let Some(o) = self.orphans.remove(&id) {
+                    if let Some(ack) = ack_for_failure(&o.invite, resp) {
+                        let bytes = ack.form(form_of(o.compact)).to_bytes();
+                        if let Err(e) = ctx.tx.set_ack(ctx.now, id, bytes) {
+                            tracing::debug!(error = %e, "ACK not taken by the transaction");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     fn on_b_failure(&mut self, ctx: &mut Ctx<'_>, call_id: u64, id: TransactionId) {
+        if self.orphans.remove(&id).is_some() {
+            return;
+        }
         let Some(call) = self.calls.get_mut(&call_id) else {
             return;
         };

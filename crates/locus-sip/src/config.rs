@@ -481,6 +481,28 @@ mod tests {
 }
 
 #[cfg(test)]
+mod emergency_tests {
+    use super::*;
+
+    #[test]
+    fn e4_e7_e8_emergency_keys_are_validated() {
+        let mut c = SipConfig::default();
+        c.emergency.dial_strings = vec!["911".into(), "".into()];
+        c.emergency.manager_timeout_ms = 20_000;
+        c.emergency.sip_elin_timeout = 3_601;
+        let keys: Vec<_> = c.validate().into_iter().map(|i| i.key).collect();
+        assert_eq!(
+            keys,
+            [
+                "sip.emergency.dial_strings[1]",
+                "sip.emergency.manager_timeout_ms",
+                "sip.emergency.sip_elin_timeout"
+            ]
+        );
+    }
+}
+
+#[cfg(test)]
 mod media_tests {
     use super::*;
 

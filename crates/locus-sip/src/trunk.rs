@@ -710,6 +710,87 @@ impl Trunk {
 mod tests {
     use super::*;
 
+    fn dn(name: &str, ip: &str, emergency: bool, prefix: Option<&str>) -> TrunkConfig {
+        TrunkConfig {
+            name: name.into(),
+            profile: Profile::Byoc,
+            carrier_addresses: vec![ip.into()],
+            rate_limit: default_trunk_rate(),
+            outbound: vec![format!("{ip}:5060")],
+            domain: None,
+            auth: None,
+            transport: TrunkTransport::Udp,
+            compact_headers: false,
+            spread: Spread::InOrder,
+            identity: Default::default(),
+            emergency_device: emergency,
+            prefix: prefix.map(Into::into),
+            oos_check: 0,
+            oos_force: 0,
+            default_elin: None,
+        }
+    }
+
+    #[test]
+    fn e4_e5_manager_by_longest_prefix_gateway_never_a_manager() {
+        let mut trunks = Trunks::new(&[
+            dn("carrier", "10.0.0.1", false, Some("+1")),
+            dn("gw", "10.0.0.9", true, Some("91")),
+            dn("mgr", "10.0.0.8", true, Some("911")),
+        ]);
+        assert_eq!(trunks.emergency_manager("911").unwrap().config.name, "mgr");
+        assert_eq!(trunks.emergency_manager("9112").unwrap().config.name, "mgr");
+        assert!(trunks.emergency_manager("933").is_none());
+        let managers = vec!["mgr".to_owned()];
+        assert_eq!(
+            trunks
+                .emergency_gateway("911", &managers)
+                .unwrap()
+                .config
+                .name,
+            "gw"
+        );
+        // No prefix match: the first emergency device that is no manager.
+        assert_eq!(
+            trunks
+                .emergency_gateway("933", &managers)
+                .unwrap()
+                .config
+                .name,
+            "gw"
+        );
+        // E3: an out-of-service endpoint is skipped, and back.
+        let gw: SocketAddr = "10.0.0.9:5060".parse().unwrap();
+        assert!(trunks.set_in_service("gw", gw, false));
+        assert!(!trunks.by_name("gw").unwrap().in_service());
+        assert!(trunks.emergency_gateway("911", &managers).is_none());
+        assert!(trunks.set_in_service("gw", gw, true));
+        assert_eq!(trunks.by_name("gw").unwrap().live_endpoints(), [gw]);
+    }
+
+    #[test]
+    fn e3_dn_options_are_validated_with_their_keys() {
+        let mut t = dn("mgr", "10.0.0.8", true, Some("9 1"));
+        t.oos_check = 301;
+        t.oos_force = 31;
+        t.default_elin = Some("5551230300".into());
+        let keys: Vec<String> = validate(&[t]).into_iter().map(|i| i.key).collect();
+        assert_eq!(
+            keys,
+            [
+                "sip.trunks[0].prefix",
+                "sip.trunks[0].oos_check",
+                "sip.trunks[0].oos_force",
+                "sip.trunks[0].default_elin"
+            ]
+        );
+        let mut ok = dn("mgr", "10.0.0.8", true, Some("911"));
+        ok.oos_check = 300;
+        ok.oos_force = 30;
+        ok.default_elin = Some("+15551230300".into());
+        assert!(validate(&[ok]).is_empty());
+    }
+
     #[test]
     fn c4_blocks_match_addresses() {
         let b = IpBlock::parse("192.0.2.0/24").unwrap();

@@ -625,3 +625,31 @@ fn e7_elin_callback_reaches_the_latest_caller() {
     let a = alice.stop();
     assert_eq!(requests_in_log(&a, "INVITE"), 0, "{a}");
 }
+
+#[test]
+fn e8_manager_too_slow_is_cancelled_after_fail_open() {
+    let data = tempfile::tempdir().unwrap();
+    let s = setup(data.path());
+    let manager = SippServer::start_on(
+        &scenario("emergency_manager_slow.xml"),
+        MANAGER_IP,
+        s.manager.port(),
+        &["-m", "1"],
+    );
+    let gw = SippServer::start_on(
+        &gateway_scenario(s.locus.dir(), DEFAULT_ELIN),
+        GATEWAY_IP,
+        s.gateway.port(),
+        &["-m", "1"],
+    );
+    let run = dial_911(&s);
+    assert!(run.success, "the 911 call did not fail open:\n{}", run.log);
+    assert!(gw.finish().success);
+    // The manager's INVITE was cancelled once it rang, its 487 ACKed.
+    let m = manager.finish();
+    assert!(
+        m.success,
+        "the manager's INVITE was not cancelled:\n{}",
+        m.log
+    );
+}
