@@ -690,7 +690,9 @@ impl Calls {
             let b = reply(req, inbound.source, status, reason, &tag, &ua);
             ctx.respond(id, status, b.form(form_of(origin.compact)).to_bytes());
         };
-        if self.calls.len() >= self.config.max_calls {
+        // Kari's Law: an emergency call is never refused for the call
+        // limit (the limit guards resources; 911 must get through).
+        if self.calls.len() >= self.config.max_calls && emergency.is_none() {
             tracing::warn!(max = self.config.max_calls, "call limit reached: 503");
             return answer(ctx, 503, Some("Service Unavailable (call limit)"));
         }

@@ -653,3 +653,90 @@ fn e8_manager_too_slow_is_cancelled_after_fail_open() {
         m.log
     );
 }
+
+#[test]
+fn e4_emergency_calls_pass_the_call_limit() {
+    let data = tempfile::tempdir().unwrap();
+    let addr =
+        |ip: &str| -> SocketAddr { format!("{ip}:{}", free_udp_port_on(ip)).parse().unwrap() };
+    let (manager, gateway, carrier) = (addr(MANAGER_IP), addr(GATEWAY_IP), addr(CARRIER_IP));
+    let text = config_with(data.path(), manager, gateway, carrier, "")
+        + "\n[sip.calls]\nmax_calls = 1\n\n[sip.timers]\nt1_ms = 50\n";
+    let locus = Locus::start(&text, 1);
+    let sip = locus.addr("udp");
+    register(
+        sip,
+        PHONE_IP,
+        free_udp_port_on(PHONE_IP),
+        "alice",
+        "secret-a",
+    );
+    // One call holds the only slot: the carrier never answers (Timer B,
+    // 64*T1 = 3.2 s, then 503).
+    let silent = SippServer::start_on(
+        &scenario("emergency_manager_silent.xml"),
+        CARRIER_IP,
+        carrier.port(),
+        &["-m", "1"],
+    );
+    let dir = locus.dir().to_owned();
+    let holder = std::thread::spawn(move || {
+        call(
+            sip,
+            &dir,
+            PHONE_IP,
+            "alice",
+            Some("secret-a"),
+            "+15557770000",
+            Expect::Rejected(503),
+        )
+    });
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    // Another call is refused for the limit...
+    let refused = call(
+        sip,
+        locus.dir(),
+        PHONE_IP,
+        "alice",
+        Some("secret-a"),
+        "+15557770001",
+        Expect::Rejected(503),
+    );
+    assert!(
+        refused.success,
+        "the call limit did not hold:\n{}",
+        refused.log
+    );
+    // ...but 911 goes through.
+    let m = SippServer::start_on(
+        &scenario("emergency_manager_302.xml"),
+        MANAGER_IP,
+        manager.port(),
+        &["-m", "1"],
+    );
+    let gw = SippServer::start_on(
+        &gateway_scenario(locus.dir(), ELIN_302),
+        GATEWAY_IP,
+        gateway.port(),
+        &["-m", "1"],
+    );
+    let run = call(
+        sip,
+        locus.dir(),
+        PHONE_IP,
+        "alice",
+        None,
+        "911",
+        Expect::Answered,
+    );
+    assert!(
+        run.success,
+        "911 was refused at the call limit:\n{}",
+        run.log
+    );
+    assert!(m.finish().success);
+    assert!(gw.finish().success);
+    let held = holder.join().unwrap();
+    assert!(held.success, "{}", held.log);
+    drop(silent);
+}
