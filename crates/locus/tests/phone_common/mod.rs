@@ -7,9 +7,20 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use crate::common::{
-    free_udp_port_on, scenario, scenario_from_template, sipp_from, SippRun, SippServer,
-};
+use crate::common::{free_udp_port_on, scenario, sipp_from, SippRun, SippServer};
+
+/// Template `template` under `tests/sipp` with each `@KEY@` replaced,
+/// written as `dir/name` (no shared temporary name: calls may be placed
+/// from several threads).
+fn fill(dir: &Path, template: &str, name: &str, vars: &[(&str, &str)]) -> PathBuf {
+    let mut text = std::fs::read_to_string(scenario(template)).expect("read template");
+    for (k, v) in vars {
+        text = text.replace(&format!("@{k}@"), v);
+    }
+    let target = dir.join(name);
+    std::fs::write(&target, text).expect("write scenario");
+    target
+}
 
 /// Registers `user` (password `password`) from `ip:port` with SIPp (MD5).
 pub fn register(locus: SocketAddr, ip: &str, port: u16, user: &str, password: &str) {
@@ -52,14 +63,12 @@ pub fn answer_scenario(dir: &Path, name: &str, checks: &str, refs: &str) -> Path
     } else {
         format!("<Reference variables=\"{refs}\"/>")
     };
-    let path = scenario_from_template(
+    fill(
         dir,
         "phone_answer.xml.tmpl",
+        name,
         &[("INVITE_CHECK", checks), ("REFERENCE", &reference)],
-    );
-    let target = dir.join(name);
-    std::fs::rename(&path, &target).expect("rename scenario");
-    target
+    )
 }
 
 const CHALLENGE: &str = r#"<send retrans="500"><![CDATA[
@@ -144,19 +153,17 @@ Content-Length: 0
         ),
     };
     let cseq_s = cseq.to_string();
-    let path = scenario_from_template(
+    fill(
         dir,
         "phone_call.xml.tmpl",
+        name,
         &[
             ("CHALLENGE", if auth { CHALLENGE } else { "" }),
             ("CSEQ", &cseq_s),
             ("AUTH", if auth { "\n[authentication]" } else { "" }),
             ("FINAL", &final_),
         ],
-    );
-    let target = dir.join(name);
-    std::fs::rename(&path, &target).expect("rename scenario");
-    target
+    )
 }
 
 /// `user` (password `password`, or none for an unchallenged call) calls
