@@ -135,6 +135,22 @@ fn server_key(req: &Request, kind: Kind) -> Option<TransactionKey> {
     }
 }
 
+/// The B2BUA's view of the core's shared state for one step. A macro, not a
+/// method: the borrows are of single fields, so `self.calls` (and the other
+/// modules) stay usable beside the context.
+macro_rules! ctx {
+    ($core:ident, $now:expr) => {
+        Ctx {
+            now: $now,
+            tx: &mut $core.transactions,
+            dests: &mut $core.destinations,
+            out: &mut $core.out,
+            locals: &$core.locals,
+            user_agent: &$core.user_agent,
+        }
+    };
+}
+
 impl SipCore {
     /// A core for this configuration.
     pub fn new(config: &SipConfig) -> Self {
@@ -263,14 +279,7 @@ impl SipCore {
     /// The time given by [`SipCore::poll_timeout`] has come.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.transactions.handle_timeout(now);
-        let mut ctx = Ctx {
-            now,
-            tx: &mut self.transactions,
-            dests: &mut self.destinations,
-            out: &mut self.out,
-            locals: &self.locals,
-            user_agent: &self.user_agent,
-        };
+        let mut ctx = ctx!(self, now);
         self.calls.handle_timeout(&mut ctx);
         let expired = self.registrar.handle_timeout(now);
         self.events.on_changes(&mut ctx, &expired);
@@ -392,14 +401,7 @@ impl SipCore {
         }
         if kind == Kind::Ack {
             // The ACK for a 2xx is end to end: it belongs to a call's dialog.
-            let mut ctx = Ctx {
-                now,
-                tx: &mut self.transactions,
-                dests: &mut self.destinations,
-                out: &mut self.out,
-                locals: &self.locals,
-                user_agent: &self.user_agent,
-            };
+            let mut ctx = ctx!(self, now);
             if !self.calls.on_ack(&mut ctx, &req) {
                 tracing::debug!(source = %inbound.source, "ACK matching no transaction or call dropped");
             }
@@ -553,14 +555,7 @@ impl SipCore {
         if trunk.is_none() && *req.method() == Method::Invite && req.to_tag().is_none() {
             return self.phone_call(now, id, req, inbound);
         }
-        let mut ctx = Ctx {
-            now,
-            tx: &mut self.transactions,
-            dests: &mut self.destinations,
-            out: &mut self.out,
-            locals: &self.locals,
-            user_agent: &self.user_agent,
-        };
+        let mut ctx = ctx!(self, now);
         let handled = if *req.method() == Method::Cancel {
             // RFC 3261 section 9.2: the CANCEL names the INVITE server
             // transaction with the same branch and sent-by.
@@ -772,14 +767,7 @@ impl SipCore {
                 }
                 continue;
             }
-            let mut ctx = Ctx {
-                now,
-                tx: &mut self.transactions,
-                dests: &mut self.destinations,
-                out: &mut self.out,
-                locals: &self.locals,
-                user_agent: &self.user_agent,
-            };
+            let mut ctx = ctx!(self, now);
             self.calls.on_action(&mut ctx, id, &action);
             self.events.on_action(&mut ctx, id, &action);
             if action == Action::Terminated {
@@ -812,14 +800,7 @@ impl SipCore {
         token: u64,
         endpoints: &[sip_resolve::Endpoint],
     ) {
-        let mut ctx = Ctx {
-            now,
-            tx: &mut self.transactions,
-            dests: &mut self.destinations,
-            out: &mut self.out,
-            locals: &self.locals,
-            user_agent: &self.user_agent,
-        };
+        let mut ctx = ctx!(self, now);
         self.calls.on_resolved(&mut ctx, token, endpoints);
         self.drain_transactions_at(now);
     }
@@ -1012,14 +993,7 @@ impl SipCore {
         {
             tracing::warn!(error = %e, "cannot send a response through its transaction");
         }
-        let mut ctx = Ctx {
-            now,
-            tx: &mut self.transactions,
-            dests: &mut self.destinations,
-            out: &mut self.out,
-            locals: &self.locals,
-            user_agent: &self.user_agent,
-        };
+        let mut ctx = ctx!(self, now);
         self.events.on_changes(&mut ctx, &changes);
         self.events.pump(&mut ctx);
     }
@@ -1110,14 +1084,7 @@ impl SipCore {
             Calls::attempts(&crate::routes::Destination::Trunks(list), &self.trunks)
         };
         self.stats.calls_routed += 1;
-        let mut ctx = Ctx {
-            now,
-            tx: &mut self.transactions,
-            dests: &mut self.destinations,
-            out: &mut self.out,
-            locals: &self.locals,
-            user_agent: &self.user_agent,
-        };
+        let mut ctx = ctx!(self, now);
         let origin = Origin {
             name: &caller,
             compact: false,
@@ -1195,14 +1162,7 @@ impl SipCore {
             caller_aor: aor,
         };
         self.stats.calls_routed += 1;
-        let mut ctx = Ctx {
-            now,
-            tx: &mut self.transactions,
-            dests: &mut self.destinations,
-            out: &mut self.out,
-            locals: &self.locals,
-            user_agent: &self.user_agent,
-        };
+        let mut ctx = ctx!(self, now);
         let origin = Origin {
             name: &caller,
             compact: false,
