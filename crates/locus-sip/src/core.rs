@@ -485,6 +485,21 @@ impl SipCore {
                 }
             }
         }
+        if *method == Method::Subscribe
+            && trunk.is_some_and(|t| t.config.emergency_device)
+            && req
+                .event()
+                .ok()
+                .flatten()
+                .is_some_and(|e| e.value.eq_ignore_ascii_case("reg"))
+        {
+            // E9: the E911 manager subscribes to the reg event package from
+            // the address its emergency-device trunk names (the ICD's
+            // manager is both): the notifier's, as a non-trunk SUBSCRIBE
+            // (trusted_subscribers or digest still decide). Other trunks,
+            // and other packages, keep C6's 405.
+            return Decision::Local;
+        }
         if let Some(t) = trunk {
             let refusal = t.check(req);
             // C9: after the method checks, the Request-URI host.

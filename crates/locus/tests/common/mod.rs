@@ -529,6 +529,12 @@ impl E911 {
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
+
+    /// SIGKILL (no clean shutdown: no unSUBSCRIBE, no unPUBLISH) and reap.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Drop for E911 {

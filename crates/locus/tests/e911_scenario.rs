@@ -1,0 +1,364 @@
+//! The pair end to end (issue 4, "End-to-end scenarios"): the real `locus
+//! sip` and the real `locus e911` as two processes on loopback, a SIPp
+//! phone registered from 127.0.0.5 and a SIPp emergency gateway on
+//! 127.0.0.9. The manager subscribes to `locus sip`'s reg event package
+//! from its own address, which is also its emergency-device trunk's
+//! address, locates the phone by its region ("HQ floor 3") and PUBLISHes
+//! its ELIN; 911 goes to the manager, whose 302 `locus sip` follows to the
+//! gateway with the ELIN as calling number. With the manager SIGKILLed,
+//! the call fails open to the gateway with the ELIN last published.
+
+mod common;
+mod phone_common;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{
+    free_udp_port_on, http_body, http_get, http_post_json, json_field, json_objects, Locus,
+    SippRun, SippServer, E911,
+};
+use phone_common::{answer_scenario, call, register, Expect};
+
+const PHONE_IP: &str = "127.0.0.5";
+const GATEWAY_IP: &str = "127.0.0.9";
+const HQ_ELIN: &str = "+15551230300";
+const DEFAULT_ELIN: &str = "+15551230399";
+const ALICE: &str = "sip:alice@127.0.0.1";
+
+/// `locus sip` with the manager's trunk (prefix 911, its address the
+/// manager's SIP address) and the gateway's (prefix 91).
+fn sip_config(data: &Path, manager: SocketAddr, gateway: SocketAddr) -> String {
+    format!(
+        r#"
+[sip]
+listen = ["udp:127.0.0.1:0"]
+data_dir = "{data}"
+
+[sip.media]
+relay = false
+
+[sip.registrar]
+algorithms = ["MD5"]
+
+[sip.events]
+trusted_subscribers = ["{manager_ip}"]
+
+[[sip.users]]
+username = "alice"
+password = "secret-a"
+
+[[sip.trunks]]
+name = "e911-manager"
+profile = "byoc"
+carrier_addresses = ["{manager_ip}"]
+outbound = ["{manager}"]
+emergency_device = true
+prefix = "911"
+
+[[sip.trunks]]
+name = "e911-gateway"
+profile = "byoc"
+carrier_addresses = ["{GATEWAY_IP}"]
+outbound = ["{gateway}"]
+emergency_device = true
+prefix = "91"
+default_elin = "{DEFAULT_ELIN}"
+"#,
+        data = data.display(),
+        manager_ip = manager.ip(),
+    )
+}
+
+struct Pair {
+    manager: E911,
+    sip: Locus,
+    sip_data: tempfile::TempDir,
+    gateway: SocketAddr,
+    hq: i64,
+}
+
+fn created_id(what: &str, response: &str) -> i64 {
+    assert!(
+        response.starts_with("HTTP/1.1 201") || response.starts_with("HTTP/1.1 200"),
+        "creating {what}: {response}"
+    );
+    json_field(http_body(response), "id")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no id in {response}"))
+}
+
+/// Starts the manager, then `locus sip` pointing at it, then configures the
+/// manager through its API (location, region 127.0.0.5/32, call server
+/// whose member is `locus sip`, mode server), then registers alice from
+/// 127.0.0.5.
+fn pair() -> Pair {
+    let manager = E911::start(
+        "[e911]\nhttp_listen = \"127.0.0.1:0\"\ndata_dir = \"@DATA@\"\nsip_listen = [\"udp:127.0.0.1:0\"]\n",
+        1,
+    );
+    let gateway: SocketAddr = format!("{GATEWAY_IP}:{}", free_udp_port_on(GATEWAY_IP))
+        .parse()
+        .unwrap();
+    let sip_data = tempfile::tempdir().unwrap();
+    let sip = Locus::start(
+        &sip_config(sip_data.path(), manager.sip_addr("udp"), gateway),
+        1,
+    );
+    let api = manager.http;
+    let hq = created_id(
+        "the location",
+        &http_post_json(
+            api,
+            "/api/v1/locations",
+            &format!(
+                r#"{{"name":"HQ floor 3","civic":{{"country":"US","A1":"TX","A3":"Austin","RD":"Main St","HNO":"100","FLR":"3"}},"elins":["{HQ_ELIN}"]}}"#
+            ),
+        ),
+    );
+    created_id(
+        "the region",
+        &http_post_json(
+            api,
+            "/api/v1/network-regions",
+            &format!(r#"{{"name":"floor 3 phones","cidr":"{PHONE_IP}/32","location_id":{hq}}}"#),
+        ),
+    );
+    let member = sip.addr("udp");
+    created_id(
+        "the call server",
+        &http_post_json(
+            api,
+            "/api/v1/call-servers",
+            &format!(
+                r#"{{"type":"locus","name":"locus sip","subscription_mode":"server","members":[{{"ip":"{}","port":{},"transport":"udp"}}]}}"#,
+                member.ip(),
+                member.port()
+            ),
+        ),
+    );
+    register(
+        sip.addr("udp"),
+        PHONE_IP,
+        free_udp_port_on(PHONE_IP),
+        "alice",
+        "secret-a",
+    );
+    Pair {
+        manager,
+        sip,
+        sip_data,
+        gateway,
+        hq,
+    }
+}
+
+fn field(o: &str, name: &str) -> String {
+    json_field(o, name).unwrap_or_default()
+}
+
+/// Polls the manager's devices (10 s at most) until alice is located at
+/// HQ floor 3 with its ELIN; proves the reg event subscription from the
+/// manager trunk's address reached the notifier (E1, E9, E10).
+fn wait_located(p: &Pair) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let hq = p.hq.to_string();
+    loop {
+        let resp = http_get(p.manager.http, "/api/v1/devices");
+        let located = json_objects(http_body(&resp)).iter().any(|d| {
+            field(d, "aor") == format!("\"{ALICE}\"")
+                && field(d, "location_id") == hq
+                && field(d, "elin") == format!("\"{HQ_ELIN}\"")
+                && field(d, "source_ip") == format!("\"{PHONE_IP}\"")
+        });
+        if located {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the manager never located alice at HQ floor 3 with {HQ_ELIN}; last: {resp}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Polls (10 s at most) until `locus sip` has stored the ELIN the manager
+/// PUBLISHed (E11): its row in `elins.sqlite` (WAL), written after the
+/// notifier's in-memory table took it.
+fn wait_published(p: &Pair) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let needle = HQ_ELIN.as_bytes();
+    loop {
+        let stored = std::fs::read_dir(p.sip_data.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("elins.sqlite"))
+            .filter_map(|e| std::fs::read(e.path()).ok())
+            .any(|bytes| bytes.windows(needle.len()).any(|w| w == needle));
+        if stored {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "locus sip never stored the ELIN {HQ_ELIN} published by the manager"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The gateway's answering scenario: INVITE to 911 with `elin` in From and
+/// P-Asserted-Identity.
+fn gateway_scenario(dir: &Path, elin: &str) -> PathBuf {
+    let e = elin.replace('+', r"\+");
+    answer_scenario(
+        dir,
+        "scenario_gateway.xml",
+        &format!(
+            r#"<ereg regexp="^INVITE sip:911@" search_in="msg" check_it="true" assign_to="ruri"/>
+      <ereg regexp="&lt;sip:{e}@" search_in="hdr" header="From:" check_it="true" assign_to="from"/>
+      <ereg regexp="&lt;sip:{e}@" search_in="hdr" header="P-Asserted-Identity:" check_it="true" assign_to="pai"/>"#
+        ),
+        "ruri,from,pai",
+    )
+}
+
+/// Seconds since midnight of the first message starting with `start` in a
+/// SIPp message trace.
+fn first_time(log: &str, start: &str) -> Option<f64> {
+    let mut stamp = None;
+    for line in log.lines() {
+        if line.starts_with("-----------") {
+            stamp = line.split_whitespace().last().and_then(|t| {
+                let mut p = t.split(':');
+                let h: f64 = p.next()?.parse().ok()?;
+                let m: f64 = p.next()?.parse().ok()?;
+                let s: f64 = p.next()?.parse().ok()?;
+                Some(h * 3600.0 + m * 60.0 + s)
+            });
+        } else if line.starts_with(start) {
+            return stamp;
+        }
+    }
+    None
+}
+
+/// Alice dials 911 from 127.0.0.5 (unchallenged) with the gateway waiting
+/// for `elin`; both SIPp results.
+fn dial_911(p: &Pair, elin: &str) -> (SippRun, SippRun) {
+    let gw = SippServer::start_on(
+        &gateway_scenario(p.sip.dir(), elin),
+        GATEWAY_IP,
+        p.gateway.port(),
+        &["-m", "1"],
+    );
+    let run = call(
+        p.sip.addr("udp"),
+        p.sip.dir(),
+        PHONE_IP,
+        "alice",
+        None,
+        "911",
+        Expect::Answered,
+    );
+    (run, gw.finish())
+}
+
+#[test]
+fn e4_e12_phone_located_by_the_manager_reaches_the_gateway_with_its_elin() {
+    let p = pair();
+    wait_located(&p);
+    wait_published(&p);
+    let (run, gw) = dial_911(&p, HQ_ELIN);
+    assert!(run.success, "the 911 call did not complete:\n{}", run.log);
+    assert!(
+        gw.success,
+        "the gateway did not get 911 from {HQ_ELIN}:\n{}",
+        gw.log
+    );
+    // Through the manager: its record of the call says it answered 302
+    // with the HQ floor 3 ELIN (E12, E16).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let resp = http_get(p.manager.http, "/api/v1/emergency-calls");
+        let calls = json_objects(http_body(&resp));
+        if let Some(c) = calls.first() {
+            assert_eq!(calls.len(), 1, "{resp}");
+            assert_eq!(field(c, "caller_aor"), format!("\"{ALICE}\""), "{c}");
+            assert_eq!(field(c, "elin"), format!("\"{HQ_ELIN}\""), "{c}");
+            assert_eq!(field(c, "location_id"), p.hq.to_string(), "{c}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the manager recorded no emergency call: {resp}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn e8_manager_killed_gateway_still_gets_the_call_with_last_elin() {
+    let mut p = pair();
+    wait_located(&p);
+    wait_published(&p);
+    p.manager.kill();
+    let (run, gw) = dial_911(&p, HQ_ELIN);
+    assert!(run.success, "the 911 call did not fail open:\n{}", run.log);
+    assert!(
+        gw.success,
+        "the gateway did not get the last published ELIN {HQ_ELIN}:\n{}",
+        gw.log
+    );
+    let sent = first_time(&run.log, "INVITE sip:911@").expect("phone sent INVITE");
+    let got = first_time(&gw.log, "INVITE sip:911@").expect("gateway got INVITE");
+    assert!(
+        got - sent < 1.0,
+        "the gateway got the call {:.3} s after the phone dialed",
+        got - sent
+    );
+}
+
+/// A SUBSCRIBE for `event` to the whole server, sent from a UDP socket on
+/// 127.0.0.1 (the manager trunk's address); the status of the answer.
+fn subscribe_status(sip: SocketAddr, event: &str) -> String {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let local = sock.local_addr().unwrap();
+    let msg = format!(
+        "SUBSCRIBE sip:{sip} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {local};branch=z9hG4bK-{event}-1\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:e911@{local}>;tag=t-{event}\r\n\
+         To: <sip:{sip}>\r\n\
+         Call-ID: sub-{event}@{local}\r\n\
+         CSeq: 1 SUBSCRIBE\r\n\
+         Contact: <sip:e911@{local}>\r\n\
+         Event: {event}\r\n\
+         Accept: application/reginfo+xml\r\n\
+         Expires: 600\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    sock.send_to(msg.as_bytes(), sip).unwrap();
+    let mut buf = [0u8; 65535];
+    loop {
+        let (n, _) = sock.recv_from(&mut buf).expect("an answer to SUBSCRIBE");
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        // Skip the NOTIFYs a subscription causes.
+        if let Some(rest) = text.strip_prefix("SIP/2.0 ") {
+            return rest.chars().take(3).collect();
+        }
+    }
+}
+
+#[test]
+fn e9_reg_subscribe_from_the_manager_trunk_address_reaches_the_notifier() {
+    let p = pair();
+    let sip = p.sip.addr("udp");
+    // The manager's own address is its emergency-device trunk's: a reg
+    // event SUBSCRIBE from it goes to the notifier (trusted), any other
+    // package keeps the trunk rules (C6: 405).
+    assert_eq!(subscribe_status(sip, "reg"), "200");
+    assert_eq!(subscribe_status(sip, "presence"), "405");
+}
