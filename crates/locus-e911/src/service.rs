@@ -11,6 +11,7 @@ use sip_transport::{Endpoint, ListenAddr, TransportConfig};
 
 use crate::api::{router, ApiState};
 use crate::config::E911Config;
+use crate::model::CallServer;
 use crate::sip_driver::{self, Local, Parts};
 use crate::store::{DeviceQuery, StoreError, StoreHandle};
 
@@ -122,6 +123,30 @@ impl Manager {
                 devices,
             },
         })
+    }
+
+    /// When the store holds no call server yet, creates `default` and
+    /// returns `true`. The all-in-one `locus` run uses it to point the
+    /// manager at its own SIP server, so a new user sees the manager
+    /// subscribed at once; an operator's records are never touched.
+    pub async fn adopt_default_call_server(
+        &mut self,
+        default: CallServer,
+    ) -> Result<bool, StoreError> {
+        let (created, snapshot) = self
+            .store
+            .call(move |s| {
+                let created = if s.list_call_servers()?.is_empty() {
+                    s.create_call_server(default)?;
+                    true
+                } else {
+                    false
+                };
+                Ok((created, s.snapshot()?))
+            })
+            .await?;
+        self.sip.snapshot = snapshot;
+        Ok(created)
     }
 
     /// The bound HTTP address.

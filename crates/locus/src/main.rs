@@ -93,6 +93,31 @@ async fn shutdown_signal() {
 struct Services {
     sip: bool,
     e911: bool,
+    /// Both, from the built-in default: link the manager to the server.
+    linked: bool,
+}
+
+/// The call server record that points the manager at this process's own
+/// SIP server (the all-in-one run: DESIGN section 1).
+fn own_call_server(sip: std::net::SocketAddr) -> locus_e911::model::CallServer {
+    use locus_e911::model::{CallServer, CallServerType, Member, SubscriptionMode, Transport};
+    CallServer {
+        id: 0,
+        kind: CallServerType::Locus,
+        name: "this server".into(),
+        enabled: true,
+        onsite_notification_enabled: false,
+        members: vec![Member {
+            ip: sip.ip(),
+            transport: Transport::Udp,
+            port: sip.port(),
+        }],
+        username: "911".into(),
+        filters: Vec::new(),
+        subscription_mode: SubscriptionMode::Server,
+        aors: Vec::new(),
+        default_location_id: None,
+    }
 }
 
 fn run(config: Config, services: Services) -> ExitCode {
@@ -123,6 +148,7 @@ fn run(config: Config, services: Services) -> ExitCode {
         };
         let mut tasks = Vec::new();
         let mut out = String::new();
+        let mut own_sip_udp = None;
         if services.sip {
             let server = match locus_sip::Server::bind(config.sip).await {
                 Ok(s) => s,
@@ -133,17 +159,30 @@ fn run(config: Config, services: Services) -> ExitCode {
             };
             for addr in server.local_addrs() {
                 out.push_str(&format!("locus sip: listening on {addr}\n"));
+                if addr.to_string().starts_with("udp:") && own_sip_udp.is_none() {
+                    own_sip_udp = Some(addr.addr);
+                }
             }
             tasks.push(tokio::spawn(server.run(stopped())));
         }
         if services.e911 {
-            let manager = match locus_e911::service::Manager::start(&config.e911).await {
+            let mut manager = match locus_e911::service::Manager::start(&config.e911).await {
                 Ok(m) => m,
                 Err(e) => {
                     eprintln!("locus: {e}");
                     return ExitCode::FAILURE;
                 }
             };
+            if let (true, Some(sip)) = (services.linked, own_sip_udp) {
+                match manager
+                    .adopt_default_call_server(own_call_server(sip))
+                    .await
+                {
+                    Ok(true) => tracing::info!(%sip, "manager subscribed to this SIP server"),
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot create the default call server"),
+                }
+            }
             if let Some(addr) = manager.http_addr() {
                 out.push_str(&format!("locus e911: http://{addr}\n"));
             }
@@ -177,6 +216,7 @@ fn main() -> ExitCode {
                 Services {
                     sip: true,
                     e911: true,
+                    linked: cli.config.is_none(),
                 },
             ),
             Err(code) => code,
@@ -187,6 +227,7 @@ fn main() -> ExitCode {
                 Services {
                     sip: true,
                     e911: false,
+                    linked: false,
                 },
             ),
             Err(code) => code,
@@ -197,6 +238,7 @@ fn main() -> ExitCode {
                 Services {
                     sip: false,
                     e911: true,
+                    linked: false,
                 },
             ),
             Err(code) => code,

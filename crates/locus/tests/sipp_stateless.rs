@@ -98,8 +98,14 @@ fn default_run_answers_sipp_options_on_5060() {
     let first = lines.next().and_then(Result::ok).unwrap_or_default();
     let second = lines.next().and_then(Result::ok).unwrap_or_default();
     let third = lines.next().and_then(Result::ok).unwrap_or_default();
+    let api: std::net::SocketAddr = "127.0.0.1:8911".parse().unwrap();
     let health = (third == "locus e911: http://127.0.0.1:8911")
-        .then(|| common::http_get("127.0.0.1:8911".parse().unwrap(), "/api/v1/health"));
+        .then(|| common::http_get(api, "/api/v1/health"));
+    // The built-in run links the two: the manager's call server is this
+    // SIP server, so it subscribes to its registrations at once.
+    let servers = health
+        .is_some()
+        .then(|| common::http_get(api, "/api/v1/call-servers"));
     let run = (first == "locus sip: listening on udp:127.0.0.1:5060"
         && second == "locus sip: listening on tcp:127.0.0.1:5060")
         .then(|| {
@@ -120,6 +126,13 @@ fn default_run_answers_sipp_options_on_5060() {
     assert!(run.success, "{}", run.log);
     let health = health.unwrap_or_else(|| panic!("no e911 API line: {third:?}"));
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let servers = servers.unwrap_or_default();
+    assert!(
+        servers.contains("\"name\":\"this server\"")
+            && servers.contains("\"ip\":\"127.0.0.1\"")
+            && servers.contains("\"port\":5060"),
+        "default call server: {servers}"
+    );
     assert!(cwd.path().join("locus-data/e911.sqlite").exists());
     assert!(status.success(), "{status:?}");
 }
