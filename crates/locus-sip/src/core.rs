@@ -583,14 +583,14 @@ impl SipCore {
             self.calls.on_in_dialog(&mut ctx, id, req, inbound.source)
         } else if let Some(t) = trunk {
             // The DID: the E.164 number on voice trunks (C8), the
-            // Request-URI user as sent on byoc trunks.
+            // Request-URI user on byoc trunks, after DNIS replacement.
             let did = match t.config.profile {
                 Profile::Voice => called_e164(req).map(|n| n.as_str().to_owned()),
                 Profile::Byoc => req
                     .uri()
                     .as_sip()
                     .and_then(|u| u.user_unescaped())
-                    .map(|u| String::from_utf8_lossy(&u).into_owned()),
+                    .map(|u| t.dnis(&String::from_utf8_lossy(&u))),
             };
             // E7: a call to an ELIN within sip_elin_timeout of an
             // emergency call that used it reaches that caller.

@@ -100,6 +100,64 @@ pub struct TrunkConfig {
     /// published ELIN.
     #[serde(default)]
     pub default_elin: Option<String>,
+    /// C8 (byoc only): DNIS replacement rules, in order. The first rule
+    /// whose `match` regex matches the called user (the Request-URI user)
+    /// replaces the matched text with `replace` (`$1`, `${name}` captures);
+    /// the result is the DID for inbound routing and the user sent on.
+    /// With no match the user passes unmodified.
+    #[serde(default)]
+    pub dnis: Vec<DnisRule>,
+}
+
+/// One `dnis` rule of a byoc trunk (C8).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnisRule {
+    /// A regular expression (Rust `regex` syntax) tried on the called user;
+    /// anchor it (`^...$`) to rewrite the whole user.
+    #[serde(rename = "match")]
+    pub pattern: String,
+    /// What replaces the matched text: `$1`, `${1}`, `${name}` name captures.
+    pub replace: String,
+}
+
+/// Compiled size limit of a `dnis` regex: configuration cannot make the
+/// server build huge automata.
+const DNIS_REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+impl DnisRule {
+    /// The compiled `match`, or why it is not a valid expression.
+    fn compile(&self) -> Result<regex::Regex, String> {
+        regex::RegexBuilder::new(&self.pattern)
+            .size_limit(DNIS_REGEX_SIZE_LIMIT)
+            .dfa_size_limit(DNIS_REGEX_SIZE_LIMIT)
+            .build()
+            .map_err(|e| {
+                e.to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+    }
+}
+
+/// Whether a `replace` template, its `${...}` references aside, only holds
+/// characters a SIP URI user may carry unescaped (RFC 3261 section 25.1).
+fn dnis_replace_ok(r: &str) -> bool {
+    let mut rest = r;
+    let mut plain = String::new();
+    while let Some(i) = rest.find("${") {
+        plain.push_str(&rest[..i]);
+        match rest[i..].find('}') {
+            Some(j) => rest = &rest[i + j + 1..],
+            None => return false,
+        }
+    }
+    plain.push_str(rest);
+    !r.is_empty()
+        && plain
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.!~*'()&=+$,;?/".contains(&b))
 }
 
 impl TrunkConfig {
@@ -353,9 +411,23 @@ pub struct Trunk {
     pub target: Target,
     /// Endpoints found out of service by OPTIONS probing (E3).
     pub out_of_service: Vec<SocketAddr>,
+    /// The compiled `dnis` rules (C8), in order.
+    dnis: Vec<(regex::Regex, String)>,
 }
 
 impl Trunk {
+    /// The called user after DNIS replacement (C8, byoc): the first rule
+    /// matching `user` rewrites it; unmodified when none matches.
+    pub fn dnis(&self, user: &str) -> String {
+        self.dnis
+            .iter()
+            .find(|(re, _)| re.is_match(user))
+            .map_or_else(
+                || user.to_owned(),
+                |(re, rep)| re.replace(user, rep.as_str()).into_owned(),
+            )
+    }
+
     /// Whether `ip` is one of the carrier's addresses (C4).
     pub fn serves(&self, ip: IpAddr) -> bool {
         self.blocks.iter().any(|b| b.contains(ip))
@@ -501,6 +573,31 @@ pub fn validate(trunks: &[TrunkConfig]) -> Vec<Invalid> {
                 });
             }
         }
+        if !t.dnis.is_empty() && t.profile != Profile::Byoc {
+            out.push(Invalid {
+                key: key("dnis"),
+                value: format!("{} rules on a {:?} trunk", t.dnis.len(), t.profile),
+                allowed: "DNIS replacement only on profile = \"byoc\" trunks (voice numbers pass as E.164)"
+                    .into(),
+            });
+        }
+        for (j, r) in t.dnis.iter().enumerate() {
+            if let Err(e) = r.compile() {
+                out.push(Invalid {
+                    key: format!("sip.trunks[{i}].dnis[{j}].match"),
+                    value: format!("{:?}", r.pattern),
+                    allowed: format!("a regular expression (regex crate syntax): {e}"),
+                });
+            }
+            if !dnis_replace_ok(&r.replace) {
+                out.push(Invalid {
+                    key: format!("sip.trunks[{i}].dnis[{j}].replace"),
+                    value: format!("{:?}", r.replace),
+                    allowed: "non-empty SIP user characters (letters, digits, -_.!~*'()&=+$,;?/) and $1 / ${name} captures"
+                        .into(),
+                });
+            }
+        }
         for (j, a) in t.carrier_addresses.iter().enumerate() {
             if IpBlock::parse(a).is_none() {
                 out.push(Invalid {
@@ -545,6 +642,11 @@ impl Trunks {
                 target: Target::new(&c.outbound),
                 config: c.clone(),
                 out_of_service: Vec::new(),
+                dnis: c
+                    .dnis
+                    .iter()
+                    .filter_map(|r| Some((r.compile().ok()?, r.replace.clone())))
+                    .collect(),
             })
             .collect();
         Self { trunks }
@@ -728,7 +830,70 @@ mod tests {
             oos_check: 0,
             oos_force: 0,
             default_elin: None,
+            dnis: Vec::new(),
         }
+    }
+
+    fn rule(pattern: &str, replace: &str) -> DnisRule {
+        DnisRule {
+            pattern: pattern.into(),
+            replace: replace.into(),
+        }
+    }
+
+    #[test]
+    fn c8_byoc_dnis_first_matching_rule_rewrites_the_user() {
+        let mut c = dn("byoc", "10.0.0.1", false, None);
+        c.dnis = vec![
+            rule(r"^\+1555(\d{4})$", "agent$1"),
+            rule(r"^\+1555", "other"),
+            rule(r"^(?P<ext>\d{3})$", "x${ext}y"),
+        ];
+        assert!(validate(std::slice::from_ref(&c)).is_empty());
+        let trunks = Trunks::new(&[c]);
+        let t = &trunks.all()[0];
+        assert_eq!(t.dnis("+15551234"), "agent1234");
+        // The second rule: only the matched text is replaced.
+        assert_eq!(t.dnis("+155512345"), "other12345");
+        assert_eq!(t.dnis("123"), "x123y");
+        // No rule matches: unmodified.
+        assert_eq!(t.dnis("support"), "support");
+        assert_eq!(t.dnis("+16661234"), "+16661234");
+        // No rules at all: unmodified.
+        let plain = Trunks::new(&[dn("p", "10.0.0.2", false, None)]);
+        let plain = &plain.all()[0];
+        assert_eq!(plain.dnis("+15551234"), "+15551234");
+    }
+
+    #[test]
+    fn c8_dnis_is_validated_with_its_keys() {
+        let mut c = dn("byoc", "10.0.0.1", false, None);
+        c.dnis = vec![
+            rule(r"^\+1555(\d{4})$", "agent$1"),
+            rule(r"^(\d+$", "x"),
+            rule(r"^\d{1000}{1000}$", "x"),
+            rule(r"^1$", "a@b"),
+            rule(r"^1$", ""),
+        ];
+        let errs = validate(&[c]);
+        let keys: Vec<&str> = errs.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "sip.trunks[0].dnis[1].match",
+                "sip.trunks[0].dnis[2].match",
+                "sip.trunks[0].dnis[3].replace",
+                "sip.trunks[0].dnis[4].replace",
+            ]
+        );
+        assert!(errs[0].allowed.contains("unclosed group"), "{errs:?}");
+        assert!(errs[1].allowed.contains("size limit"), "{errs:?}");
+        // Voice trunks take no DNIS rules.
+        let mut v = dn("voice", "10.0.0.1", false, None);
+        v.profile = Profile::Voice;
+        v.dnis = vec![rule("^1$", "2")];
+        let keys: Vec<String> = validate(&[v]).into_iter().map(|i| i.key).collect();
+        assert_eq!(keys, ["sip.trunks[0].dnis"]);
     }
 
     #[test]
