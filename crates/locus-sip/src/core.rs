@@ -288,6 +288,15 @@ impl SipCore {
         self.drain_transactions_at(now);
     }
 
+    /// The server is stopping: reg event subscribers are told (NOTIFY
+    /// terminated;reason=deactivated) so that they subscribe again when
+    /// it is back; send what [`SipCore::poll_transmit`] gives after this.
+    pub fn shutdown(&mut self, now: Instant) {
+        let mut ctx = ctx!(self, now);
+        self.events.shutdown(&mut ctx);
+        self.drain_transactions_at(now);
+    }
+
     /// Sending the message [`SipCore::poll_transmit`] returned last failed
     /// (no route, connection refused...): a transport error for its client
     /// transaction (C13: the B2BUA fails over).

@@ -195,6 +195,22 @@ impl RegEvents {
         self.pump(ctx);
     }
 
+    /// The server is stopping: every live subscription ends with NOTIFY
+    /// terminated;reason=deactivated (RFC 6665 section 4.2.2: subscribe
+    /// again at once), so subscribers come back once it is up again.
+    /// Pending partial NOTIFYs are dropped; one in flight holds it back.
+    pub(crate) fn shutdown(&mut self, ctx: &mut Ctx<'_>) {
+        for s in self.subs.values_mut().filter(|s| !s.ended) {
+            s.ended = true;
+            s.queue.clear();
+            s.queue.push_back(Pending {
+                state: "terminated;reason=deactivated".into(),
+                body: None,
+            });
+        }
+        self.pump(ctx);
+    }
+
     /// A SUBSCRIBE from a non-trunk source: the reply and its To tag. Call
     /// [`RegEvents::pump`] once the reply is sent: the NOTIFYs follow it.
     pub(crate) fn subscribe(

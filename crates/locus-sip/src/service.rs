@@ -213,6 +213,13 @@ impl Server {
                 }
             }
         }
+        self.core.shutdown(tokio::time::Instant::now().into_std());
+        while let Some(out) = self.core.poll_transmit() {
+            let dest = out.dest;
+            if let Err(e) = self.endpoint.send(out).await {
+                tracing::debug!(%dest, error = %e, "send failed at shutdown");
+            }
+        }
         self.endpoint.shutdown().await;
     }
 

@@ -19,21 +19,25 @@ use common::{
     free_udp_port_on, http_body, http_get, http_post_json, json_field, json_objects, Locus,
     SippRun, SippServer, E911,
 };
-use phone_common::{answer_scenario, call, register, Expect};
+use phone_common::{answer_scenario, answering_phone, call, register, Expect};
 
 const PHONE_IP: &str = "127.0.0.5";
 const GATEWAY_IP: &str = "127.0.0.9";
 const HQ_ELIN: &str = "+15551230300";
 const DEFAULT_ELIN: &str = "+15551230399";
 const ALICE: &str = "sip:alice@127.0.0.1";
+const BOB: &str = "sip:bob@127.0.0.1";
+const BOB_IP: &str = "127.0.0.15";
+const HQ_ELIN_2: &str = "+15551230301";
 
 /// `locus sip` with the manager's trunk (prefix 911, its address the
-/// manager's SIP address) and the gateway's (prefix 91).
-fn sip_config(data: &Path, manager: SocketAddr, gateway: SocketAddr) -> String {
+/// manager's SIP address) and the gateway's (prefix 91), listening on
+/// `listen`.
+fn sip_config_on(data: &Path, listen: &str, manager: SocketAddr, gateway: SocketAddr) -> String {
     format!(
         r#"
 [sip]
-listen = ["udp:127.0.0.1:0"]
+listen = ["{listen}"]
 data_dir = "{data}"
 
 [sip.media]
@@ -48,6 +52,10 @@ trusted_subscribers = ["{manager_ip}"]
 [[sip.users]]
 username = "alice"
 password = "secret-a"
+
+[[sip.users]]
+username = "bob"
+password = "secret-b"
 
 [[sip.trunks]]
 name = "e911-manager"
@@ -94,6 +102,21 @@ fn created_id(what: &str, response: &str) -> i64 {
 /// whose member is `locus sip`, mode server), then registers alice from
 /// 127.0.0.5.
 fn pair() -> Pair {
+    let p = pair_with(&[HQ_ELIN], &[PHONE_IP], "udp:127.0.0.1:0");
+    register(
+        p.sip.addr("udp"),
+        PHONE_IP,
+        free_udp_port_on(PHONE_IP),
+        "alice",
+        "secret-a",
+    );
+    p
+}
+
+/// The pair with HQ floor 3's ELIN pool `elins`, one /32 region of it per
+/// address in `phones`, `locus sip` listening on `listen`; no phone
+/// registered yet.
+fn pair_with(elins: &[&str], phones: &[&str], listen: &str) -> Pair {
     let manager = E911::start(
         "[e911]\nhttp_listen = \"127.0.0.1:0\"\ndata_dir = \"@DATA@\"\nsip_listen = [\"udp:127.0.0.1:0\"]\n",
         1,
@@ -103,7 +126,7 @@ fn pair() -> Pair {
         .unwrap();
     let sip_data = tempfile::tempdir().unwrap();
     let sip = Locus::start(
-        &sip_config(sip_data.path(), manager.sip_addr("udp"), gateway),
+        &sip_config_on(sip_data.path(), listen, manager.sip_addr("udp"), gateway),
         1,
     );
     let api = manager.http;
@@ -113,18 +136,21 @@ fn pair() -> Pair {
             api,
             "/api/v1/locations",
             &format!(
-                r#"{{"name":"HQ floor 3","civic":{{"country":"US","A1":"TX","A3":"Austin","RD":"Main St","HNO":"100","FLR":"3"}},"elins":["{HQ_ELIN}"]}}"#
+                r#"{{"name":"HQ floor 3","civic":{{"country":"US","A1":"TX","A3":"Austin","RD":"Main St","HNO":"100","FLR":"3"}},"elins":["{}"]}}"#,
+                elins.join(r#"",""#)
             ),
         ),
     );
-    created_id(
-        "the region",
-        &http_post_json(
-            api,
-            "/api/v1/network-regions",
-            &format!(r#"{{"name":"floor 3 phones","cidr":"{PHONE_IP}/32","location_id":{hq}}}"#),
-        ),
-    );
+    for ip in phones {
+        created_id(
+            "the region",
+            &http_post_json(
+                api,
+                "/api/v1/network-regions",
+                &format!(r#"{{"name":"floor 3 phone {ip}","cidr":"{ip}/32","location_id":{hq}}}"#),
+            ),
+        );
+    }
     let member = sip.addr("udp");
     created_id(
         "the call server",
@@ -137,13 +163,6 @@ fn pair() -> Pair {
                 member.port()
             ),
         ),
-    );
-    register(
-        sip.addr("udp"),
-        PHONE_IP,
-        free_udp_port_on(PHONE_IP),
-        "alice",
-        "secret-a",
     );
     Pair {
         manager,
@@ -361,4 +380,179 @@ fn e9_reg_subscribe_from_the_manager_trunk_address_reaches_the_notifier() {
     // package keeps the trunk rules (C6: 405).
     assert_eq!(subscribe_status(sip, "reg"), "200");
     assert_eq!(subscribe_status(sip, "presence"), "405");
+}
+
+/// Polls the manager's devices (`secs` at most) until they are exactly
+/// `expected` (AOR, source IP), each located at HQ floor 3 with an ELIN of
+/// its pool.
+fn wait_devices(p: &Pair, expected: &[(&str, &str)], secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let hq = p.hq.to_string();
+    let mut want: Vec<(String, String)> = expected
+        .iter()
+        .map(|(aor, ip)| (format!("\"{aor}\""), format!("\"{ip}\"")))
+        .collect();
+    want.sort();
+    loop {
+        let resp = http_get(p.manager.http, "/api/v1/devices");
+        let devices = json_objects(http_body(&resp));
+        let mut have: Vec<(String, String)> = devices
+            .iter()
+            .map(|d| (field(d, "aor"), field(d, "source_ip")))
+            .collect();
+        have.sort();
+        let located = devices.iter().all(|d| {
+            field(d, "location_id") == hq
+                && [HQ_ELIN, HQ_ELIN_2]
+                    .iter()
+                    .any(|e| field(d, "elin") == format!("\"{e}\""))
+        });
+        if have == want && located {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the manager's devices never matched {expected:?} located at HQ floor 3; last: {resp}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn e12_two_phones_in_one_location_get_different_elins_and_callbacks_reach_each() {
+    let p = pair_with(
+        &[HQ_ELIN, HQ_ELIN_2],
+        &[PHONE_IP, BOB_IP],
+        "udp:127.0.0.1:0",
+    );
+    let sip = p.sip.addr("udp");
+    let dir = p.sip.dir().to_owned();
+    // Both phones register and answer where they registered from.
+    let phone = |ip: &str, user: &str, password: &str| {
+        let uri = format!(r"^INVITE sip:{user}@{}:[0-9]+", ip.replace('.', r"\."));
+        answering_phone(
+            sip,
+            &dir,
+            ip,
+            user,
+            password,
+            &format!(r#"<ereg regexp="{uri}" search_in="msg" check_it="true" assign_to="ruri"/>"#),
+            "ruri",
+        )
+    };
+    let phones = [
+        (ALICE, phone(PHONE_IP, "alice", "secret-a")),
+        (BOB, phone(BOB_IP, "bob", "secret-b")),
+    ];
+    wait_devices(&p, &[(ALICE, PHONE_IP), (BOB, BOB_IP)], 10);
+    // Both dial 911 at once; the gateway takes two calls, each from an
+    // ELIN of the pool.
+    let gw = SippServer::start_on(
+        &gateway_scenario(&dir, "+1555123030[01]"),
+        GATEWAY_IP,
+        p.gateway.port(),
+        &["-m", "2"],
+    );
+    let callers: Vec<_> = [(PHONE_IP, "alice"), (BOB_IP, "bob")]
+        .into_iter()
+        .map(|(ip, user)| {
+            let dir = dir.clone();
+            std::thread::spawn(move || {
+                (
+                    user,
+                    call(sip, &dir, ip, user, None, "911", Expect::Answered),
+                )
+            })
+        })
+        .collect();
+    for c in callers {
+        let (user, run) = c.join().unwrap();
+        assert!(run.success, "{user}'s 911 call:\n{}", run.log);
+    }
+    let gw = gw.finish();
+    assert!(
+        gw.success,
+        "the gateway did not get both calls:\n{}",
+        gw.log
+    );
+    for elin in [HQ_ELIN, HQ_ELIN_2] {
+        assert!(
+            gw.log
+                .lines()
+                .any(|l| l.starts_with("P-Asserted-Identity:")
+                    && l.contains(&format!("<sip:{elin}@"))),
+            "no call reached the gateway from {elin}:\n{}",
+            gw.log
+        );
+    }
+    // The manager's records say which caller got which ELIN (E12, E16).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let elin_of = loop {
+        let resp = http_get(p.manager.http, "/api/v1/emergency-calls");
+        let calls = json_objects(http_body(&resp));
+        if calls.len() == 2 {
+            let elin_of = |aor: &str| {
+                calls
+                    .iter()
+                    .find(|c| field(c, "caller_aor") == format!("\"{aor}\""))
+                    .map(|c| field(c, "elin").trim_matches('"').to_owned())
+                    .unwrap_or_else(|| panic!("no call recorded from {aor}: {resp}"))
+            };
+            break [elin_of(ALICE), elin_of(BOB)];
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the manager did not record two emergency calls: {resp}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_ne!(elin_of[0], elin_of[1], "both callers got the same ELIN");
+    // The PSAP calls each ELIN back through the gateway trunk: the phone
+    // that used it rings (E7).
+    for ((aor, answering), elin) in phones.into_iter().zip(&elin_of) {
+        let back = call(sip, &dir, GATEWAY_IP, "psap", None, elin, Expect::Answered);
+        assert!(back.success, "the callback to {elin} failed:\n{}", back.log);
+        let run = answering.finish();
+        assert!(
+            run.success,
+            "{aor} did not get the callback to {elin}:\n{}",
+            run.log
+        );
+    }
+}
+
+#[test]
+fn e15_sip_server_restart_manager_resubscribes_and_inventory_matches() {
+    let listen = format!("udp:127.0.0.1:{}", free_udp_port_on("127.0.0.1"));
+    let mut p = pair_with(&[HQ_ELIN], &[PHONE_IP, BOB_IP], &listen);
+    register(
+        p.sip.addr("udp"),
+        PHONE_IP,
+        free_udp_port_on(PHONE_IP),
+        "alice",
+        "secret-a",
+    );
+    wait_devices(&p, &[(ALICE, PHONE_IP)], 10);
+    // SIGTERM, then the same configuration and data directory again: the
+    // bindings persist.
+    assert!(p.sip.terminate().success());
+    p.sip = Locus::start(
+        &sip_config_on(
+            p.sip_data.path(),
+            &listen,
+            p.manager.sip_addr("udp"),
+            p.gateway,
+        ),
+        1,
+    );
+    // A phone registering after the restart shows that the manager
+    // subscribed again; alice's binding, from before, is not lost.
+    register(
+        p.sip.addr("udp"),
+        BOB_IP,
+        free_udp_port_on(BOB_IP),
+        "bob",
+        "secret-b",
+    );
+    wait_devices(&p, &[(ALICE, PHONE_IP), (BOB, BOB_IP)], 30);
 }
