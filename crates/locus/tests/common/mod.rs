@@ -341,42 +341,7 @@ impl SippServer {
     /// Like [`SippServer::start`], with `args` in place of `-m 1` (no `-m`:
     /// any number of calls, until [`SippServer::stop`]).
     pub fn start_with(scenario_file: &Path, ip: &str, args: &[&str]) -> SippServer {
-        let work = tempfile::tempdir().expect("temp dir");
-        let port = free_udp_port_on(ip);
-        // sipp itself, not under `timeout`: kill() must reach it.
-        let child = Command::new("sipp")
-            .arg("-sf")
-            .arg(scenario_file)
-            .args(args)
-            .args(["-i", ip, "-p"])
-            .arg(port.to_string())
-            .args(["-t", "u1"])
-            .args(["-timeout", "20s", "-timeout_error", "-nostdin"])
-            .args(["-trace_err", "-trace_msg"])
-            .current_dir(work.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(
-                std::fs::File::create(work.path().join("stderr.txt"))
-                    .map(Stdio::from)
-                    .unwrap_or_else(|_| Stdio::null()),
-            )
-            .spawn()
-            .expect("run sipp (Debian package sip-tester; scripts/test installs it)");
-        let addr: SocketAddr = format!("{ip}:{port}").parse().expect("addr");
-        // Bound once the port can no longer be taken.
-        for _ in 0..100 {
-            match std::net::UdpSocket::bind(addr) {
-                Ok(s) => drop(s),
-                Err(_) => break,
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        SippServer {
-            child: Some(child),
-            work,
-            addr,
-        }
+        SippServer::start_on(scenario_file, ip, free_udp_port_on(ip), args)
     }
 
     /// Kills SIPp at once (a server started without `-m`); its logs (the
@@ -664,6 +629,7 @@ impl SippServer {
             .spawn()
             .expect("run sipp (Debian package sip-tester; scripts/test installs it)");
         let addr: SocketAddr = format!("{ip}:{port}").parse().expect("addr");
+        // Bound once the port can no longer be taken.
         for _ in 0..100 {
             match std::net::UdpSocket::bind(addr) {
                 Ok(s) => drop(s),
@@ -704,6 +670,7 @@ impl SippServer {
             .spawn()
             .expect("run sipp (Debian package sip-tester; scripts/test installs it)");
         let addr: SocketAddr = format!("{ip}:{port}").parse().expect("addr");
+        // Bound once the port can no longer be taken.
         for _ in 0..100 {
             match std::net::UdpSocket::bind(addr) {
                 Ok(s) => drop(s),
