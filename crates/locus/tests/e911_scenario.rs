@@ -8,6 +8,7 @@
 //! gateway with the ELIN as calling number. With the manager SIGKILLed,
 //! the call fails open to the gateway with the ELIN last published.
 
+mod baresip_common;
 mod common;
 mod phone_common;
 
@@ -555,4 +556,83 @@ fn e15_sip_server_restart_manager_resubscribes_and_inventory_matches() {
         "secret-b",
     );
     wait_devices(&p, &[(ALICE, PHONE_IP), (BOB, BOB_IP)], 30);
+}
+
+#[test]
+fn e4_e6_real_baresip_phone_dials_911_and_reaches_the_gateway_with_its_elin() {
+    let p = pair_with(&[HQ_ELIN], &[PHONE_IP], "udp:127.0.0.1:0");
+    let wav = p.sip.dir().join("tone.wav");
+    baresip_common::write_tone_wav(&wav, 440.0, 60);
+    let mut alice = baresip_common::Baresip::start(&baresip_common::PhoneSpec {
+        user: "alice",
+        password: "secret-a",
+        registrar: p.sip.addr("udp"),
+        ip: PHONE_IP,
+        source_wav: &wav,
+    });
+    // The manager locates the real phone by the address it registered
+    // from and PUBLISHes its ELIN.
+    wait_located(&p);
+    wait_published(&p);
+    let gw = SippServer::start_on(
+        &gateway_scenario(p.sip.dir(), HQ_ELIN),
+        GATEWAY_IP,
+        p.gateway.port(),
+        &["-m", "1"],
+    );
+    if let Err(e) = alice.ctrl.command("dial", "911") {
+        panic!("dial 911 refused: {e}\n{}", alice.report());
+    }
+    assert!(
+        alice.ctrl.wait_event("CALL_ESTABLISHED", 30).is_some(),
+        "alice's 911 call was not answered within 30 s\n{}",
+        alice.report()
+    );
+    // 911 is never challenged (E4, Kari's Law): one INVITE, no 407.
+    let trace = alice.sip_trace();
+    let invites = trace
+        .iter()
+        .filter(|m| m.start.starts_with("INVITE sip:911@"))
+        .count();
+    let challenged = trace
+        .iter()
+        .any(|m| m.start.starts_with("SIP/2.0 407") && m.cseq_is("INVITE"));
+    assert!(
+        invites == 1 && !challenged,
+        "the 911 INVITE was challenged ({invites} INVITEs)\n{}",
+        alice.report()
+    );
+    if let Err(e) = alice.ctrl.command("hangup", "") {
+        panic!("hangup refused: {e}\n{}", alice.report());
+    }
+    assert!(
+        alice.ctrl.wait_event("CALL_CLOSED", 30).is_some(),
+        "alice's 911 call did not close\n{}",
+        alice.report()
+    );
+    // The gateway got 911 from the ELIN (From and P-Asserted-Identity,
+    // E6) and alice's BYE.
+    let gw = gw.finish();
+    assert!(
+        gw.success,
+        "the gateway did not get 911 from {HQ_ELIN} and its BYE:\n{}\n{}",
+        gw.log,
+        alice.report()
+    );
+    // Through the manager: it recorded the call with HQ floor 3's ELIN.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let resp = http_get(p.manager.http, "/api/v1/emergency-calls");
+        let calls = json_objects(http_body(&resp));
+        if let Some(c) = calls.first() {
+            assert_eq!(field(c, "caller_aor"), format!("\"{ALICE}\""), "{c}");
+            assert_eq!(field(c, "elin"), format!("\"{HQ_ELIN}\""), "{c}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the manager recorded no emergency call: {resp}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
