@@ -3,8 +3,9 @@
 //! one dials the other's extension, the other answers by itself, and
 //! audio flows both ways through Locus's RTP relay: each phone plays its
 //! own tone (alice 440 Hz, bob 1000 Hz) and records what it receives, and
-//! each recording holds the other phone's tone. Then alice hangs up: Locus
-//! sends BYE to bob, both calls end and the relay's ports are free again.
+//! each recording holds the other phone's tone; alice's DTMF reaches bob.
+//! Then alice hangs up: Locus sends BYE to bob, both calls end and the
+//! relay's ports are free again.
 
 mod baresip_common;
 mod common;
@@ -248,6 +249,16 @@ fn baresip_phones_register_call_and_talk_both_ways_through_the_relay() {
     assert!(
         !relay_ports_free(relay_first),
         "the call holds no relay port\n{all}"
+    );
+
+    // DTMF too: alice keys 1, 5, 9; bob receives the RFC 4733 events,
+    // each with its end, in order, through the relay (C23).
+    alice.press_keys("159");
+    assert!(
+        wait_until(10, || bob.dtmf_received() == "159"),
+        "bob received DTMF {:?}, want \"159\"\n{}",
+        bob.dtmf_received(),
+        reports(&alice, &bob)
     );
 
     // Alice hangs up: her BYE is answered, Locus sends BYE to bob, both

@@ -2,7 +2,8 @@
 //! `baresip-core`), headless (no `stdio` UI), auto-answering, playing an
 //! 8 kHz WAV tone as its microphone (`aufile`) and recording what it sends
 //! and receives (`sndfile`), scripted over `ctrl_tcp` (netstring JSON
-//! commands, events back). SIP trace (`-s`) on stdout, so a test can see
+//! commands, events back) and `cons` (key presses over UDP: digits in a
+//! call are RFC 4733 DTMF). SIP trace (`-s`) on stdout, so a test can see
 //! every message the phone sent and received. Killed on drop.
 
 #![allow(dead_code, unreachable_pub)]
@@ -43,6 +44,8 @@ pub struct Baresip {
     pub ctrl: Ctrl,
     /// The user it registers.
     pub user: String,
+    /// Its `cons` UDP address (key presses).
+    keys: SocketAddr,
 }
 
 impl Baresip {
@@ -77,6 +80,7 @@ impl Baresip {
             }
         };
         let ctrl_port = free_port();
+        let cons_port = free_port();
         let snd = dir.path().join("snd");
         std::fs::create_dir(&snd).expect("snd dir");
         // `net_interface` as an IP keeps media and SDP on loopback (the
@@ -90,6 +94,8 @@ impl Baresip {
              module g711.so\n\
              module aufile.so\n\
              module sndfile.so\n\
+             module cons.so\n\
+             cons_listen 127.0.0.1:{cons_port}\n\
              module_app account.so\n\
              module_app menu.so\n\
              module_app ctrl_tcp.so\n\
@@ -168,7 +174,34 @@ impl Baresip {
             sip: format!("{}:{sip_port}", spec.ip).parse().expect("addr"),
             ctrl,
             user: spec.user.to_owned(),
+            keys: SocketAddr::from(([127, 0, 0, 1], cons_port)),
         })
+    }
+
+    /// Presses and releases each key of `keys` (200 ms down, 200 ms up):
+    /// in a call, digits, `*` and `#` go out as RFC 4733 events.
+    pub fn press_keys(&self, keys: &str) {
+        // KEYCODE_REL: baresip's "key released".
+        const RELEASE: u8 = 0x04;
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        for k in keys.bytes() {
+            sock.send_to(&[k], self.keys).expect("send key");
+            std::thread::sleep(Duration::from_millis(200));
+            sock.send_to(&[RELEASE], self.keys)
+                .expect("send key release");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The RFC 4733 events it received and saw end (`received event: 'X'
+    /// (end=1)`), in order.
+    pub fn dtmf_received(&self) -> String {
+        self.output()
+            .lines()
+            .filter_map(|l| l.strip_prefix("received event: '"))
+            .filter(|r| r.ends_with("(end=1)"))
+            .filter_map(|r| r.chars().next())
+            .collect()
     }
 
     /// What baresip printed so far (stdout and stderr, colors and status
