@@ -1653,6 +1653,20 @@ impl Calls {
                             self.end(call_id);
                         }
                     },
+                    // E6, RFC 6442 section 4.1: the location we added was
+                    // refused (424 Bad Location Information). That is ours
+                    // to handle, never the caller's: the same endpoint at
+                    // once again, with the ELIN only (fail-open).
+                    424 if b.at.geo.is_some() => {
+                        let mut at = b.at.clone();
+                        at.geo = None;
+                        tracing::warn!(
+                            call = call_id,
+                            "gateway refused the location (424): sent again without it"
+                        );
+                        call.attempts.push_front(Step::Try(at));
+                        self.try_next(ctx, call_id);
+                    }
                     // C12: any other 4xx (and 6xx) ends the attempt and is
                     // relayed: the far end knows the called party.
                     _ => {

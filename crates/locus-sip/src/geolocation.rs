@@ -11,7 +11,14 @@
 //! last PUBLISHed for the device ([`crate::elins`]), copied into the call
 //! when it starts; nothing here reads a disk or waits. Without a known
 //! civic location the call goes out as before (the ELIN only, no
-//! Geolocation): E8's fail-open.
+//! Geolocation): E8's fail-open. A gateway that refuses the location
+//! (424 Bad Location Information) gets the call again at once without it;
+//! the 424 never reaches the caller (RFC 6442 section 4.1: who adds
+//! location answers for it).
+//!
+//! A phone's own location is not relayed as such: the B2BUA builds each
+//! leg's request, so a phone's Geolocation header stays on its leg; its
+//! body parts stay beside the SDP, and the server's PIDF-LO comes last.
 
 use bytes::Bytes;
 use pidf_lo::{Elin, LocationDoc};

@@ -399,3 +399,50 @@ fn e6_a_multipart_offer_from_the_phone_has_its_sdp_found() {
     assert!(!sdp.contains("GSM"), "{sdp}");
     assert!(sdp.contains("telephone-event/8000"), "{sdp}");
 }
+
+#[test]
+fn e6_e8_a_424_from_the_gateway_sends_the_call_again_without_the_location() {
+    let t0 = Instant::now();
+    let mut core = core(true);
+    publish(&mut core, t0);
+    dial_911(&mut core, t0);
+    manager_302(&mut core, t0);
+    let first = request_to(&mut core, GATEWAY, "INVITE");
+    let _ = located_invite(&first);
+    feed(
+        &mut core,
+        t0,
+        GATEWAY,
+        response(&first, "424 Bad Location Information", "", None),
+    );
+    let all = sent(&mut core);
+    assert!(
+        !all.iter()
+            .any(|(d, m)| *d == addr(PHONE) && m.starts_with("SIP/2.0 424")),
+        "the caller got the gateway's 424: {all:#?}"
+    );
+    let again = all
+        .iter()
+        .find(|(d, m)| *d == addr(GATEWAY) && m.starts_with("INVITE "))
+        .map(|(_, m)| m.clone())
+        .unwrap_or_else(|| panic!("no second INVITE to the gateway in {all:#?}"));
+    assert_eq!(header(&again, "Geolocation"), None, "{again}");
+    assert_eq!(header(&again, "Content-Type"), Some("application/sdp"));
+    assert!(
+        header(&again, "P-Asserted-Identity").is_some_and(|v| v.contains(ELIN_302)),
+        "{again}"
+    );
+    // Refused again (without location): now it is the caller's answer.
+    feed(
+        &mut core,
+        t0,
+        GATEWAY,
+        response(&again, "424 Bad Location Information", "", None),
+    );
+    let all = sent(&mut core);
+    assert!(
+        all.iter()
+            .any(|(d, m)| *d == addr(PHONE) && m.starts_with("SIP/2.0 424")),
+        "{all:#?}"
+    );
+}
