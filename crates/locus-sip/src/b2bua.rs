@@ -67,7 +67,9 @@ use crate::anchor::{Anchor, Leg, MediaPort};
 use crate::config::CallsConfig;
 use crate::dialog::{ack_for_failure, cancel_for, uri_address, Dialog, DialogRequest, Local};
 use crate::dns::ResolveRequest;
+use crate::geolocation::Geolocation;
 use crate::identity::{outbound_headers, CallingIdentity, IdentityMode};
+use crate::multipart::{is_multipart, is_sdp, map_sdp};
 use crate::routes::Destination;
 use crate::trunk::{OutboundName, Trunk, TrunkAuth, Trunks, TRUNK_ALLOW};
 use crate::via::stamp_top_via;
@@ -140,6 +142,9 @@ pub(crate) struct Attempt {
     auth: Option<TrunkAuth>,
     /// E6: the ELIN presented as the calling number (From and PAI).
     elin: Option<String>,
+    /// E6: the location sent by value (RFC 6442) to a gateway trunk with
+    /// `send_location`.
+    geo: Option<Geolocation>,
     /// The connection a registered phone's binding came on (TCP/TLS).
     conn: Option<sip_transport::ConnId>,
 }
@@ -156,6 +161,7 @@ pub(crate) struct Lookup {
     domain: Option<String>,
     auth: Option<TrunkAuth>,
     elin: Option<String>,
+    geo: Option<Geolocation>,
 }
 
 impl Lookup {
@@ -181,6 +187,7 @@ impl Lookup {
             self.identity,
             self.auth.clone(),
             self.elin.clone(),
+            self.geo.clone(),
         )
     }
 }
@@ -196,6 +203,7 @@ fn trunk_attempt(
     identity: IdentityMode,
     auth: Option<TrunkAuth>,
     elin: Option<String>,
+    geo: Option<Geolocation>,
 ) -> Attempt {
     let ruri = match transport {
         Transport::Tcp => format!("sip:{user}@{host};transport=tcp"),
@@ -210,6 +218,7 @@ fn trunk_attempt(
         identity,
         auth,
         elin,
+        geo,
         conn: None,
     }
 }
@@ -377,6 +386,9 @@ pub(crate) struct Emergency {
     pub(crate) fail_open: Vec<Step>,
     /// The device's published ELIN (E11), if any.
     pub(crate) published_elin: Option<String>,
+    /// The device's published location (E11), sent on to a gateway trunk
+    /// with `send_location` (E6); copied from memory when the call starts.
+    pub(crate) location: Option<pidf_lo::LocationDoc>,
     /// The trunks a 302's Contact may be routed to: every trunk in service
     /// that is not a manager (never back to a manager, E5).
     pub(crate) gateways: Trunks,
@@ -537,12 +549,6 @@ fn body_of(headers: &sip_core::Headers) -> Option<(String, Bytes)> {
     Some((ct, body))
 }
 
-fn is_sdp(ct: &str) -> bool {
-    ct.split(';')
-        .next()
-        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/sdp"))
-}
-
 impl Calls {
     /// An empty call table.
     pub(crate) fn new(config: &CallsConfig, t1: Duration, t2: Duration) -> Self {
@@ -699,10 +705,12 @@ impl Calls {
         // The carrier's offer under the trunk media policy (C21-C24): 488
         // for well-known ports or a T.38-only offer, codecs filtered; then
         // anchored in the relay (below, once the call has its number).
+        // The SDP may be a part of a multipart body (E6: beside a PIDF-LO).
         let offer = match body_of(req.headers()) {
-            Some((ct, body)) if is_sdp(&ct) && self.media.is_none() => {
-                match Self::offer_to_b(&body) {
-                    Ok(filtered) => Some((ct, filtered)),
+            Some((ct, body)) if self.media.is_none() => {
+                match map_sdp(&ct, &body, &tag, Self::offer_to_b) {
+                    Ok(Some(filtered)) => Some(filtered),
+                    Ok(None) => Some((ct, body)),
                     Err(status) => return answer(ctx, status, None),
                 }
             }
@@ -797,8 +805,9 @@ impl Calls {
     /// side. An SDP offer is put under the trunk policy (C21-C24) with
     /// Opus first (C21), an SDP answer is filtered the same way; with a
     /// relay, the call's session is allocated on the first SDP and the
-    /// description anchored ([`Anchor::cross`]). Other bodies pass as
-    /// they are; without a relay, so do answers.
+    /// description anchored ([`Anchor::cross`]). The SDP of a multipart
+    /// body is found and treated the same, its other parts kept. Other
+    /// bodies pass as they are; without a relay, so do answers.
     ///
     /// # Errors
     /// The status for whoever sent the SDP: 400 malformed, 488 refused by
@@ -814,6 +823,22 @@ impl Calls {
         let Some((ct, bytes)) = body else {
             return Ok(None);
         };
+        if is_multipart(&ct) {
+            let seed = format!("c{call_id}");
+            let sdp_ct = String::from("application/sdp");
+            let mapped = map_sdp(&ct, &bytes, &seed, |sdp| {
+                let done = Self::cross_body(
+                    media,
+                    call,
+                    call_id,
+                    from,
+                    Some((sdp_ct, sdp.clone())),
+                    offer,
+                )?;
+                Ok(done.map_or_else(|| sdp.clone(), |(_, b)| b))
+            })?;
+            return Ok(Some(mapped.unwrap_or((ct, bytes))));
+        }
         if !is_sdp(&ct) {
             return Ok(Some((ct, bytes)));
         }
@@ -875,6 +900,7 @@ impl Calls {
                         identity: IdentityMode::Pai,
                         auth: None,
                         elin: None,
+                        geo: None,
                         conn: None,
                     })
                 })
@@ -883,17 +909,26 @@ impl Calls {
             Destination::Trunks(list) => list
                 .iter()
                 .filter_map(|(name, user)| trunks.by_name(name).map(|t| (t, user)))
-                .flat_map(|(t, user)| Self::trunk_steps(t, user, None))
+                .flat_map(|(t, user)| Self::trunk_steps(t, user, None, None))
                 .collect(),
         }
     }
 
     /// The attempts toward one trunk for `user`: C20's order, the names
     /// (SRV, then A) first, then the IPs in service (E3); `elin` is the
-    /// calling number they present (E6).
-    pub(crate) fn trunk_steps(t: &Trunk, user: &str, elin: Option<&str>) -> Vec<Step> {
+    /// calling number they present (E6), `location` the device's location,
+    /// sent by value when the trunk has `send_location` (E6, RFC 6442).
+    pub(crate) fn trunk_steps(
+        t: &Trunk,
+        user: &str,
+        elin: Option<&str>,
+        location: Option<&pidf_lo::LocationDoc>,
+    ) -> Vec<Step> {
         let mut out = Vec::new();
         let transport = t.config.transport.transport();
+        let geo = location
+            .filter(|_| t.config.send_location)
+            .and_then(|doc| Geolocation::new(doc, elin));
         let elin = elin.map(str::to_owned);
         for name in t.target.names() {
             out.push(Step::Resolve(Lookup {
@@ -905,6 +940,7 @@ impl Calls {
                 domain: t.config.domain.clone(),
                 auth: t.config.auth.clone(),
                 elin: elin.clone(),
+                geo: geo.clone(),
             }));
         }
         for addr in t.live_endpoints() {
@@ -919,6 +955,7 @@ impl Calls {
                 t.config.identity,
                 t.config.auth.clone(),
                 elin.clone(),
+                geo.clone(),
             )));
         }
         out
@@ -948,6 +985,7 @@ impl Calls {
                     identity: IdentityMode::Pai,
                     auth: None,
                     elin: None,
+                    geo: None,
                     conn: b.conn,
                 }))
             })
@@ -1098,8 +1136,18 @@ impl Calls {
                 .remove_header(HeaderName::Contact)
                 .raw_header("Contact", ident.contact(&local.contact()));
         }
-        if let Some((ct, body)) = &call.offer {
-            b = b.body(ct, body.clone());
+        // E6: the location by value (RFC 6442) beside the offer.
+        let body = match &at.geo {
+            Some(geo) => {
+                b = b
+                    .raw_header("Geolocation", geo.header())
+                    .raw_header("Geolocation-Routing", crate::geolocation::ROUTING);
+                Some(geo.body(call.offer.as_ref()))
+            }
+            None => call.offer.clone(),
+        };
+        if let Some((ct, body)) = body {
+            b = b.body(&ct, body);
         }
         let bytes = b.form(form_of(at.compact)).to_bytes();
         let Some(invite) = parse_request(bytes.clone()) else {
@@ -1387,7 +1435,7 @@ impl Calls {
             .or_else(|| e.published_elin.clone())
             .or_else(|| gw.config.default_elin.clone());
         tracing::info!(call = call_id, caller = %e.caller, gateway = %gw.config.name, elin = elin.as_deref().unwrap_or("-"), "emergency call: manager's 302 followed");
-        call.attempts = Self::trunk_steps(gw, &user, elin.as_deref()).into();
+        call.attempts = Self::trunk_steps(gw, &user, elin.as_deref(), e.location.as_ref()).into();
         e.phase = EmergencyPhase::Gateway;
         e.deadline = None;
         self.dirty.push(call_id);
@@ -1605,6 +1653,20 @@ impl Calls {
                             self.end(call_id);
                         }
                     },
+                    // E6, RFC 6442 section 4.1: the location we added was
+                    // refused (424 Bad Location Information). That is ours
+                    // to handle, never the caller's: the same endpoint at
+                    // once again, with the ELIN only (fail-open).
+                    424 if b.at.geo.is_some() => {
+                        let mut at = b.at.clone();
+                        at.geo = None;
+                        tracing::warn!(
+                            call = call_id,
+                            "gateway refused the location (424): sent again without it"
+                        );
+                        call.attempts.push_front(Step::Try(at));
+                        self.try_next(ctx, call_id);
+                    }
                     // C12: any other 4xx (and 6xx) ends the attempt and is
                     // relayed: the far end knows the called party.
                     _ => {

@@ -442,7 +442,39 @@ impl SipConfig {
             0,
             3_600,
         );
+        // E6: the location goes to the gateway; the manager found it and
+        // gets none (RFC 6442: location is not added where it came from).
+        for (i, t) in self.trunks.iter().enumerate() {
+            if t.send_location && self.is_emergency_manager(i) {
+                out.push(Invalid::new(
+                    &format!("sip.trunks[{i}].send_location"),
+                    "true",
+                    "false on the E911 manager's trunk (the emergency-device trunk whose prefix \
+                     best matches an emergency dial string); set it on the gateway's trunk",
+                ));
+            }
+        }
         out
+    }
+
+    /// Whether trunk `i` is the manager for some emergency dial string
+    /// (E4: the emergency-device trunk with the longest matching prefix,
+    /// the first configured among equals).
+    fn is_emergency_manager(&self, i: usize) -> bool {
+        self.emergency.dial_strings.iter().any(|d| {
+            let mut best: Option<(usize, usize)> = None;
+            for (j, t) in self.trunks.iter().enumerate() {
+                if !t.emergency_device {
+                    continue;
+                }
+                if let Some(n) = t.prefix_match(d) {
+                    if best.is_none_or(|(_, b)| n > b) {
+                        best = Some((j, n));
+                    }
+                }
+            }
+            best.is_some_and(|(j, _)| j == i)
+        })
     }
 }
 
@@ -499,6 +531,26 @@ mod emergency_tests {
                 "sip.emergency.sip_elin_timeout"
             ]
         );
+    }
+
+    #[test]
+    fn e6_send_location_only_on_a_gateway_trunk() {
+        let trunk = |name: &str, ip: &str, prefix: &str| {
+            let mut t = crate::trunk::tests::dn(name, ip, true, Some(prefix));
+            t.send_location = true;
+            t
+        };
+        let mut c = SipConfig {
+            trunks: vec![
+                trunk("manager", "127.0.0.8", "911"),
+                trunk("gateway", "127.0.0.9", "91"),
+            ],
+            ..SipConfig::default()
+        };
+        let keys: Vec<_> = c.validate().into_iter().map(|i| i.key).collect();
+        assert_eq!(keys, ["sip.trunks[0].send_location"]);
+        c.trunks[0].send_location = false;
+        assert_eq!(c.validate(), vec![]);
     }
 }
 

@@ -1141,6 +1141,9 @@ impl SipCore {
         let aor = self.caller_aor(req);
         let caller = aor.clone().unwrap_or_else(|| inbound.source.to_string());
         let published = aor.as_deref().and_then(|a| self.published_elin(a));
+        // E6: the location the manager published, from memory (never the
+        // disk: the 911 path does not wait).
+        let location = aor.as_deref().and_then(|a| self.elins.location(a)).cloned();
         let mut managers: Vec<String> = Vec::new();
         for d in &self.emergency.dial_strings {
             if let Some(m) = self.trunks.emergency_manager(d) {
@@ -1156,7 +1159,7 @@ impl SipCore {
             .emergency_gateway(dialed, &[])
             .map(|g| {
                 let elin = published.clone().or_else(|| g.config.default_elin.clone());
-                Calls::trunk_steps(g, dialed, elin.as_deref())
+                Calls::trunk_steps(g, dialed, elin.as_deref(), location.as_ref())
             })
             .unwrap_or_default();
         let manager = self
@@ -1165,7 +1168,7 @@ impl SipCore {
             .filter(|m| m.in_service());
         let (steps, phase, fail_open) = match manager {
             Some(m) => (
-                Calls::trunk_steps(m, dialed, None),
+                Calls::trunk_steps(m, dialed, None, None),
                 EmergencyPhase::Manager,
                 fail_open,
             ),
@@ -1182,6 +1185,7 @@ impl SipCore {
             deadline: None,
             fail_open,
             published_elin: published,
+            location,
             gateways,
             caller_aor: aor,
         };

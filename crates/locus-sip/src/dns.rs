@@ -196,6 +196,7 @@ mod tests {
                 oos_check: 0,
                 oos_force: 0,
                 default_elin: None,
+                send_location: false,
                 dnis: Vec::new(),
             }
         }

@@ -5,10 +5,13 @@
 //! Request-URI is the device's AOR. Each accepted PUBLISH is answered 200
 //! with a new `SIP-ETag` and the granted `Expires`; a refresh or
 //! modification names the entity tag in `SIP-If-Match` (412 when unknown
-//! or expired). The ELIN and the civic summary are kept per AOR as the
-//! device's last known ELIN (E8 fail-open uses it even after the
-//! publication expires) and persisted through an [`ElinStore`] (a writer
-//! thread, as [`crate::bindings`] does) so they survive a restart.
+//! or expired). The ELIN and the location (the whole published document:
+//! civic address, device, method, usage rules) are kept per AOR in memory
+//! as the device's last known ELIN and location (E8 fail-open uses them
+//! even after the publication expires; E6 sends the location on to the
+//! gateway), and persisted through an [`ElinStore`] (a writer thread, as
+//! [`crate::bindings`] does) so they survive a restart. The 911 path reads
+//! memory only: the store is read once, at start.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -29,6 +32,9 @@ pub struct StoredElin {
     pub elin: Option<String>,
     /// One-line civic address (`pidf_lo::civic_summary`).
     pub civic: String,
+    /// The published location document (E6: sent on to the gateway by
+    /// value); `None` for records stored before locations were kept.
+    pub location: Option<pidf_lo::LocationDoc>,
     /// When it was published, Unix seconds.
     pub updated_unix: u64,
 }
@@ -82,6 +88,11 @@ impl Elins {
     /// The last ELIN published for `aor`.
     pub fn elin(&self, aor: &str) -> Option<&str> {
         self.by_aor.get(aor).and_then(|e| e.elin.as_deref())
+    }
+
+    /// The last location published for `aor` (E6).
+    pub fn location(&self, aor: &str) -> Option<&pidf_lo::LocationDoc> {
+        self.by_aor.get(aor).and_then(|e| e.location.as_ref())
     }
 
     /// The last record for `aor`.
@@ -145,6 +156,7 @@ impl Elins {
                 elin: doc.elin.as_ref().map(|e| e.as_str().to_owned()),
                 civic: pidf_lo::civic_summary(&doc.civic),
                 updated_unix: unix,
+                location: Some(doc),
             };
             tracing::info!(%aor, elin = rec.elin.as_deref().unwrap_or("-"), civic = %rec.civic, "ELIN published");
             self.store.put(&rec);
@@ -206,21 +218,39 @@ impl SqliteElinStore {
                 aor TEXT PRIMARY KEY,
                 elin TEXT,
                 civic TEXT NOT NULL,
-                updated_unix INTEGER NOT NULL
+                updated_unix INTEGER NOT NULL,
+                pidf TEXT
              )",
         )
         .map_err(err)?;
+        // A store written before locations were kept gets the column.
+        let has_pidf = conn.prepare("SELECT pidf FROM elins LIMIT 0").is_ok();
+        if !has_pidf {
+            conn.execute_batch("ALTER TABLE elins ADD COLUMN pidf TEXT")
+                .map_err(err)?;
+        }
         let loaded = {
             let mut stmt = conn
-                .prepare("SELECT aor, elin, civic, updated_unix FROM elins")
+                .prepare("SELECT aor, elin, civic, updated_unix, pidf FROM elins")
                 .map_err(err)?;
             let rows = stmt
                 .query_map([], |r| {
+                    let aor: String = r.get(0)?;
+                    let pidf: Option<String> = r.get(4)?;
+                    // Parsed here, at start, so the 911 path never parses.
+                    let location = pidf.and_then(|x| match pidf_lo::LocationDoc::parse(x.as_bytes()) {
+                        Ok(d) => Some(d),
+                        Err(error) => {
+                            tracing::warn!(%aor, %error, "stored location unusable: ELIN kept without it");
+                            None
+                        }
+                    });
                     Ok(StoredElin {
-                        aor: r.get(0)?,
+                        aor,
                         elin: r.get(1)?,
                         civic: r.get(2)?,
                         updated_unix: r.get::<_, i64>(3)? as u64,
+                        location,
                     })
                 })
                 .map_err(err)?;
@@ -233,13 +263,14 @@ impl SqliteElinStore {
             .spawn(move || {
                 while let Ok(e) = rx.recv() {
                     let r = conn.execute(
-                        "INSERT OR REPLACE INTO elins (aor, elin, civic, updated_unix) \
-                         VALUES (?1, ?2, ?3, ?4)",
+                        "INSERT OR REPLACE INTO elins (aor, elin, civic, updated_unix, pidf) \
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
                         rusqlite::params![
                             e.aor,
                             e.elin,
                             e.civic,
-                            i64::try_from(e.updated_unix).unwrap_or(i64::MAX)
+                            i64::try_from(e.updated_unix).unwrap_or(i64::MAX),
+                            e.location.as_ref().map(pidf_lo::LocationDoc::to_xml_string)
                         ],
                     );
                     if let Err(error) = r {
@@ -283,20 +314,65 @@ mod tests {
     use super::*;
 
     #[test]
-    fn e11_elins_are_written_by_the_thread_and_loaded_again() {
+    fn e6_e11_elins_and_locations_are_written_by_the_thread_and_loaded_again() {
         let dir = tempfile::tempdir().unwrap();
         let rec = StoredElin {
             aor: "sip:alice@x".into(),
             elin: Some("+15551230555".into()),
             civic: "1 Main St".into(),
             updated_unix: 7,
+            location: None,
+        };
+        let mut doc = pidf_lo::LocationDoc::new("pres:bob@x");
+        doc.civic.hno = Some("1".into());
+        doc.civic.rd = Some("Main St".into());
+        doc.civic.flr = Some("3".into());
+        doc.elin = Some(pidf_lo::Elin::parse("+15551230556").unwrap());
+        let located = StoredElin {
+            aor: "sip:bob@x".into(),
+            elin: Some("+15551230556".into()),
+            civic: "1 Main St, Floor 3".into(),
+            updated_unix: 8,
+            location: Some(doc),
         };
         {
             let (mut s, loaded) = SqliteElinStore::open(dir.path()).unwrap();
             assert!(loaded.is_empty());
             s.put(&rec);
+            s.put(&located);
         }
+        let (_s, mut loaded) = SqliteElinStore::open(dir.path()).unwrap();
+        loaded.sort_by(|a, b| a.aor.cmp(&b.aor));
+        assert_eq!(loaded, vec![rec, located]);
+    }
+
+    #[test]
+    fn e6_a_store_from_before_locations_opens_and_gains_them() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = rusqlite::Connection::open(dir.path().join(FILE_NAME)).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE elins (aor TEXT PRIMARY KEY, elin TEXT, civic TEXT NOT NULL, \
+                 updated_unix INTEGER NOT NULL);
+                 INSERT INTO elins VALUES ('sip:old@x', '+15551230557', '2 Elm St', 5);",
+            )
+            .unwrap();
+        }
+        let located = {
+            let (mut s, loaded) = SqliteElinStore::open(dir.path()).unwrap();
+            assert_eq!(loaded.len(), 1);
+            assert_eq!(loaded[0].elin.as_deref(), Some("+15551230557"));
+            assert_eq!(loaded[0].location, None);
+            let mut doc = pidf_lo::LocationDoc::new("pres:old@x");
+            doc.civic.rd = Some("Elm St".into());
+            let rec = StoredElin {
+                location: Some(doc),
+                ..loaded[0].clone()
+            };
+            s.put(&rec);
+            rec
+        };
         let (_s, loaded) = SqliteElinStore::open(dir.path()).unwrap();
-        assert_eq!(loaded, vec![rec]);
+        assert_eq!(loaded, vec![located]);
     }
 }

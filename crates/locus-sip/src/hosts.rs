@@ -84,6 +84,7 @@ mod tests {
             oos_check: 0,
             oos_force: 0,
             default_elin: None,
+            send_location: false,
             dnis: Vec::new(),
         };
         Trunks::new(&[config]).by_name("c").unwrap().clone()

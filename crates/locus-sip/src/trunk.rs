@@ -100,6 +100,14 @@ pub struct TrunkConfig {
     /// published ELIN.
     #[serde(default)]
     pub default_elin: Option<String>,
+    /// E6: emergency calls sent to this trunk (as the gateway) carry the
+    /// device's location by value when one is known: a `multipart/mixed`
+    /// body with the SDP and the PIDF-LO (civic address and ELIN), named
+    /// by `Geolocation: <cid:...>` with `Geolocation-Routing: yes` (RFC
+    /// 6442). Without a known location the call goes out with the ELIN
+    /// only. Not allowed on the manager's trunk.
+    #[serde(default)]
+    pub send_location: bool,
     /// C8 (byoc only): DNIS replacement rules, in order. The first rule
     /// whose `match` regex matches the called user (the Request-URI user)
     /// replaces the matched text with `replace` (`$1`, `${name}` captures);
@@ -809,10 +817,11 @@ impl Trunk {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn dn(name: &str, ip: &str, emergency: bool, prefix: Option<&str>) -> TrunkConfig {
+    /// A DN trunk of the E911 ICD (E3) for tests.
+    pub(crate) fn dn(name: &str, ip: &str, emergency: bool, prefix: Option<&str>) -> TrunkConfig {
         TrunkConfig {
             name: name.into(),
             profile: Profile::Byoc,
@@ -830,6 +839,7 @@ mod tests {
             oos_check: 0,
             oos_force: 0,
             default_elin: None,
+            send_location: false,
             dnis: Vec::new(),
         }
     }

@@ -210,6 +210,28 @@ mod tests {
     }
 
     #[test]
+    fn e6_send_location_is_checked_by_key() {
+        let trunk = |prefix: &str, send: &str| {
+            format!(
+                "[[sip.trunks]]\nname = \"t{prefix}\"\nprofile = \"byoc\"\n\
+                 carrier_addresses = [\"127.0.0.9\"]\nemergency_device = true\n\
+                 prefix = \"{prefix}\"\nsend_location = {send}\n"
+            )
+        };
+        let e = parse(&trunk("91", "\"yes\"")).unwrap_err();
+        assert!(
+            e.starts_with("t.toml: key `sip.trunks[0].send_location`"),
+            "{e}"
+        );
+        let e = parse(&(trunk("911", "true") + &trunk("91", "true"))).unwrap_err();
+        assert!(
+            e.contains("key `sip.trunks[0].send_location`: value true is not allowed"),
+            "{e}"
+        );
+        parse(&(trunk("911", "false") + &trunk("91", "true"))).unwrap();
+    }
+
+    #[test]
     fn out_of_range_names_key_and_range() {
         let e = parse("[sip.limits]\nmax_segments_per_message = 0\n").unwrap_err();
         assert_eq!(

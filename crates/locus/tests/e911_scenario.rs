@@ -5,8 +5,10 @@
 //! from its own address, which is also its emergency-device trunk's
 //! address, locates the phone by its region ("HQ floor 3") and PUBLISHes
 //! its ELIN; 911 goes to the manager, whose 302 `locus sip` follows to the
-//! gateway with the ELIN as calling number. With the manager SIGKILLed,
-//! the call fails open to the gateway with the ELIN last published.
+//! gateway with the ELIN as calling number and, by value (E6, RFC 6442),
+//! the PIDF-LO with HQ floor 3's civic address. With the manager
+//! SIGKILLed, the call fails open to the gateway with the ELIN and
+//! location last published.
 
 mod baresip_common;
 mod common;
@@ -32,8 +34,8 @@ const BOB_IP: &str = "127.0.0.15";
 const HQ_ELIN_2: &str = "+15551230301";
 
 /// `locus sip` with the manager's trunk (prefix 911, its address the
-/// manager's SIP address) and the gateway's (prefix 91), listening on
-/// `listen`.
+/// manager's SIP address) and the gateway's (prefix 91, the location sent
+/// by value: E6), listening on `listen`.
 fn sip_config_on(data: &Path, listen: &str, manager: SocketAddr, gateway: SocketAddr) -> String {
     format!(
         r#"
@@ -74,6 +76,7 @@ outbound = ["{gateway}"]
 emergency_device = true
 prefix = "91"
 default_elin = "{DEFAULT_ELIN}"
+send_location = true
 "#,
         data = data.display(),
         manager_ip = manager.ip(),
@@ -267,12 +270,42 @@ fn first_time(log: &str, start: &str) -> Option<f64> {
 /// Alice dials 911 from 127.0.0.5 (unchallenged) with the gateway waiting
 /// for `elin`; both SIPp results.
 fn dial_911(p: &Pair, elin: &str) -> (SippRun, SippRun) {
-    let gw = SippServer::start_on(
-        &gateway_scenario(p.sip.dir(), elin),
-        GATEWAY_IP,
-        p.gateway.port(),
-        &["-m", "1"],
+    dial_911_at(p, &gateway_scenario(p.sip.dir(), elin))
+}
+
+/// E6: the gateway got HQ floor 3's civic address (as the test created
+/// the location through the manager's API) and `elin` in a PIDF-LO part,
+/// named by the INVITE's Geolocation header.
+fn assert_hq_floor_3_by_value(gateway_log: &str, elin: &str) {
+    let loc = common::location_by_value(gateway_log)
+        .unwrap_or_else(|| panic!("no location by value at the gateway:\n{gateway_log}"));
+    assert_eq!(loc.geolocation_cid, loc.content_id, "{loc:?}");
+    assert_eq!(loc.routing.as_deref(), Some("yes"));
+    let doc = pidf_lo::LocationDoc::parse(loc.pidf.as_bytes())
+        .unwrap_or_else(|e| panic!("not a PIDF-LO ({e}):\n{}", loc.pidf));
+    assert_eq!(doc.entity, "pres:alice@127.0.0.1");
+    let c = &doc.civic;
+    let got = [&c.country, &c.a1, &c.a3, &c.rd, &c.hno, &c.flr].map(|v| v.as_deref());
+    assert_eq!(
+        got,
+        [
+            Some("US"),
+            Some("TX"),
+            Some("Austin"),
+            Some("Main St"),
+            Some("100"),
+            Some("3")
+        ],
+        "{}",
+        loc.pidf
     );
+    assert_eq!(doc.elin.as_ref().map(|e| e.as_str()), Some(elin));
+    assert!(loc.sdp.contains("m=audio 40000"), "{}", loc.sdp);
+}
+
+/// Alice dials 911 with the gateway answering from `scenario`.
+fn dial_911_at(p: &Pair, scenario: &Path) -> (SippRun, SippRun) {
+    let gw = SippServer::start_on(scenario, GATEWAY_IP, p.gateway.port(), &["-m", "1"]);
     let run = call(
         p.sip.addr("udp"),
         p.sip.dir(),
@@ -285,6 +318,7 @@ fn dial_911(p: &Pair, elin: &str) -> (SippRun, SippRun) {
     (run, gw.finish())
 }
 
+/// E4, E12, and E6: the location reaches the gateway by value too.
 #[test]
 fn e4_e12_phone_located_by_the_manager_reaches_the_gateway_with_its_elin() {
     let p = pair();
@@ -297,6 +331,7 @@ fn e4_e12_phone_located_by_the_manager_reaches_the_gateway_with_its_elin() {
         "the gateway did not get 911 from {HQ_ELIN}:\n{}",
         gw.log
     );
+    assert_hq_floor_3_by_value(&gw.log, HQ_ELIN);
     // Through the manager: its record of the call says it answered 302
     // with the HQ floor 3 ELIN (E12, E16).
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -318,6 +353,7 @@ fn e4_e12_phone_located_by_the_manager_reaches_the_gateway_with_its_elin() {
     }
 }
 
+/// E8, and E6: the last published location still goes with the call.
 #[test]
 fn e8_manager_killed_gateway_still_gets_the_call_with_last_elin() {
     let mut p = pair();
@@ -331,6 +367,7 @@ fn e8_manager_killed_gateway_still_gets_the_call_with_last_elin() {
         "the gateway did not get the last published ELIN {HQ_ELIN}:\n{}",
         gw.log
     );
+    assert_hq_floor_3_by_value(&gw.log, HQ_ELIN);
     let sent = first_time(&run.log, "INVITE sip:911@").expect("phone sent INVITE");
     let got = first_time(&gw.log, "INVITE sip:911@").expect("gateway got INVITE");
     assert!(

@@ -100,6 +100,15 @@ fn setup(data: &Path) -> Setup {
 }
 
 fn setup_with(data: &Path, manager_extra: &str) -> Setup {
+    setup_from(data, |d, m, g, c| config_with(d, m, g, c, manager_extra))
+}
+
+/// Locus from the configuration `make` writes for the trunk addresses,
+/// alice registered from 127.0.0.5.
+fn setup_from(
+    data: &Path,
+    make: impl Fn(&Path, SocketAddr, SocketAddr, SocketAddr) -> String,
+) -> Setup {
     let manager = format!("{MANAGER_IP}:{}", free_udp_port_on(MANAGER_IP))
         .parse()
         .unwrap();
@@ -109,10 +118,7 @@ fn setup_with(data: &Path, manager_extra: &str) -> Setup {
     let carrier = format!("{CARRIER_IP}:{}", free_udp_port_on(CARRIER_IP))
         .parse()
         .unwrap();
-    let locus = Locus::start(
-        &config_with(data, manager, gateway, carrier, manager_extra),
-        1,
-    );
+    let locus = Locus::start(&make(data, manager, gateway, carrier), 1);
     // The caller is a registered phone.
     register(
         locus.addr("udp"),
@@ -739,4 +745,174 @@ fn e4_emergency_calls_pass_the_call_limit() {
     let held = holder.join().unwrap();
     assert!(held.success, "{}", held.log);
     drop(silent);
+}
+
+// ---- E6: the location by value towards the gateway (RFC 6442) ----
+
+/// [`config`] with the media relay on (the SDP part is anchored) and
+/// `send_location = true` on the gateway's trunk.
+fn located_config(
+    data: &Path,
+    manager: SocketAddr,
+    gateway: SocketAddr,
+    carrier: SocketAddr,
+) -> String {
+    let text = config(data, manager, gateway, carrier)
+        .replace("relay = false", "relay = true")
+        .replace(
+            &format!("default_elin = \"{DEFAULT_ELIN}\"\n"),
+            &format!("default_elin = \"{DEFAULT_ELIN}\"\nsend_location = true\n"),
+        );
+    assert!(text.contains("send_location = true") && text.contains("relay = true"));
+    text
+}
+
+/// The gateway's answering scenario for a located call: the ELIN in From
+/// and P-Asserted-Identity, `Geolocation: <cid:...>` naming the Content-ID
+/// of the PIDF-LO part (SIPp compares the two), `Geolocation-Routing:
+/// yes`, a multipart/mixed body whose PIDF-LO holds the civic address
+/// published for alice (San Jose, floor 3) and the ELIN, and whose SDP
+/// names the relay, not the phone. It answers with plain SDP.
+fn located_gateway_scenario(dir: &Path, elin: &str) -> std::path::PathBuf {
+    let e = elin.replace('+', r"\+");
+    answer_scenario(
+        dir,
+        "gateway_located.xml",
+        &format!(
+            r#"<ereg regexp="^INVITE sip:911@" search_in="msg" check_it="true" assign_to="ruri"/>
+      <ereg regexp="&lt;sip:{e}@" search_in="hdr" header="From:" check_it="true" assign_to="from"/>
+      <ereg regexp="&lt;sip:{e}@" search_in="hdr" header="P-Asserted-Identity:" check_it="true" assign_to="pai"/>
+      <ereg regexp="&lt;cid:([^&gt;]+@[^&gt;]+)&gt;" search_in="hdr" header="Geolocation:" check_it="true" assign_to="geo,geocid"/>
+      <ereg regexp="yes" search_in="hdr" header="Geolocation-Routing:" check_it="true" assign_to="routing"/>
+      <ereg regexp="multipart/mixed" search_in="hdr" header="Content-Type:" check_it="true" assign_to="ctype"/>
+      <ereg regexp="Content-ID: *&lt;([^&gt;]+)&gt;" search_in="body" check_it="true" assign_to="cidhdr,bodycid"/>
+      <strcmp assign_to="cidcmp" variable="geocid" variable2="bodycid" check_it="true"/>
+      <ereg regexp="Content-Type: application/pidf\+xml" search_in="body" check_it="true" assign_to="pidftype"/>
+      <ereg regexp="&lt;ca:A3&gt;San Jose&lt;/ca:A3&gt;" search_in="body" check_it="true" assign_to="city"/>
+      <ereg regexp="&lt;ca:FLR&gt;3&lt;/ca:FLR&gt;" search_in="body" check_it="true" assign_to="floor"/>
+      <ereg regexp="&gt;{e}&lt;/elin:elin&gt;" search_in="body" check_it="true" assign_to="pidfelin"/>
+      <ereg regexp="Content-Type: application/sdp" search_in="body" check_it="true" assign_to="sdptype"/>
+      <ereg regexp="c=IN IP4 127\.0\.0\.1" search_in="body" check_it="true" assign_to="relay"/>
+      <ereg regexp="c=IN IP4 127\.0\.0\.5" search_in="body" check_it_inverse="true" assign_to="nophone"/>"#
+        ),
+        "ruri,from,pai,geo,geocid,routing,ctype,cidhdr,bodycid,cidcmp,pidftype,city,floor,pidfelin,sdptype,relay,nophone",
+    )
+}
+
+#[test]
+fn e6_gateway_gets_the_published_location_by_value_with_the_elin() {
+    let data = tempfile::tempdir().unwrap();
+    let s = setup_from(data.path(), located_config);
+    // The manager published alice's location and ELIN (E11)...
+    let resp = publish(s.locus.addr("udp"), MANAGER_IP, None, Some(ELIN_PUBLISHED));
+    assert!(resp.starts_with("SIP/2.0 200"), "{resp}");
+    // ...and answers her 911 with 302 and its ELIN: the gateway gets the
+    // 302's ELIN as calling number and in the PIDF-LO beside the SDP.
+    let manager = SippServer::start_on(
+        &scenario("emergency_manager_302.xml"),
+        MANAGER_IP,
+        s.manager.port(),
+        &["-m", "1"],
+    );
+    let gw = SippServer::start_on(
+        &located_gateway_scenario(s.locus.dir(), ELIN_302),
+        GATEWAY_IP,
+        s.gateway.port(),
+        &["-m", "1"],
+    );
+    let run = dial_911(&s);
+    assert!(
+        run.success,
+        "the located 911 call did not complete (the gateway answers with plain SDP):\n{}",
+        run.log
+    );
+    assert!(manager.finish().success);
+    let g = gw.finish();
+    assert!(
+        g.success,
+        "the gateway did not get the location by value:\n{}",
+        g.log
+    );
+    // The same INVITE, read back from the gateway's trace.
+    let loc = common::location_by_value(&g.log).expect("a location by value");
+    assert_eq!(loc.geolocation_cid, loc.content_id, "{loc:?}");
+    assert_eq!(loc.routing.as_deref(), Some("yes"));
+    let doc = pidf_lo::LocationDoc::parse(loc.pidf.as_bytes()).expect("a PIDF-LO");
+    assert_eq!(
+        doc.entity,
+        format!("pres:alice@{}", s.locus.addr("udp").ip())
+    );
+    assert_eq!(doc.civic.a3.as_deref(), Some("San Jose"));
+    assert_eq!(doc.civic.rd.as_deref(), Some("Main"));
+    assert_eq!(doc.civic.flr.as_deref(), Some("3"));
+    assert_eq!(doc.elin.as_ref().map(|e| e.as_str()), Some(ELIN_302));
+    assert!(loc.sdp.contains("c=IN IP4 127.0.0.1"), "{}", loc.sdp);
+}
+
+#[test]
+fn e6_e8_no_location_known_the_gateway_gets_the_elin_only() {
+    let data = tempfile::tempdir().unwrap();
+    let s = setup_from(data.path(), located_config);
+    // Nothing published, no manager listening: fail-open with the
+    // default ELIN, and no Geolocation (the call is not held back).
+    let gw = SippServer::start_on(
+        &gateway_scenario(s.locus.dir(), DEFAULT_ELIN),
+        GATEWAY_IP,
+        s.gateway.port(),
+        &["-m", "1"],
+    );
+    let run = dial_911(&s);
+    assert!(run.success, "the 911 call did not fail open:\n{}", run.log);
+    let g = gw.finish();
+    assert!(
+        g.success,
+        "the gateway did not get {DEFAULT_ELIN}:\n{}",
+        g.log
+    );
+    let invite = common::traced_message(&g.log, "INVITE sip:911@").expect("the INVITE");
+    let head = invite.split("\n\n").next().unwrap_or("");
+    assert!(
+        !head
+            .lines()
+            .any(|l| l.to_ascii_lowercase().starts_with("geolocation")),
+        "{invite}"
+    );
+    assert!(head.contains("Content-Type: application/sdp"), "{invite}");
+    assert!(common::location_by_value(&g.log).is_none());
+    let sent = first_time(&run.log, "INVITE sip:911@").expect("phone sent INVITE");
+    let got = first_time(&g.log, "INVITE sip:911@").expect("gateway got INVITE");
+    assert!(got - sent < 1.0, "fail-open took {:.3} s", got - sent);
+}
+
+#[test]
+fn e6_e8_e11_published_location_survives_restart_and_goes_out_on_fail_open() {
+    let data = tempfile::tempdir().unwrap();
+    let mut s = setup_from(data.path(), located_config);
+    let resp = publish(s.locus.addr("udp"), MANAGER_IP, None, Some(ELIN_PUBLISHED));
+    assert!(resp.starts_with("SIP/2.0 200"), "{resp}");
+    assert!(s.locus.terminate().success());
+    // Same data directory: the location comes back from elins.sqlite at
+    // start; no manager listens, so the call fails open with it.
+    s.locus = Locus::start(
+        &located_config(data.path(), s.manager, s.gateway, s.carrier),
+        1,
+    );
+    let gw = SippServer::start_on(
+        &located_gateway_scenario(s.locus.dir(), ELIN_PUBLISHED),
+        GATEWAY_IP,
+        s.gateway.port(),
+        &["-m", "1"],
+    );
+    let run = dial_911(&s);
+    assert!(run.success, "the 911 call did not fail open:\n{}", run.log);
+    let g = gw.finish();
+    assert!(
+        g.success,
+        "the gateway did not get the stored location:\n{}",
+        g.log
+    );
+    let loc = common::location_by_value(&g.log).expect("a location by value");
+    let doc = pidf_lo::LocationDoc::parse(loc.pidf.as_bytes()).expect("a PIDF-LO");
+    assert_eq!(doc.civic.a3.as_deref(), Some("San Jose"));
+    assert_eq!(doc.elin.as_ref().map(|e| e.as_str()), Some(ELIN_PUBLISHED));
 }

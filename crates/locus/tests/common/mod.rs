@@ -685,3 +685,89 @@ impl SippServer {
         }
     }
 }
+
+/// E6: the location an INVITE carried by value (RFC 6442), as a SIPp
+/// message trace shows it.
+#[derive(Debug)]
+pub struct LocationByValue {
+    /// The `Geolocation` header's `cid:` (without `cid:` and brackets).
+    pub geolocation_cid: String,
+    /// The `Geolocation-Routing` value.
+    pub routing: Option<String>,
+    /// The `application/pidf+xml` part's Content-ID (without brackets).
+    pub content_id: String,
+    /// That part's content.
+    pub pidf: String,
+    /// The `application/sdp` part's content.
+    pub sdp: String,
+}
+
+/// The first message starting with `start` in a SIPp message trace (up to
+/// the next trace separator), with LF line ends.
+pub fn traced_message(log: &str, start: &str) -> Option<String> {
+    let log = log.replace("\r\n", "\n");
+    let at = log
+        .match_indices(start)
+        .find(|(i, _)| *i == 0 || log.as_bytes()[i - 1] == b'\n')?
+        .0;
+    let rest = &log[at..];
+    let end = rest.find("\n-----------").unwrap_or(rest.len());
+    Some(rest[..end].to_owned())
+}
+
+/// The location by value of the first `INVITE sip:911@` in `log`; `None`
+/// when that INVITE has no `Geolocation` header or no multipart body with
+/// a PIDF-LO part.
+pub fn location_by_value(log: &str) -> Option<LocationByValue> {
+    let msg = traced_message(log, "INVITE sip:911@")?;
+    let (head, body) = msg.split_once("\n\n")?;
+    let header = |name: &str| {
+        head.lines().skip(1).find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_owned())
+        })
+    };
+    let geolocation_cid = header("Geolocation")?
+        .strip_prefix("<cid:")?
+        .strip_suffix('>')?
+        .to_owned();
+    let ct = header("Content-Type")?;
+    let boundary = ct
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("boundary="))?
+        .trim_matches('"')
+        .to_owned();
+    let mut pidf = None;
+    let mut sdp = None;
+    for part in body.split(&format!("--{boundary}")) {
+        let Some((ph, content)) = part.trim_start_matches('\n').split_once("\n\n") else {
+            continue;
+        };
+        let content = content.trim_end().to_owned();
+        let ph = ph.to_ascii_lowercase();
+        if ph.contains("content-type: application/pidf+xml") {
+            let cid = ph
+                .lines()
+                .find_map(|l| l.strip_prefix("content-id:"))
+                .map(|v| v.trim().trim_start_matches('<').trim_end_matches('>'));
+            // The Content-ID as written (its case matters).
+            let cid = cid.and_then(|c| {
+                let i = part.to_ascii_lowercase().find(c)?;
+                Some(part[i..i + c.len()].to_owned())
+            });
+            pidf = Some((cid?, content));
+        } else if ph.contains("content-type: application/sdp") {
+            sdp = Some(content);
+        }
+    }
+    let (content_id, pidf) = pidf?;
+    Some(LocationByValue {
+        geolocation_cid,
+        routing: header("Geolocation-Routing"),
+        content_id,
+        pidf,
+        sdp: sdp.unwrap_or_default(),
+    })
+}
