@@ -710,6 +710,10 @@ impl Driver {
             .into(),
         );
         doc.timestamp = Some(crate::store::rfc3339(now_ms()));
+        // The location exists to reach the PSAP, a third party to the SIP
+        // server and the gateway: without this permission a gateway may
+        // refuse the call (RFC 6442 section 4.4, Geolocation-Error 201).
+        doc.usage.retransmission_allowed = true;
         let published = Published {
             target,
             key: PublicationKey {

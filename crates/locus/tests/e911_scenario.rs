@@ -300,6 +300,8 @@ fn assert_hq_floor_3_by_value(gateway_log: &str, elin: &str) {
         loc.pidf
     );
     assert_eq!(doc.elin.as_ref().map(|e| e.as_str()), Some(elin));
+    // The gateway may hand the location on to the PSAP (RFC 6442 4.4).
+    assert!(doc.usage.retransmission_allowed, "{}", loc.pidf);
     assert!(loc.sdp.contains("m=audio 40000"), "{}", loc.sdp);
 }
 
