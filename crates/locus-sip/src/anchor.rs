@@ -232,6 +232,8 @@ struct OriginState {
     origin: sdp::Origin,
     /// The last description sent, without its `o=` line.
     last: String,
+    /// The last description sent, as sent.
+    text: String,
 }
 
 /// The media state of one anchored call.
@@ -350,6 +352,38 @@ impl Anchor {
         Ok(self.with_origin(to, &sdp.serialize()))
     }
 
+    /// The offer for a party taking side `side`'s place in the call (the
+    /// target of a blind transfer, RFC 5589): the description last sent
+    /// to `side` (the other party's media, on the relay's ports facing
+    /// `side`), its anchored stream limited to the formats both parties
+    /// use now, under `side`'s `o=` line. The relay's ports do not change,
+    /// so whatever the new party answers is a subset of what the other
+    /// party already sends and receives: its description stays as it is.
+    /// `None` before any SDP went to `side`.
+    pub(crate) fn replacement_offer(&mut self, side: Leg) -> Option<String> {
+        let sent = self.origins[side.index()].as_ref()?.text.clone();
+        let mut sdp = SessionDescription::parse(&sent).ok()?;
+        if let Some(i) = self.anchored {
+            let agreed: Option<Vec<String>> = self.origins[side.other().index()]
+                .as_ref()
+                .and_then(|o| SessionDescription::parse(&o.text).ok())
+                .and_then(|other| other.media().get(i).map(|m| m.formats().to_vec()));
+            if let (Some(agreed), Some(m)) = (agreed, sdp.media_mut().get_mut(i)) {
+                let keep: Vec<String> = m
+                    .formats()
+                    .iter()
+                    .filter(|f| agreed.contains(f))
+                    .cloned()
+                    .collect();
+                if !keep.is_empty() {
+                    // Cannot fail: `keep` is a non-empty subset of valid tokens.
+                    let _ = m.set_formats(&keep);
+                }
+            }
+        }
+        Some(self.with_origin(side, &sdp.serialize()))
+    }
+
     /// `text` with Locus's `o=` line for side `to`.
     fn with_origin(&mut self, to: Leg, text: &str) -> String {
         let body: String = text
@@ -370,12 +404,14 @@ impl Anchor {
                 Some(p) => slot.insert(OriginState {
                     origin: p.origin().clone(),
                     last: body,
+                    text: String::new(),
                 }),
                 None => return text.to_owned(),
             },
         };
         let line = format!("o={}", state.origin);
-        text.split_inclusive('\n')
+        let out: String = text
+            .split_inclusive('\n')
             .map(|l| {
                 if l.starts_with("o=") {
                     let end = &l[l.trim_end_matches(['\r', '\n']).len()..];
@@ -384,7 +420,9 @@ impl Anchor {
                     l.to_owned()
                 }
             })
-            .collect()
+            .collect();
+        state.text.clone_from(&out);
+        out
     }
 }
 
