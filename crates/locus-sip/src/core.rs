@@ -842,6 +842,27 @@ impl SipCore {
     }
 }
 
+// ---- DNS names of carrier addresses (C4) ----
+
+impl SipCore {
+    /// The DNS names among the trunks' `carrier_addresses`: the driver
+    /// resolves each (A and AAAA) at start and again when its TTL runs
+    /// out, off the core's task, and hands the addresses to
+    /// [`SipCore::handle_carrier_addresses`].
+    pub fn carrier_names(&self) -> Vec<String> {
+        self.trunks.carrier_names()
+    }
+
+    /// Carrier name `name` resolves to `ips` now: from now on requests from
+    /// these addresses (and no longer from the previous ones) are served
+    /// as the trunks that list the name (C4).
+    pub fn handle_carrier_addresses(&mut self, name: &str, ips: &[std::net::IpAddr]) {
+        if self.trunks.set_carrier_name(name, ips) {
+            tracing::info!(name, addresses = ?ips, "carrier addresses resolved");
+        }
+    }
+}
+
 /// What the core does with a request that matched no transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Decision {
