@@ -2052,6 +2052,20 @@ impl Calls {
             return true;
         }
         match req.method() {
+            Method::Bye
+                if call
+                    .transfer
+                    .as_mut()
+                    .is_some_and(|t| t.transferor_left(side)) =>
+            {
+                // RFC 5589: a transferor may hang up once its REFER is
+                // accepted; the transferee waits for the target.
+                answer(ctx, 200, None);
+                tracing::info!(
+                    call = call_id,
+                    "transferor hung up: the transferee waits for the target"
+                );
+            }
             Method::Bye => {
                 answer(ctx, 200, None);
                 match side {

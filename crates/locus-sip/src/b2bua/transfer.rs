@@ -35,7 +35,9 @@
 //! target's 4xx to 6xx, no answer, every endpoint down) is reported in
 //! the final NOTIFY and leaves the call as it was. Refer-To with Replaces
 //! (attended transfer, RFC 3891) gets 501. The target sees the original
-//! caller's identity.
+//! caller's identity. A transferor may hang up as soon as its REFER is
+//! accepted (RFC 5589 allows it): its BYE is answered, the transferee
+//! stays and waits for the target, and is hung up if the transfer fails.
 
 use super::*;
 
@@ -116,9 +118,21 @@ pub(crate) struct Transfer {
     offer: (String, Bytes),
     /// What the last failed attempt answered (503 before any).
     last: (u16, String),
+    /// The transferor hung up before the target answered (its dialog is
+    /// over: no NOTIFY, no BYE for it).
+    transferor_gone: bool,
 }
 
 impl Transfer {
+    /// A BYE came from `side`: when it is the transferor's, its dialog is
+    /// over but the transfer goes on (`true`).
+    pub(super) fn transferor_left(&mut self, side: Side) -> bool {
+        if side == self.side {
+            self.transferor_gone = true;
+        }
+        side == self.side
+    }
+
     /// Whether one of its deadlines has come.
     pub(super) fn due(&self, now: Instant) -> bool {
         now >= self.deadline || self.resolve_deadline.is_some_and(|d| now >= d)
@@ -339,6 +353,7 @@ impl Calls {
             deadline: ctx.now + Duration::from_secs(ring),
             offer: ("application/sdp".to_owned(), Bytes::from(offer)),
             last: (503, "Service Unavailable".to_owned()),
+            transferor_gone: false,
         }));
         self.dirty.push(call_id);
         self.try_transfer(ctx, call_id);
@@ -484,6 +499,25 @@ impl Calls {
         let Some(t) = call.transfer.take() else {
             return;
         };
+        if t.transferor_gone {
+            // Nobody is left to talk to the transferee.
+            tracing::info!(
+                call = call_id,
+                status,
+                reason,
+                "transfer failed, transferor gone: BYE to the transferee"
+            );
+            match t.side {
+                Side::A => {
+                    if let Some(b) = call.b.as_mut().filter(|b| b.confirmed) {
+                        Self::send_in_dialog(ctx, b, Method::Bye, &mut self.by_tx);
+                    }
+                }
+                Side::B => Self::bye_a(ctx, call, &mut self.by_tx),
+            }
+            self.abandon_transfer(ctx, *t);
+            return self.end(ctx, call_id);
+        }
         tracing::info!(
             call = call_id,
             status,
@@ -725,6 +759,10 @@ impl Calls {
         self.by_dialog.remove(&old_key);
         self.by_dialog.insert(new_key, (call_id, t.side));
         self.dirty.push(call_id);
+        if t.transferor_gone {
+            tracing::info!(call = call_id, side = ?t.side, "call transferred (the transferor had hung up)");
+            return;
+        }
         tracing::info!(call = call_id, side = ?t.side, "call transferred: BYE to the transferor");
         let mut old = old;
         let sent = notify(
@@ -1232,6 +1270,69 @@ uri = "sip:target@{TARGET}"
         assert!(cancelled, "the target's INVITE is cancelled");
         assert!(t >= now + Duration::from_secs(30));
         assert_eq!(core.calls(), 1);
+    }
+
+    #[test]
+    fn transferor_hanging_up_after_202_leaves_the_transferee_waiting_for_the_target() {
+        for target_answers in [true, false] {
+            let port = Shared::default();
+            let mut core = core(Some(&port));
+            let now = Instant::now();
+            let (to, far_invite) = answered_call(&mut core, now);
+            feed(
+                &mut core,
+                now,
+                CARRIER,
+                &refer(&to, "sip:+15551230001@127.0.0.1"),
+            );
+            let out = drain(&mut core);
+            let target_invite = requests(&out, TARGET, Method::Invite).remove(0);
+            // RFC 5589: the transferor may hang up at once.
+            feed(&mut core, now, CARRIER, &carrier_request("BYE", &to, 3, ""));
+            let out = drain(&mut core);
+            assert_eq!(responses(&out, CARRIER)[0].status().as_u16(), 200);
+            assert!(
+                out.iter().all(|(d, _)| *d != FAR.parse().unwrap()),
+                "the transferee stays: {out:?}"
+            );
+            assert_eq!(core.calls(), 1);
+            let reply = if target_answers {
+                answer(
+                    &target_invite,
+                    "200 OK",
+                    "t1",
+                    &format!("sip:target@{TARGET}"),
+                    Some(&sdp(44000, "127.0.0.7", "0 101")),
+                )
+            } else {
+                answer(
+                    &target_invite,
+                    "486 Busy Here",
+                    "t1",
+                    "sip:t@127.0.0.7",
+                    None,
+                )
+            };
+            feed(&mut core, now, TARGET, &reply);
+            let out = drain(&mut core);
+            // The transferor's dialog is over: no NOTIFY, no BYE.
+            assert!(requests(&out, CARRIER, Method::Notify).is_empty());
+            assert!(requests(&out, CARRIER, Method::Bye).is_empty());
+            let far_bye = requests(&out, FAR, Method::Bye);
+            if target_answers {
+                assert!(far_bye.is_empty());
+                assert_eq!(core.calls(), 1, "far end and target talk");
+                assert_eq!(
+                    port.0.lock().unwrap().peers[&(1, 0)].0,
+                    "127.0.0.7:44000".parse().unwrap()
+                );
+            } else {
+                // Nobody is left for the transferee: it is hung up.
+                assert_eq!(far_bye.len(), 1, "{out:?}");
+                assert_eq!(far_bye[0].call_id(), far_invite.call_id());
+                assert_eq!(core.calls(), 0);
+            }
+        }
     }
 
     #[test]
