@@ -268,6 +268,11 @@ impl Anchor {
         }
     }
 
+    /// `leg`'s media direction, as its peer last wrote it.
+    pub(crate) fn direction(&self, leg: Leg) -> Direction {
+        self.directions[leg.index()]
+    }
+
     /// Whether a side set its stream inactive: no media is expected, so
     /// the inactivity guard waits.
     pub(crate) fn on_hold_without_media(&self) -> bool {
@@ -356,14 +361,25 @@ impl Anchor {
     /// target of a blind transfer, RFC 5589): the description last sent
     /// to `side` (the other party's media, on the relay's ports facing
     /// `side`), its anchored stream limited to the formats both parties
-    /// use now, under `side`'s `o=` line. The relay's ports do not change,
-    /// so whatever the new party answers is a subset of what the other
-    /// party already sends and receives: its description stays as it is.
-    /// `None` before any SDP went to `side`.
+    /// use now and in both directions (a held call is offered unheld),
+    /// under `side`'s `o=` line. The relay's ports do not change, so
+    /// whatever the new party answers is a subset of what the other party
+    /// already sends and receives: its description stays as it is (unless
+    /// it was on hold: see the B2BUA's transfer). `None` before any SDP
+    /// went to `side`.
     pub(crate) fn replacement_offer(&mut self, side: Leg) -> Option<String> {
         let sent = self.origins[side.index()].as_ref()?.text.clone();
         let mut sdp = SessionDescription::parse(&sent).ok()?;
         if let Some(i) = self.anchored {
+            // A call on hold (the usual state before a transfer) is offered
+            // to the new party in both directions; the other party is taken
+            // off hold once the new one answers.
+            let index = sdp::MediaIndex(i);
+            if sdp.effective_direction(index) != sdp::Direction::SendRecv {
+                if let Some(m) = sdp.media_section_mut(index) {
+                    m.set_direction(sdp::Direction::SendRecv);
+                }
+            }
             let agreed: Option<Vec<String>> = self.origins[side.other().index()]
                 .as_ref()
                 .and_then(|o| SessionDescription::parse(&o.text).ok())

@@ -436,6 +436,9 @@ enum TxRole {
     ReferNotify((String, String)),
     /// The BYE that ends a transferor's retired dialog (its key).
     ReferBye((String, String)),
+    /// The re-INVITE that takes a transferee off hold once its new party
+    /// answered (the call, the transferee's side, the INVITE as sent).
+    Unhold(u64, Side, Box<Request>),
 }
 
 /// One entry per live call: its earliest deadline.
@@ -1323,6 +1326,9 @@ impl Calls {
                 TxRole::ReferBye(key) if *status >= 200 => {
                     self.retired.remove(&key);
                 }
+                TxRole::Unhold(call, side, sent) => {
+                    self.on_unhold_response(ctx, call, side, id, &sent, *status, message);
+                }
                 _ => {}
             },
             Action::Ack(bytes) => {
@@ -1339,7 +1345,7 @@ impl Calls {
                 TxRole::ReferBye(key) => {
                     self.retired.remove(&key);
                 }
-                TxRole::AInvite(_) | TxRole::Own => {}
+                TxRole::AInvite(_) | TxRole::Own | TxRole::Unhold(..) => {}
             },
             Action::Terminated => {
                 self.by_tx.remove(&id);

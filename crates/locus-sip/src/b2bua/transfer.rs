@@ -15,18 +15,21 @@
 //!      |               |  -- BYE -------------> |               |
 //! ```
 //!
-//! The transferee's description does not change, so it gets no
+//! The transferee's description normally does not change, so it gets no
 //! re-INVITE: its media is anchored in the relay, and the relay's ports
 //! facing it stay the same. The target is offered the description the
 //! transferor last got (the relay's ports on the transferor's side),
 //! limited to the formats the transferee uses now
 //! ([`Anchor::replacement_offer`](crate::anchor::Anchor)), so whatever it
 //! answers is something the transferee already sends and receives; its
-//! answer only re-points the relay's transferor-side peer. A re-INVITE
-//! would be needed only if the transferee's view changed, which never
-//! happens with the relay; without the relay (`sip.media.relay = false`)
-//! the transferee's media goes straight to the transferor and a transfer
-//! would need third-party call control (RFC 3725), so REFER gets 501.
+//! answer only re-points the relay's transferor-side peer. A re-INVITE is
+//! needed only when the transferee's own description must change: when it
+//! is on hold (phones hold the call before transferring it), the target is
+//! offered the stream both ways and the transferee gets a re-INVITE with
+//! the target's answer, taking it off hold. Without the relay
+//! (`sip.media.relay = false`) the transferee's media goes straight to
+//! the transferor and a transfer would need third-party call control
+//! (RFC 3725), so REFER gets 501.
 //!
 //! The target is routed as a new call from the transferor's side would
 //! be (the core computes the attempts: trunk routes for a carrier, the
@@ -704,7 +707,7 @@ impl Calls {
             body_of(resp.headers()),
             false,
         );
-        if !matches!(answered, Ok(Some(_))) {
+        let Ok(Some(toward_transferee)) = answered else {
             tracing::info!(
                 call = call_id,
                 "transfer target's answer refused: BYE to it"
@@ -712,7 +715,7 @@ impl Calls {
             Self::send_in_dialog(ctx, &mut leg, Method::Bye, &mut self.by_tx);
             call.transfer = Some(t);
             return self.fail_transfer(ctx, call_id, 488, "Not Acceptable Here");
-        }
+        };
         let tx = leg.tx;
         let new_key = (
             leg.dialog.call_id().to_owned(),
@@ -759,6 +762,27 @@ impl Calls {
         self.by_dialog.remove(&old_key);
         self.by_dialog.insert(new_key, (call_id, t.side));
         self.dirty.push(call_id);
+        // A transferee on hold (the transferor held it before REFER, as
+        // phones do) gets a re-INVITE offering the target's media both
+        // ways; otherwise its description stays as it is.
+        let transferee = match t.side {
+            Side::A => Side::B,
+            Side::B => Side::A,
+        };
+        let held = call
+            .media
+            .as_ref()
+            .is_some_and(|m| m.direction(leg_of(transferee)) != crate::anchor::Direction::SendRecv);
+        if held {
+            Self::unhold(
+                ctx,
+                call,
+                call_id,
+                transferee,
+                toward_transferee,
+                &mut self.by_tx,
+            );
+        }
         if t.transferor_gone {
             tracing::info!(call = call_id, side = ?t.side, "call transferred (the transferor had hung up)");
             return;
@@ -782,6 +806,114 @@ impl Calls {
                 self.by_tx.insert(n, TxRole::ReferNotify(old_key));
             }
             None => self.after_refer_notify(ctx, &old_key),
+        }
+    }
+
+    /// Sends the transferee (side `side`) a re-INVITE offering `offer`:
+    /// the target's answer as the relay presents it to the transferee.
+    fn unhold(
+        ctx: &mut Ctx<'_>,
+        call: &mut Call,
+        call_id: u64,
+        side: Side,
+        offer: (String, Bytes),
+        by_tx: &mut HashMap<TransactionId, TxRole>,
+    ) {
+        let Some((dialog, local, flow, compact)) = side_parts(call, side) else {
+            return;
+        };
+        let dr = dialog.request(Method::Invite, &local);
+        let bytes = dr
+            .builder
+            .raw_header("User-Agent", ctx.user_agent)
+            .header(HeaderName::Allow, TRUNK_ALLOW)
+            .body(&offer.0, offer.1)
+            .form(form_of(compact))
+            .to_bytes();
+        let Some(sent) = parse_request(bytes.clone()) else {
+            return;
+        };
+        let dest = Self::dest_for(&dr.next_hop, &flow);
+        let key = TransactionKey::client(&dr.branch, Kind::Invite);
+        match ctx
+            .tx
+            .start_client_invite(ctx.now, key, bytes, tx_transport(dest.transport))
+        {
+            Ok(id) => {
+                tracing::info!(call = call_id, "re-INVITE: the transferee off hold");
+                ctx.dests.insert(id, dest);
+                by_tx.insert(id, TxRole::Unhold(call_id, side, Box::new(sent)));
+            }
+            Err(e) => tracing::debug!(error = %e, "re-INVITE not sent"),
+        }
+    }
+
+    /// The transferee's answer to the re-INVITE that took it off hold: ACK
+    /// (a 2xx end to end, again for each retransmission), and its
+    /// description set in the relay.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn on_unhold_response(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        call_id: u64,
+        side: Side,
+        id: TransactionId,
+        sent: &Request,
+        status: u16,
+        message: &Bytes,
+    ) {
+        let Some(resp) = parse_response(message.clone()) else {
+            return;
+        };
+        if status < 200 {
+            return;
+        }
+        if status >= 300 {
+            if let Some(ack) = ack_for_failure(sent, &resp) {
+                let _ = ctx.tx.set_ack(ctx.now, id, ack.to_bytes());
+            }
+            tracing::info!(
+                call = call_id,
+                status,
+                "the transferee refused to come off hold"
+            );
+            return;
+        }
+        if let Some(ack) = self.accepted.get(&id) {
+            // A retransmitted 2xx: our ACK was lost.
+            ctx.out.push_back((None, ack.clone()));
+            return;
+        }
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        let seq = sent.cseq().map_or(1, |c| c.seq);
+        let Some((dialog, local, flow, compact)) = side_parts(call, side) else {
+            return;
+        };
+        dialog.refresh_target(resp.contacts());
+        let dr = dialog.ack(seq, &local);
+        let mut out = Self::dest_for(&dr.next_hop, &flow);
+        out.bytes = dr.builder.form(form_of(compact)).to_bytes();
+        self.accepted.insert(id, out.clone());
+        ctx.out.push_back((None, out));
+        // Its answer sets its peer and direction in the relay; the target
+        // already has what it needs (the offer came from its answer).
+        if Self::cross_body(
+            &mut self.media,
+            call,
+            call_id,
+            side,
+            body_of(resp.headers()),
+            false,
+        )
+        .is_err()
+        {
+            tracing::info!(
+                call = call_id,
+                "the transferee's answer refused: BYE both ways"
+            );
+            self.hang_up(ctx, call_id);
         }
     }
 
@@ -1333,6 +1465,101 @@ uri = "sip:target@{TARGET}"
                 assert_eq!(core.calls(), 0);
             }
         }
+    }
+
+    #[test]
+    fn transferee_held_before_the_refer_is_taken_off_hold() {
+        let port = Shared::default();
+        let mut core = core(Some(&port));
+        let now = Instant::now();
+        let (to, far_invite) = answered_call(&mut core, now);
+        // The carrier (transferor) puts the far end on hold first.
+        let held = format!("{}a=sendonly\n", sdp(40000, "127.0.0.2", "0 101"));
+        let reinvite = carrier_request(
+            "INVITE",
+            &to,
+            2,
+            &format!("Contact: <sip:+15550001000@{CARRIER}>\nContent-Type: application/sdp\n"),
+        )
+        .replace(
+            "Content-Length: 0\n\n",
+            &format!(
+                "Content-Length: {}\n\n{held}",
+                held.replace('\n', "\r\n").len()
+            ),
+        );
+        feed(&mut core, now, CARRIER, &reinvite);
+        let out = drain(&mut core);
+        let far_reinvite = requests(&out, FAR, Method::Invite).remove(0);
+        assert!(body(far_reinvite.headers()).contains("a=sendonly"));
+        let answer_held = format!("{}a=recvonly\n", sdp(42000, "127.0.0.6", "0 101"));
+        feed(
+            &mut core,
+            now,
+            FAR,
+            &answer(
+                &far_reinvite,
+                "200 OK",
+                "f1",
+                &format!("sip:far@{FAR}"),
+                Some(&answer_held),
+            ),
+        );
+        let out = drain(&mut core);
+        assert_eq!(requests(&out, FAR, Method::Ack).len(), 1);
+        assert_eq!(responses(&out, CARRIER)[0].status().as_u16(), 200);
+        feed(&mut core, now, CARRIER, &carrier_request("ACK", &to, 2, ""));
+        drain(&mut core);
+
+        let refer = carrier_request("REFER", &to, 3, "Refer-To: <sip:+15551230001@127.0.0.1>\n");
+        feed(&mut core, now, CARRIER, &refer);
+        let out = drain(&mut core);
+        let target_invite = requests(&out, TARGET, Method::Invite).remove(0);
+        let offer = body(target_invite.headers());
+        assert!(offer.contains("a=sendrecv"), "{offer}");
+        assert!(!offer.contains("a=recvonly"), "{offer}");
+        feed(
+            &mut core,
+            now,
+            TARGET,
+            &answer(
+                &target_invite,
+                "200 OK",
+                "t1",
+                &format!("sip:target@{TARGET}"),
+                Some(&sdp(44000, "127.0.0.7", "0 101")),
+            ),
+        );
+        let out = drain(&mut core);
+        // The far end gets a re-INVITE: the target's media, both ways.
+        let unhold = requests(&out, FAR, Method::Invite).remove(0);
+        assert_eq!(unhold.call_id(), far_invite.call_id());
+        let offer = body(unhold.headers());
+        assert!(offer.contains("m=audio 30002 RTP/AVP 0 101"), "{offer}");
+        assert!(
+            !offer.contains("sendonly") && !offer.contains("inactive"),
+            "{offer}"
+        );
+        feed(
+            &mut core,
+            now,
+            FAR,
+            &answer(
+                &unhold,
+                "200 OK",
+                "f1",
+                &format!("sip:far@{FAR}"),
+                Some(&sdp(42000, "127.0.0.6", "0 101")),
+            ),
+        );
+        let out = drain(&mut core);
+        let ack = requests(&out, FAR, Method::Ack).remove(0);
+        assert_eq!(ack.cseq().unwrap().seq, unhold.cseq().unwrap().seq);
+        assert_eq!(
+            port.0.lock().unwrap().directions[&(1, 1)],
+            crate::anchor::Direction::SendRecv
+        );
+        assert_eq!(core.calls(), 1);
     }
 
     #[test]
