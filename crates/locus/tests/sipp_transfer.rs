@@ -135,6 +135,100 @@ Content-Length: 0
 ]]></send>
   <recv response="200" crlf="true"/>"#;
 
+/// The transferor holds the call before its REFER (as phones do): a
+/// re-INVITE with `a=sendonly`, answered `a=recvonly` by the transferee.
+const HOLDS: &str = r#"<send retrans="500"><![CDATA[
+INVITE [$curi] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+Max-Forwards: 70
+From: <sip:agent@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
+To:[$from]
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:agent@[local_ip]:[local_port]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=agent 1 2 IN IP4 [local_ip]
+s=-
+c=IN IP4 [local_ip]
+t=0 0
+m=audio 42000 RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a=sendonly
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="200">
+    <action>
+      <ereg regexp="a=recvonly" search_in="body" check_it="true" assign_to="held"/>
+    </action>
+  </recv>
+  <send><![CDATA[
+ACK [$curi] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+Max-Forwards: 70
+From: <sip:agent@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
+To:[$from]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Content-Length: 0
+
+]]></send>
+  <Reference variables="held"/>"#;
+
+/// The transferee is held (the relayed hold re-INVITE, answered
+/// `a=recvonly`), then taken off hold by Locus once the target answered:
+/// a re-INVITE with neither `sendonly` nor `inactive`, answered with its
+/// RTP on `port` both ways.
+fn held_then_unheld(port: u16) -> String {
+    let answer = |direction: &str, version: u32| {
+        format!(
+            r#"<send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:+15550001000@[local_ip]:[local_port]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=carrier 53655765 {version} IN IP4 [local_ip]
+s=-
+c=IN IP4 [local_ip]
+t=0 0
+m=audio {port} RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a={direction}
+]]></send>
+  <recv request="ACK" crlf="true"/>"#
+        )
+    };
+    format!(
+        r#"<recv request="INVITE">
+    <action>
+      <ereg regexp="a=sendonly" search_in="body" check_it="true" assign_to="hold"/>
+    </action>
+  </recv>
+  {}
+  <recv request="INVITE">
+    <action>
+      <ereg regexp="m=audio" search_in="body" check_it="true" assign_to="unhold"/>
+      <ereg regexp="a=(sendonly|inactive)" search_in="body" check_it_inverse="true" assign_to="stillheld"/>
+    </action>
+  </recv>
+  {}
+  <Reference variables="hold,unhold,stillheld"/>"#,
+        answer("recvonly", 2),
+        answer("sendrecv", 3)
+    )
+}
+
 /// The three parties of one transfer, running.
 struct Parties {
     dir: tempfile::TempDir,
@@ -147,7 +241,13 @@ struct Parties {
 impl Parties {
     /// Starts the transferor and the target (SIPp servers), Locus, then
     /// the transferee's call (its RTP on `rtp_port`), on a thread.
-    fn start(final_status: &str, after: &str, target_steps: &str, rtp_port: u16) -> Parties {
+    fn start(
+        hold: bool,
+        final_status: &str,
+        after: &str,
+        target_steps: &str,
+        rtp_port: u16,
+    ) -> Parties {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().to_str().unwrap().to_owned();
         let transferor = scenario_from_template(
@@ -157,6 +257,8 @@ impl Parties {
                 ("TARGET", REFER_TO),
                 ("FINAL", final_status),
                 ("AFTER", after),
+                ("BEFORE", if hold { HOLDS } else { "" }),
+                ("REFER_CSEQ", if hold { "2" } else { "1" }),
             ],
         );
         let target = scenario_from_template(
@@ -167,7 +269,18 @@ impl Parties {
         let transferee = scenario_from_template(
             dir.path(),
             "transfer_transferee.xml.tmpl",
-            &[("MPORT", &rtp_port.to_string()), ("DIR", &d)],
+            &[
+                ("MPORT", &rtp_port.to_string()),
+                ("DIR", &d),
+                (
+                    "MIDDLE",
+                    &if hold {
+                        held_then_unheld(rtp_port)
+                    } else {
+                        String::new()
+                    },
+                ),
+            ],
         );
         let transferor = SippServer::start(&transferor, TRANSFEROR_IP);
         let target = SippServer::start(&target, TARGET_IP);
@@ -259,6 +372,7 @@ fn refer_blind_transfer_connects_the_transferee_to_the_target() {
     let target_rtp = socket(TARGET_IP);
     let target_port = target_rtp.local_addr().unwrap().port();
     let parties = Parties::start(
+        false,
         "200 OK",
         GETS_BYE,
         &answers_then_hangs_up(target_port),
@@ -289,10 +403,33 @@ fn refer_failed_transfer_is_reported_and_the_call_stays_up() {
     // the transferor, whose own BYE then reaches the transferee.
     let rtp = socket("127.0.0.2");
     let parties = Parties::start(
+        false,
         "486 Busy Here",
         HANGS_UP,
         BUSY,
         rtp.local_addr().unwrap().port(),
     );
+    parties.finish();
+}
+
+#[test]
+fn refer_after_hold_takes_the_transferee_off_hold_with_the_target() {
+    // Phones hold the call before a blind transfer: the transferee was
+    // held (a=recvonly), so once the target answers Locus re-INVITEs it
+    // with the target's media both ways, and RTP flows again.
+    let transferee_rtp = socket("127.0.0.2");
+    let target_rtp = socket(TARGET_IP);
+    let target_port = target_rtp.local_addr().unwrap().port();
+    let parties = Parties::start(
+        true,
+        "200 OK",
+        GETS_BYE,
+        &answers_then_hangs_up(target_port),
+        transferee_rtp.local_addr().unwrap().port(),
+    );
+    let a = parties.relay("a_relay");
+    let t = parties.relay("t_relay");
+    assert_eq!(rtp_reaches(&transferee_rtp, a, &target_rtp), Some(t));
+    assert_eq!(rtp_reaches(&target_rtp, t, &transferee_rtp), Some(a));
     parties.finish();
 }
