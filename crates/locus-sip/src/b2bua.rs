@@ -46,6 +46,8 @@
 //! over to the next endpoint or carrier (C13), the caller getting 503 when
 //! none is left. Without credentials (or for a realm other than the
 //! configured one) a challenge still ends the call with 503 at once (C12).
+//!
+//! Blind transfer (REFER, RFC 3515 and RFC 5589): see [`transfer`].
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -2111,7 +2113,8 @@ impl Calls {
                     }
                 }
                 // Relayed to the other leg with that leg's CSeq (re-INVITE,
-                // NOTIFY, REFER, INFO from a non-trunk peer, OPTIONS...).
+                // NOTIFY, INFO from a non-trunk peer, OPTIONS...; REFER is
+                // a blind transfer, taken by the core to [`transfer`]).
                 let method = method.clone();
                 let mut body = body_of(req.headers());
                 if method == Method::Invite {
