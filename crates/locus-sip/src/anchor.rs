@@ -232,6 +232,8 @@ struct OriginState {
     origin: sdp::Origin,
     /// The last description sent, without its `o=` line.
     last: String,
+    /// The last description sent, as sent.
+    text: String,
 }
 
 /// The media state of one anchored call.
@@ -264,6 +266,11 @@ impl Anchor {
             directions: [Direction::SendRecv; 2],
             answered_at: None,
         }
+    }
+
+    /// `leg`'s media direction, as its peer last wrote it.
+    pub(crate) fn direction(&self, leg: Leg) -> Direction {
+        self.directions[leg.index()]
     }
 
     /// Whether a side set its stream inactive: no media is expected, so
@@ -350,6 +357,49 @@ impl Anchor {
         Ok(self.with_origin(to, &sdp.serialize()))
     }
 
+    /// The offer for a party taking side `side`'s place in the call (the
+    /// target of a blind transfer, RFC 5589): the description last sent
+    /// to `side` (the other party's media, on the relay's ports facing
+    /// `side`), its anchored stream limited to the formats both parties
+    /// use now and in both directions (a held call is offered unheld),
+    /// under `side`'s `o=` line. The relay's ports do not change, so
+    /// whatever the new party answers is a subset of what the other party
+    /// already sends and receives: its description stays as it is (unless
+    /// it was on hold: see the B2BUA's transfer). `None` before any SDP
+    /// went to `side`.
+    pub(crate) fn replacement_offer(&mut self, side: Leg) -> Option<String> {
+        let sent = self.origins[side.index()].as_ref()?.text.clone();
+        let mut sdp = SessionDescription::parse(&sent).ok()?;
+        if let Some(i) = self.anchored {
+            // A call on hold (the usual state before a transfer) is offered
+            // to the new party in both directions; the other party is taken
+            // off hold once the new one answers.
+            let index = sdp::MediaIndex(i);
+            if sdp.effective_direction(index) != sdp::Direction::SendRecv {
+                if let Some(m) = sdp.media_section_mut(index) {
+                    m.set_direction(sdp::Direction::SendRecv);
+                }
+            }
+            let agreed: Option<Vec<String>> = self.origins[side.other().index()]
+                .as_ref()
+                .and_then(|o| SessionDescription::parse(&o.text).ok())
+                .and_then(|other| other.media().get(i).map(|m| m.formats().to_vec()));
+            if let (Some(agreed), Some(m)) = (agreed, sdp.media_mut().get_mut(i)) {
+                let keep: Vec<String> = m
+                    .formats()
+                    .iter()
+                    .filter(|f| agreed.contains(f))
+                    .cloned()
+                    .collect();
+                if !keep.is_empty() {
+                    // Cannot fail: `keep` is a non-empty subset of valid tokens.
+                    let _ = m.set_formats(&keep);
+                }
+            }
+        }
+        Some(self.with_origin(side, &sdp.serialize()))
+    }
+
     /// `text` with Locus's `o=` line for side `to`.
     fn with_origin(&mut self, to: Leg, text: &str) -> String {
         let body: String = text
@@ -370,12 +420,14 @@ impl Anchor {
                 Some(p) => slot.insert(OriginState {
                     origin: p.origin().clone(),
                     last: body,
+                    text: String::new(),
                 }),
                 None => return text.to_owned(),
             },
         };
         let line = format!("o={}", state.origin);
-        text.split_inclusive('\n')
+        let out: String = text
+            .split_inclusive('\n')
             .map(|l| {
                 if l.starts_with("o=") {
                     let end = &l[l.trim_end_matches(['\r', '\n']).len()..];
@@ -384,7 +436,9 @@ impl Anchor {
                     l.to_owned()
                 }
             })
-            .collect()
+            .collect();
+        state.text.clone_from(&out);
+        out
     }
 }
 

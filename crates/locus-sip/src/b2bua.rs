@@ -46,6 +46,8 @@
 //! over to the next endpoint or carrier (C13), the caller getting 503 when
 //! none is left. Without credentials (or for a realm other than the
 //! configured one) a challenge still ends the call with 503 at once (C12).
+//!
+//! Blind transfer (REFER, RFC 3515 and RFC 5589): see [`transfer`].
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -73,6 +75,9 @@ use crate::multipart::{is_multipart, is_sdp, map_sdp};
 use crate::routes::Destination;
 use crate::trunk::{OutboundName, Trunk, TrunkAuth, Trunks, TRUNK_ALLOW};
 use crate::via::stamp_top_via;
+
+mod transfer;
+pub(crate) use transfer::{refer_target, ReferTarget};
 
 /// What the B2BUA needs of the core for one call into it.
 pub(crate) struct Ctx<'a> {
@@ -348,6 +353,8 @@ struct Call {
     media_check: Option<Instant>,
     /// An emergency call's routing state (E4 to E8).
     emergency: Option<Box<Emergency>>,
+    /// A blind transfer in progress (REFER, [`transfer`]).
+    transfer: Option<Box<transfer::Transfer>>,
 }
 
 /// Where a new call comes from.
@@ -405,6 +412,8 @@ impl Call {
             self.media_check,
             self.resolve_deadline,
             self.emergency.as_ref().and_then(|e| e.deadline),
+            self.transfer.as_ref().map(|t| t.deadline),
+            self.transfer.as_ref().and_then(|t| t.resolve_deadline),
         ]
         .into_iter()
         .flatten()
@@ -434,6 +443,16 @@ enum TxRole {
     },
     /// BYE or CANCEL we originate: its response needs nothing.
     Own,
+    /// The INVITE toward a transfer target (REFER, [`transfer`]).
+    Transfer(u64),
+    /// The final NOTIFY of a completed transfer, on the transferor's
+    /// retired dialog (its key): BYE follows its answer.
+    ReferNotify((String, String)),
+    /// The BYE that ends a transferor's retired dialog (its key).
+    ReferBye((String, String)),
+    /// The re-INVITE that takes a transferee off hold once its new party
+    /// answered (the call, the transferee's side, the INVITE as sent).
+    Unhold(u64, Side, Box<Request>),
 }
 
 /// One entry per live call: its earliest deadline.
@@ -473,6 +492,12 @@ pub(crate) struct Calls {
     /// ACKed (and a 2xx ended with BYE) on its final answer, forgotten when
     /// its transaction ends.
     orphans: HashMap<TransactionId, LegB>,
+    /// Transferors' dialogs after their transfer completed, by (Call-ID,
+    /// our tag): they get the final NOTIFY, then BYE ([`transfer`]).
+    retired: HashMap<(String, String), transfer::Retired>,
+    /// The ACK for a transfer target's 2xx, re-sent when the 2xx is
+    /// (its INVITE transaction, while it absorbs retransmissions).
+    accepted: HashMap<TransactionId, Outbound>,
 }
 
 fn leg_of(side: Side) -> Leg {
@@ -570,6 +595,8 @@ impl Calls {
             dns_wait: Duration::from_millis(2_500),
             elin_uses: Vec::new(),
             orphans: HashMap::new(),
+            retired: HashMap::new(),
+            accepted: HashMap::new(),
         }
     }
 
@@ -603,6 +630,13 @@ impl Calls {
         let Some(call) = self.calls.get_mut(&call_id) else {
             return;
         };
+        if call
+            .transfer
+            .as_ref()
+            .is_some_and(|t| t.resolving == Some(token))
+        {
+            return self.on_transfer_resolved(ctx, call_id, &lookup, endpoints);
+        }
         if call.resolving != Some(token) {
             return;
         }
@@ -754,6 +788,7 @@ impl Calls {
                 }
                 Box::new(e)
             }),
+            transfer: None,
         };
         if self.media.is_some() {
             match Self::cross_body(&mut self.media, &mut call, call_id, Side::A, offer, true) {
@@ -1064,7 +1099,7 @@ impl Calls {
         // Every attempt failed with 503, 408, a timeout or a transport
         // failure: the disposition of the called party is unknown (C12).
         self.fail_a(ctx, call_id, 503, None);
-        self.end(call_id);
+        self.end(ctx, call_id);
     }
 
     /// Sends the INVITE of attempt `at` toward B: a new dialog, or, with
@@ -1079,11 +1114,54 @@ impl Calls {
         at: Attempt,
         retry: Option<Retry>,
     ) -> bool {
-        let local = ctx.local(at.transport, call.a_local.addr.ip());
+        let fallback = call.a_local.addr.ip();
+        let Some(leg) = Self::invite_leg(
+            ctx,
+            &call.a_invite,
+            fallback,
+            call.offer.as_ref(),
+            at,
+            retry,
+        ) else {
+            return false;
+        };
+        if let Some(id) = leg.tx {
+            by_tx.insert(id, TxRole::BInvite(call_id));
+        }
+        if let Some(old) = call.b.take() {
+            by_dialog.remove(&(
+                old.dialog.call_id().to_owned(),
+                old.dialog.local_tag().to_owned(),
+            ));
+        }
+        by_dialog.insert(
+            (
+                leg.dialog.call_id().to_owned(),
+                leg.dialog.local_tag().to_owned(),
+            ),
+            (call_id, Side::B),
+        );
+        call.b = Some(leg);
+        true
+    }
+
+    /// Starts the INVITE of attempt `at` (a new UAC leg presenting the
+    /// caller of `a_invite`, with `offer` as body): the leg, its client
+    /// transaction started and its destination recorded; `None` when it
+    /// could not be started. The caller records the transaction's role.
+    fn invite_leg(
+        ctx: &mut Ctx<'_>,
+        a_invite: &Request,
+        fallback: IpAddr,
+        offer: Option<&(String, Bytes)>,
+        at: Attempt,
+        retry: Option<Retry>,
+    ) -> Option<LegB> {
+        let local = ctx.local(at.transport, fallback);
         // C19: the calling identity as this attempt's identity mode
         // presents it, the number's host being the endpoint's address.
         // E6: an emergency call's ELIN replaces the calling number.
-        let caller = CallingIdentity::from_request(&call.a_invite);
+        let caller = CallingIdentity::from_request(a_invite);
         let caller = match &at.elin {
             Some(elin) => caller.with_number(elin),
             None => caller,
@@ -1112,8 +1190,7 @@ impl Calls {
             builder, branch, ..
         } = dialog.request(Method::Invite, &local);
         // The B2BUA is a loop guard too: Max-Forwards goes down by one.
-        let mf = call
-            .a_invite
+        let mf = a_invite
             .max_forwards()
             .ok()
             .flatten()
@@ -1142,17 +1219,15 @@ impl Calls {
                 b = b
                     .raw_header("Geolocation", geo.header())
                     .raw_header("Geolocation-Routing", crate::geolocation::ROUTING);
-                Some(geo.body(call.offer.as_ref()))
+                Some(geo.body(offer))
             }
-            None => call.offer.clone(),
+            None => offer.cloned(),
         };
         if let Some((ct, body)) = body {
             b = b.body(&ct, body);
         }
         let bytes = b.form(form_of(at.compact)).to_bytes();
-        let Some(invite) = parse_request(bytes.clone()) else {
-            return false;
-        };
+        let invite = parse_request(bytes.clone())?;
         let key = TransactionKey::client(&branch, Kind::Invite);
         let id = match ctx
             .tx
@@ -1161,25 +1236,14 @@ impl Calls {
             Ok(id) => id,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot start the INVITE toward B");
-                return false;
+                return None;
             }
         };
         let mut flow = Outbound::new(at.transport, at.addr, Bytes::new());
         flow.conn = at.conn;
         ctx.dests.insert(id, flow.clone());
-        by_tx.insert(id, TxRole::BInvite(call_id));
-        if let Some(old) = call.b.take() {
-            by_dialog.remove(&(
-                old.dialog.call_id().to_owned(),
-                old.dialog.local_tag().to_owned(),
-            ));
-        }
-        by_dialog.insert(
-            (dialog.call_id().to_owned(), dialog.local_tag().to_owned()),
-            (call_id, Side::B),
-        );
-        tracing::debug!(call = call_id, dest = %at.addr, ruri = %at.ruri, credentials = !authorization.is_empty(), "attempt");
-        call.b = Some(LegB {
+        tracing::debug!(dest = %at.addr, ruri = %at.ruri, credentials = !authorization.is_empty(), "attempt");
+        Some(LegB {
             dialog,
             invite,
             tx: Some(id),
@@ -1194,8 +1258,7 @@ impl Calls {
             at,
             guard,
             authorization,
-        });
-        true
+        })
     }
 
     /// The answer to B's 401/407 (C18): the credentials for the INVITE sent
@@ -1306,7 +1369,17 @@ impl Calls {
             Action::Response { status, message } => match role {
                 TxRole::BInvite(call) => self.on_b_invite_response(ctx, call, id, *status, message),
                 TxRole::Relay { .. } => self.on_relay_response(ctx, id, &role, *status, message),
-                TxRole::AInvite(_) | TxRole::Own => {}
+                TxRole::Transfer(call) => {
+                    self.on_transfer_response(ctx, call, id, *status, message)
+                }
+                TxRole::ReferNotify(key) if *status >= 200 => self.after_refer_notify(ctx, &key),
+                TxRole::ReferBye(key) if *status >= 200 => {
+                    self.retired.remove(&key);
+                }
+                TxRole::Unhold(call, side, sent) => {
+                    self.on_unhold_response(ctx, call, side, id, &sent, *status, message);
+                }
+                _ => {}
             },
             Action::Ack(bytes) => {
                 // An ACK that reused the INVITE's branch: same as any ACK.
@@ -1317,11 +1390,17 @@ impl Calls {
             Action::Timeout(_) | Action::TransportError => match role {
                 TxRole::BInvite(call) => self.on_b_failure(ctx, call, id),
                 TxRole::Relay { .. } => self.on_relay_response_status(ctx, id, &role, 408, None),
-                TxRole::AInvite(_) | TxRole::Own => {}
+                TxRole::Transfer(call) => self.on_transfer_failure(ctx, call, id),
+                TxRole::ReferNotify(key) => self.after_refer_notify(ctx, &key),
+                TxRole::ReferBye(key) => {
+                    self.retired.remove(&key);
+                }
+                TxRole::AInvite(_) | TxRole::Own | TxRole::Unhold(..) => {}
             },
             Action::Terminated => {
                 self.by_tx.remove(&id);
                 self.orphans.remove(&id);
+                self.accepted.remove(&id);
                 match role {
                     TxRole::AInvite(call) => {
                         if let Some(c) = self.calls.get_mut(&call) {
@@ -1536,13 +1615,13 @@ impl Calls {
                     // the answer came too late; ACK it, then BYE.
                     Self::ack_b(ctx, b, None);
                     Self::send_in_dialog(ctx, b, Method::Bye, &mut self.by_tx);
-                    self.end(call_id);
+                    self.end(ctx, call_id);
                     return;
                 }
                 let Some(a_tx) = call.a_tx else {
                     Self::ack_b(ctx, b, None);
                     Self::send_in_dialog(ctx, b, Method::Bye, &mut self.by_tx);
-                    self.end(call_id);
+                    self.end(ctx, call_id);
                     return;
                 };
                 let offer = call.offer.is_none();
@@ -1565,7 +1644,7 @@ impl Calls {
                         }
                         let status = if status == 503 { 503 } else { 488 };
                         self.fail_a(ctx, call_id, status, None);
-                        self.end(call_id);
+                        self.end(ctx, call_id);
                         return;
                     }
                 };
@@ -1608,7 +1687,7 @@ impl Calls {
                     }
                 }
                 if call.phase != Phase::Calling {
-                    self.end(call_id);
+                    self.end(ctx, call_id);
                     return;
                 }
                 match status {
@@ -1626,7 +1705,7 @@ impl Calls {
                             480,
                             Some("Temporarily Unavailable (redirect not followed)"),
                         );
-                        self.end(call_id);
+                        self.end(ctx, call_id);
                     }
                     // C18: a challenge is answered once with the trunk's
                     // credentials; a second one ends the attempt as a 503
@@ -1650,7 +1729,7 @@ impl Calls {
                         ChallengeOutcome::GiveUp => self.try_next(ctx, call_id),
                         ChallengeOutcome::Unanswerable => {
                             self.fail_a(ctx, call_id, 503, None);
-                            self.end(call_id);
+                            self.end(ctx, call_id);
                         }
                     },
                     // E6, RFC 6442 section 4.1: the location we added was
@@ -1672,7 +1751,7 @@ impl Calls {
                     _ => {
                         let reason = resp.reason().into_owned();
                         self.fail_a(ctx, call_id, status, Some(&reason));
-                        self.end(call_id);
+                        self.end(ctx, call_id);
                     }
                 }
             }
@@ -1730,7 +1809,7 @@ impl Calls {
             // C13: a timeout or transport failure fails over.
             self.try_next(ctx, call_id);
         } else if call.phase == Phase::Cancelling {
-            self.end(call_id);
+            self.end(ctx, call_id);
         }
     }
 
@@ -1871,13 +1950,16 @@ impl Calls {
                 Self::send_in_dialog(ctx, b, Method::Bye, &mut self.by_tx);
             }
         }
-        self.end(call_id);
+        self.end(ctx, call_id);
     }
 
     /// Forgets a call: its dialogs, timers and relay session (every way a
     /// call ends comes here, so no port outlives its call).
-    fn end(&mut self, call_id: u64) {
-        if let Some(call) = self.calls.remove(&call_id) {
+    fn end(&mut self, ctx: &mut Ctx<'_>, call_id: u64) {
+        if let Some(mut call) = self.calls.remove(&call_id) {
+            if let Some(t) = call.transfer.take() {
+                self.abandon_transfer(ctx, *t);
+            }
             if let Some(token) = call.resolving {
                 self.lookups.remove(&token);
             }
@@ -1938,7 +2020,7 @@ impl Calls {
             // RFC 3261 section 9.1: CANCEL only after a provisional; else
             // when one arrives (or the INVITE's own timeout ends it).
             Some(b) if b.tx.is_some() => Self::send_cancel(ctx, b, &mut self.by_tx),
-            _ => self.end(call_id),
+            _ => self.end(ctx, call_id),
         }
         true
     }
@@ -2010,7 +2092,7 @@ impl Calls {
         source: SocketAddr,
     ) -> bool {
         let Some((call_id, side)) = self.lookup(req) else {
-            return false;
+            return self.on_retired(ctx, id, req, source);
         };
         let ua = ctx.user_agent.to_owned();
         let Some(call) = self.calls.get_mut(&call_id) else {
@@ -2040,6 +2122,20 @@ impl Calls {
             return true;
         }
         match req.method() {
+            Method::Bye
+                if call
+                    .transfer
+                    .as_mut()
+                    .is_some_and(|t| t.transferor_left(side)) =>
+            {
+                // RFC 5589: a transferor may hang up once its REFER is
+                // accepted; the transferee waits for the target.
+                answer(ctx, 200, None);
+                tracing::info!(
+                    call = call_id,
+                    "transferor hung up: the transferee waits for the target"
+                );
+            }
             Method::Bye => {
                 answer(ctx, 200, None);
                 match side {
@@ -2061,7 +2157,7 @@ impl Calls {
                         }
                     }
                 }
-                self.end(call_id);
+                self.end(ctx, call_id);
             }
             _ if call.phase != Phase::Up && call.phase != Phase::Answered => {
                 answer(ctx, 491, Some("Request Pending"));
@@ -2079,7 +2175,8 @@ impl Calls {
                     }
                 }
                 // Relayed to the other leg with that leg's CSeq (re-INVITE,
-                // NOTIFY, REFER, INFO from a non-trunk peer, OPTIONS...).
+                // NOTIFY, INFO from a non-trunk peer, OPTIONS...; REFER is
+                // a blind transfer, taken by the core to [`transfer`]).
                 let method = method.clone();
                 let mut body = body_of(req.headers());
                 if method == Method::Invite {
@@ -2364,6 +2461,10 @@ impl Calls {
                 self.fail_open(ctx, call_id, "manager did not answer in time");
                 continue;
             }
+            if call.transfer.as_ref().is_some_and(|t| t.due(now)) {
+                self.transfer_timeout(ctx, call_id);
+                continue;
+            }
             if call.resolve_deadline.is_some_and(|d| now >= d) {
                 // No DNS answer in time: on without the name ([`crate::dns`]).
                 call.resolve_deadline = None;
@@ -2426,10 +2527,10 @@ impl Calls {
                 call.end_deadline = guard;
                 match call.b.as_mut() {
                     Some(b) if b.tx.is_some() => Self::send_cancel(ctx, b, &mut self.by_tx),
-                    _ => self.end(call_id),
+                    _ => self.end(ctx, call_id),
                 }
             }
-            Phase::Cancelling => self.end(call_id),
+            Phase::Cancelling => self.end(ctx, call_id),
             Phase::Answered | Phase::Up => self.hang_up(ctx, call_id),
         }
     }

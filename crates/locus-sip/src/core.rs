@@ -579,6 +579,18 @@ impl SipCore {
         if trunk.is_none() && *req.method() == Method::Invite && req.to_tag().is_none() {
             return self.phone_call(now, id, req, inbound);
         }
+        if *req.method() == Method::Refer && req.to_tag().is_some() {
+            // Blind transfer: the target routed as a new call from the
+            // transferor's side would be ([`crate::b2bua`]'s transfer).
+            let routed =
+                crate::b2bua::refer_target(req).and_then(|t| self.transfer_steps(&t, trunk));
+            let mut ctx = ctx!(self, now);
+            let handled = self
+                .calls
+                .on_refer(&mut ctx, id, req, inbound.source, routed);
+            self.calls.flush_timers();
+            return handled;
+        }
         let mut ctx = ctx!(self, now);
         let handled = if *req.method() == Method::Cancel {
             // RFC 3261 section 9.2: the CANCEL names the INVITE server
@@ -827,6 +839,27 @@ impl SipCore {
         let mut ctx = ctx!(self, now);
         self.calls.on_resolved(&mut ctx, token, endpoints);
         self.drain_transactions_at(now);
+    }
+}
+
+// ---- DNS names of carrier addresses (C4) ----
+
+impl SipCore {
+    /// The DNS names among the trunks' `carrier_addresses`: the driver
+    /// resolves each (A and AAAA) at start and again when its TTL runs
+    /// out, off the core's task, and hands the addresses to
+    /// [`SipCore::handle_carrier_addresses`].
+    pub fn carrier_names(&self) -> Vec<String> {
+        self.trunks.carrier_names()
+    }
+
+    /// Carrier name `name` resolves to `ips` now: from now on requests from
+    /// these addresses (and no longer from the previous ones) are served
+    /// as the trunks that list the name (C4).
+    pub fn handle_carrier_addresses(&mut self, name: &str, ips: &[std::net::IpAddr]) {
+        if self.trunks.set_carrier_name(name, ips) {
+            tracing::info!(name, addresses = ?ips, "carrier addresses resolved");
+        }
     }
 }
 
@@ -1231,6 +1264,54 @@ impl SipCore {
     /// The ELINs published by the manager (E11).
     pub fn elins(&self) -> &crate::elins::Elins {
         &self.elins
+    }
+}
+
+impl SipCore {
+    /// The attempts toward a REFER's target, routed as a new call from
+    /// the transferor would be: from a carrier trunk, its DID (E.164 on
+    /// voice trunks, DNIS rules on byoc) through the inbound routes; from
+    /// a phone, an extension's bindings, else the outbound prefix routes.
+    /// Emergency numbers are not transfer targets (a 911 call is the
+    /// caller's own, E4).
+    fn transfer_steps(
+        &self,
+        target: &crate::b2bua::ReferTarget,
+        trunk: Option<&Trunk>,
+    ) -> Result<Vec<Step>, (u16, &'static str)> {
+        const NO_ROUTE: (u16, &str) = (404, "Not Found (no route for the transfer target)");
+        if self.emergency.dial_strings.contains(&target.user) {
+            return Err((
+                403,
+                "Forbidden (emergency numbers are dialed, not transferred to)",
+            ));
+        }
+        if let Some(t) = trunk {
+            let did = match t.config.profile {
+                Profile::Voice => crate::number::E164::parse(&target.user)
+                    .map(|n| n.as_str().to_owned())
+                    .ok_or((484, "Address Incomplete (Refer-To is not an E.164 number)"))?,
+                Profile::Byoc => t.dnis(&target.user),
+            };
+            let dest = self.routes.inbound(&did).ok_or(NO_ROUTE)?;
+            return Ok(Calls::attempts(&dest, &self.trunks));
+        }
+        let uri = Uri::parse(&target.uri).map_err(|_| (400, "Bad Request (Refer-To)"))?;
+        if let Some(aor) = self.registrar.resolve_aor(&uri) {
+            let steps = Calls::binding_steps(self.registrar.bindings(&aor));
+            if steps.is_empty() {
+                return Err((480, "Temporarily Unavailable (not registered)"));
+            }
+            return Ok(steps);
+        }
+        let list = self.routes.outbound(&target.user);
+        if list.is_empty() {
+            return Err(NO_ROUTE);
+        }
+        Ok(Calls::attempts(
+            &crate::routes::Destination::Trunks(list),
+            &self.trunks,
+        ))
     }
 }
 

@@ -32,6 +32,20 @@
 //! the driver tracking TTLs. The core never blocks and never waits without
 //! a bound.
 //!
+//! # Carrier names (C4)
+//!
+//! A trunk's `carrier_addresses` may name a host too: its A and AAAA
+//! records are the addresses served as that trunk. Unlike `outbound`
+//! names these are needed for every request (the trunk is chosen by
+//! source address before anything else), so they are kept resolved
+//! ahead of time: the driver resolves each name when it binds (before
+//! serving) and again each time the answer's TTL runs out, one background
+//! task per name (`sip_resolve::Resolver::host_addresses`); the core only
+//! matches sources against the current set
+//! ([`crate::SipCore::handle_carrier_addresses`]), never waiting on DNS.
+//! A name without records serves nothing; a DNS failure keeps the last
+//! set and asks again 10 s later.
+//!
 //! C9 outbound: the Request-URI and To host toward the carrier is, in
 //! order, the trunk's `domain`, the SRV domain (the configured name, when
 //! the endpoint came from SRV), the A name (with its port when one was

@@ -2,7 +2,8 @@
 //! what the transport receives and the time, and hands what it wants sent to
 //! the transport. One timer, reset to the core's next deadline. DNS
 //! resolutions the core asks for ([`crate::dns`]) run in spawned tasks
-//! whose answers come back on a channel.
+//! whose answers come back on a channel, as do the addresses of carrier
+//! names (C4), kept resolved by one task per name.
 
 use std::fmt;
 use std::future::Future;
@@ -60,6 +61,9 @@ pub struct Server {
     resolver: Option<sip_resolve::Resolver>,
     resolved_tx: mpsc::UnboundedSender<Resolved>,
     resolved_rx: mpsc::UnboundedReceiver<Resolved>,
+    /// Carrier names (C4) and the addresses they resolved to, from the
+    /// refresh tasks (which end when this is dropped).
+    carriers_rx: mpsc::UnboundedReceiver<(String, Vec<std::net::IpAddr>)>,
 }
 
 /// A finished resolution: the token and the endpoints (empty on failure).
@@ -143,10 +147,12 @@ impl Server {
             tracing::info!(ip = %relay.config().bind_ip, ports = ?relay.config().port_range, "media relay");
             core.set_media_port(Box::new(crate::anchor::RelayPort::new(relay)));
         }
-        let uses_dns = config
-            .trunks
-            .iter()
-            .any(|t| !crate::trunk::Target::new(&t.outbound).names().is_empty());
+        let carrier_names = core.carrier_names();
+        let uses_dns = !carrier_names.is_empty()
+            || config
+                .trunks
+                .iter()
+                .any(|t| !crate::trunk::Target::new(&t.outbound).names().is_empty());
         let resolver = if uses_dns {
             Some(
                 sip_resolve::Resolver::new(config.dns.resolver_config())
@@ -156,6 +162,28 @@ impl Server {
             None
         };
         let (resolved_tx, resolved_rx) = mpsc::unbounded_channel();
+        let (carriers_tx, carriers_rx) = mpsc::unbounded_channel();
+        if let Some(resolver) = &resolver {
+            // C4: the carrier names are resolved before the first request
+            // is served (each bounded by sip.dns.timeout_ms, all at once),
+            // then kept current by one task per name.
+            let first = carrier_names.into_iter().map(|name| {
+                let resolver = resolver.clone();
+                async move {
+                    let result = resolver.host_addresses(&name).await;
+                    (name, result)
+                }
+            });
+            for (name, result) in futures_join_all(first).await {
+                let next = carrier_answer(&name, result, &mut core, now);
+                tokio::spawn(refresh_carrier_name(
+                    resolver.clone(),
+                    name,
+                    next,
+                    carriers_tx.clone(),
+                ));
+            }
+        }
         Ok(Server {
             endpoint,
             events,
@@ -163,6 +191,7 @@ impl Server {
             resolver,
             resolved_tx,
             resolved_rx,
+            carriers_rx,
         })
     }
 
@@ -195,6 +224,9 @@ impl Server {
                             Err(_) => break,
                         }
                     }
+                }
+                Some((name, ips)) = self.carriers_rx.recv() => {
+                    self.core.handle_carrier_addresses(&name, &ips);
                 }
                 Some((token, endpoints)) = self.resolved_rx.recv() => {
                     self.core.handle_resolved(tokio::time::Instant::now().into_std(), token, &endpoints);
@@ -254,5 +286,95 @@ impl Server {
             Event::Error(error) => self.core.handle_stream_error(&error),
             other => tracing::debug!(?other, "transport event ignored"),
         }
+    }
+}
+
+/// Runs every future to completion, concurrently, in order of the input.
+async fn futures_join_all<F>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        if let Ok(v) = h.await {
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// How soon a carrier name is asked again when DNS could not answer, and
+/// the bounds on a TTL-driven refresh.
+const CARRIER_RETRY: Duration = Duration::from_secs(10);
+const CARRIER_MIN_REFRESH: Duration = Duration::from_secs(1);
+const CARRIER_MAX_REFRESH: Duration = Duration::from_secs(3600);
+
+/// Applies a carrier name's answer (C4) to the core: its addresses; none
+/// when DNS says it has no records; the previous set kept when DNS could
+/// not tell (timeout, server failure), so a DNS outage does not cut a
+/// carrier off. When to ask again: when the answer's TTL runs out
+/// (bounded), or soon after a failure.
+fn carrier_answer(
+    name: &str,
+    result: Result<sip_resolve::HostAddresses, sip_resolve::ResolveError>,
+    core: &mut SipCore,
+    now: std::time::Instant,
+) -> tokio::time::Instant {
+    let after = match result {
+        Ok(a) => {
+            core.handle_carrier_addresses(name, &a.ips);
+            a.valid_until.saturating_duration_since(now)
+        }
+        Err(error) if error.is_no_records() => {
+            tracing::warn!(name, %error, "carrier name has no addresses: nothing is served as it");
+            core.handle_carrier_addresses(name, &[]);
+            CARRIER_RETRY
+        }
+        Err(error) => {
+            tracing::warn!(name, %error, "carrier name not resolved: previous addresses kept");
+            CARRIER_RETRY
+        }
+    };
+    tokio::time::Instant::now() + after.clamp(CARRIER_MIN_REFRESH, CARRIER_MAX_REFRESH)
+}
+
+/// Keeps carrier name `name` resolved (C4): asks DNS again at `next` and
+/// after each answer's TTL, and sends what it finds to the driver's loop;
+/// ends when the server is gone.
+async fn refresh_carrier_name(
+    resolver: sip_resolve::Resolver,
+    name: String,
+    mut next: tokio::time::Instant,
+    tx: mpsc::UnboundedSender<(String, Vec<std::net::IpAddr>)>,
+) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(next) => {}
+            () = tx.closed() => return,
+        }
+        let now = tokio::time::Instant::now();
+        let after = match resolver.host_addresses(&name).await {
+            Ok(a) => {
+                let after = a.valid_until.saturating_duration_since(now.into_std());
+                if tx.send((name.clone(), a.ips)).is_err() {
+                    return;
+                }
+                after
+            }
+            Err(error) if error.is_no_records() => {
+                tracing::warn!(name, %error, "carrier name has no addresses: nothing is served as it");
+                if tx.send((name.clone(), Vec::new())).is_err() {
+                    return;
+                }
+                CARRIER_RETRY
+            }
+            Err(error) => {
+                tracing::warn!(name, %error, "carrier name not resolved: previous addresses kept");
+                CARRIER_RETRY
+            }
+        };
+        next = tokio::time::Instant::now() + after.clamp(CARRIER_MIN_REFRESH, CARRIER_MAX_REFRESH);
     }
 }

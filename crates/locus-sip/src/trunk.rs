@@ -36,8 +36,10 @@ pub struct TrunkConfig {
     pub name: String,
     /// `voice` or `byoc`.
     pub profile: Profile,
-    /// The carrier's source addresses: IPs or CIDR blocks (C4). Only traffic
-    /// from these is served as this trunk.
+    /// The carrier's source addresses: IPs, CIDR blocks or DNS names (C4).
+    /// Only traffic from these is served as this trunk. A name stands for
+    /// its A and AAAA records, resolved by the driver at start and again
+    /// as their TTLs expire ([`Trunks::set_carrier_name`]).
     pub carrier_addresses: Vec<String>,
     /// Per-source rate limit for this carrier's addresses (C20).
     #[serde(default = "default_trunk_rate")]
@@ -415,6 +417,9 @@ pub struct Trunk {
     /// Its configuration.
     pub config: TrunkConfig,
     blocks: Vec<IpBlock>,
+    /// The DNS names among `carrier_addresses`, each with the addresses it
+    /// resolved to last (empty until the first answer).
+    names: Vec<(String, Vec<IpAddr>)>,
     /// Where its calls go.
     pub target: Target,
     /// Endpoints found out of service by OPTIONS probing (E3).
@@ -439,6 +444,7 @@ impl Trunk {
     /// Whether `ip` is one of the carrier's addresses (C4).
     pub fn serves(&self, ip: IpAddr) -> bool {
         self.blocks.iter().any(|b| b.contains(ip))
+            || self.names.iter().any(|(_, ips)| ips.contains(&ip))
     }
 
     /// Whether calls may reach it: a DNS name, or an IP endpoint not out of
@@ -495,7 +501,7 @@ pub fn validate(trunks: &[TrunkConfig]) -> Vec<Invalid> {
             out.push(Invalid {
                 key: key("carrier_addresses"),
                 value: "[]".into(),
-                allowed: "at least one IP address or CIDR block of the carrier".into(),
+                allowed: "at least one IP address, CIDR block or DNS name of the carrier".into(),
             });
         }
         for (j, a) in t.outbound.iter().enumerate() {
@@ -607,17 +613,22 @@ pub fn validate(trunks: &[TrunkConfig]) -> Vec<Invalid> {
             }
         }
         for (j, a) in t.carrier_addresses.iter().enumerate() {
-            if IpBlock::parse(a).is_none() {
+            if IpBlock::parse(a).is_none() && !is_dns_name(a) {
                 out.push(Invalid {
                     key: format!("sip.trunks[{i}].carrier_addresses[{j}]"),
                     value: format!("{a:?}"),
-                    allowed: "an IP address (\"192.0.2.10\") or CIDR block (\"192.0.2.0/24\")"
+                    allowed: "an IP address (\"192.0.2.10\"), CIDR block (\"192.0.2.0/24\") or DNS name (\"sip.carrier.example\")"
                         .into(),
                 });
             }
         }
     }
     out
+}
+
+/// A carrier DNS name as compared: lower case, without the trailing dot.
+fn carrier_name(s: &str) -> String {
+    s.trim_end_matches('.').to_ascii_lowercase()
 }
 
 /// Whether `s` is a DNS name (letters, digits, '-', '.'; at least one letter).
@@ -647,6 +658,12 @@ impl Trunks {
                     .iter()
                     .filter_map(|a| IpBlock::parse(a))
                     .collect(),
+                names: c
+                    .carrier_addresses
+                    .iter()
+                    .filter(|a| IpBlock::parse(a).is_none() && is_dns_name(a))
+                    .map(|a| (carrier_name(a), Vec::new()))
+                    .collect(),
                 target: Target::new(&c.outbound),
                 config: c.clone(),
                 out_of_service: Vec::new(),
@@ -664,6 +681,41 @@ impl Trunks {
     /// configured trunk wins when blocks overlap.
     pub fn by_source(&self, ip: IpAddr) -> Option<&Trunk> {
         self.trunks.iter().find(|t| t.serves(ip))
+    }
+
+    /// Every DNS name in the trunks' `carrier_addresses`, once each, in
+    /// configured order (lower case, no trailing dot): what the driver
+    /// resolves (C4).
+    pub fn carrier_names(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for t in &self.trunks {
+            for (n, _) in &t.names {
+                if !out.contains(n) {
+                    out.push(n.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// The addresses carrier name `name` resolves to now (its A and AAAA
+    /// records): from now on, only these are served as the trunks that
+    /// list the name (C4). `true` when a trunk's set changed.
+    pub fn set_carrier_name(&mut self, name: &str, ips: &[IpAddr]) -> bool {
+        let name = carrier_name(name);
+        let mut sorted = ips.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let mut changed = false;
+        for t in &mut self.trunks {
+            for (n, set) in &mut t.names {
+                if *n == name && *set != sorted {
+                    set.clone_from(&sorted);
+                    changed = true;
+                }
+            }
+        }
+        changed
     }
 
     /// The trunk with this name.
@@ -979,6 +1031,62 @@ pub(crate) mod tests {
             .contains("8.8.8.8".parse().unwrap()));
         assert!(IpBlock::parse("192.0.2.0/33").is_none());
         assert!(IpBlock::parse("carrier.example").is_none());
+    }
+
+    #[test]
+    fn c4_carrier_names_serve_only_their_current_addresses() {
+        let mut t = dn("carrier", "192.0.2.0/30", false, None);
+        t.outbound = vec!["192.0.2.1:5060".into()];
+        t.carrier_addresses.push("SIP.Carrier.test".into());
+        let mut other = dn("other", "198.51.100.1", false, None);
+        other.carrier_addresses.push("sip.carrier.test".into());
+        assert!(validate(&[t.clone()]).is_empty());
+        let mut trunks = Trunks::new(&[t, other]);
+        assert_eq!(trunks.carrier_names(), ["sip.carrier.test"]);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // Not resolved yet: only the block is served.
+        assert!(trunks.by_source(ip("127.0.0.2")).is_none());
+        assert_eq!(
+            trunks.by_source(ip("192.0.2.1")).unwrap().config.name,
+            "carrier"
+        );
+        assert!(trunks.set_carrier_name("sip.carrier.test.", &[ip("127.0.0.2"), ip("::1")]));
+        assert!(!trunks.set_carrier_name("sip.carrier.test", &[ip("::1"), ip("127.0.0.2")]));
+        assert_eq!(
+            trunks.by_source(ip("127.0.0.2")).unwrap().config.name,
+            "carrier"
+        );
+        assert!(trunks.by_source(ip("::1")).is_some());
+        // The name moves: the old address is no longer the carrier's.
+        assert!(trunks.set_carrier_name("sip.carrier.test", &[ip("127.0.0.9")]));
+        assert!(trunks.by_source(ip("127.0.0.2")).is_none());
+        assert_eq!(
+            trunks.by_source(ip("127.0.0.9")).unwrap().config.name,
+            "carrier"
+        );
+        assert!(trunks.set_carrier_name("sip.carrier.test", &[]));
+        assert!(trunks.by_source(ip("127.0.0.9")).is_none());
+    }
+
+    #[test]
+    fn c4_carrier_addresses_are_validated() {
+        let mut t = dn("carrier", "192.0.2.10", false, None);
+        t.carrier_addresses = vec![
+            "carrier.example".into(),
+            "2001:db8::/32".into(),
+            "bad_name".into(),
+            "10.0.0.0/33".into(),
+            "".into(),
+        ];
+        let keys: Vec<String> = validate(&[t]).into_iter().map(|i| i.key).collect();
+        assert_eq!(
+            keys,
+            [
+                "sip.trunks[0].carrier_addresses[2]",
+                "sip.trunks[0].carrier_addresses[3]",
+                "sip.trunks[0].carrier_addresses[4]"
+            ]
+        );
     }
 
     #[test]

@@ -294,3 +294,85 @@ fn c9_carrier_request_uri_host_checked() {
     assert_ok("far end (3 calls, Request-URI host far-customer.test)", &f);
     assert_eq!(requests_in_log(&f.log, "INVITE"), 3, "{}", f.log);
 }
+
+/// An INVITE to a number without its `+` from `from`, expecting `status`:
+/// 484 when `from` is served as the voice carrier trunk (C8's rule), 404
+/// when it is not (no trunk, no route).
+fn invite_from(locus: &Locus, from: &str, status: &str) -> SippRun {
+    let dir = tempfile::tempdir().unwrap();
+    let ack = "<send><![CDATA[\n\nACK sip:5551230000@[remote_ip]:[remote_port] SIP/2.0\nVia: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\nMax-Forwards: 70\nFrom: \"Carrier\" <sip:+15550001000@[local_ip]:[local_port]>;tag=[pid]SIPpTag10[call_number]\n[last_To:]\nCall-ID: [call_id]\nCSeq: 1 ACK\nContent-Length: 0\n\n]]></send>";
+    let file = scenario_from_template(
+        dir.path(),
+        "trunk_request.xml.tmpl",
+        &[
+            ("METHOD", "INVITE"),
+            ("RUSER", "5551230000"),
+            ("TOUSER", "alice"),
+            ("TOTAG", ""),
+            ("STATUS", status),
+            ("EXTRA", ""),
+            ("ALLOW_RE", ".*"),
+            ("ALLOW_HDR", "Via:"),
+            ("ACK", ack),
+        ],
+    );
+    sipp_from(from, &file, locus.addr("udp"), "u1", &[])
+}
+
+#[test]
+fn c4_carrier_address_names_are_served_as_the_trunk_and_followed_as_their_ttl_runs_out() {
+    // carrier.test resolves to 127.0.0.5 (TTL 1 s, from a hosts file
+    // dnsmasq reads again on SIGHUP).
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = dir.path().join("hosts");
+    std::fs::write(&hosts, "127.0.0.5 carrier.test\n").unwrap();
+    let dns = Dnsmasq::start(&[
+        format!("--addn-hosts={}", hosts.display()),
+        "--local-ttl=1".to_owned(),
+    ]);
+    let locus = Locus::start(
+        &format!(
+            r#"
+[sip]
+listen = ["udp:127.0.0.1:0"]
+
+[sip.dns]
+nameservers = ["{}"]
+timeout_ms = 1000
+
+[[sip.trunks]]
+name = "named-carrier"
+profile = "voice"
+carrier_addresses = ["carrier.test"]
+"#,
+            dns.addr
+        ),
+        1,
+    );
+    // Only the name's address is served as the trunk.
+    let served = invite_from(&locus, "127.0.0.5", "484");
+    assert!(
+        served.success,
+        "127.0.0.5 not served as the trunk:\n{}",
+        served.log
+    );
+    let other = invite_from(&locus, "127.0.0.2", "404");
+    assert!(
+        other.success,
+        "127.0.0.2 served as the trunk:\n{}",
+        other.log
+    );
+    // The name moves to 127.0.0.2: once the TTL runs out Locus asks again
+    // and serves the new address, and no longer the old one.
+    std::fs::write(&hosts, "127.0.0.2 carrier.test\n").unwrap();
+    dns.reload();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut last = invite_from(&locus, "127.0.0.2", "484");
+    while !last.success && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        last = invite_from(&locus, "127.0.0.2", "484");
+    }
+    assert!(last.success, "the new address is not served:\n{}", last.log);
+    let old = invite_from(&locus, "127.0.0.5", "404");
+    assert!(old.success, "the old address is still served:\n{}", old.log);
+}

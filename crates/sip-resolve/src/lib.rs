@@ -41,7 +41,7 @@ mod select;
 mod target;
 
 pub use error::ResolveError;
-pub use resolver::{Resolver, ResolverConfig};
+pub use resolver::{HostAddresses, Resolver, ResolverConfig};
 pub use select::{order_srv, shuffle, SelectionRng, SrvRecord};
 pub use sip_transport::Transport;
 pub use target::{Endpoint, Host, Origin, Target, TargetList};

@@ -62,6 +62,16 @@ impl Default for ResolverConfig {
     }
 }
 
+/// The addresses of a host name and until when they hold
+/// ([`Resolver::host_addresses`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostAddresses {
+    /// Its A and AAAA records.
+    pub ips: Vec<IpAddr>,
+    /// When the shorter-lived answer's TTL runs out.
+    pub valid_until: std::time::Instant,
+}
+
 /// Resolves SIP targets to ordered endpoints (RFC 3263 section 4, C9, C20).
 ///
 /// Cheap to clone (the cache is shared). Must be used inside a tokio
@@ -194,6 +204,63 @@ impl Resolver {
         let mut seen = HashSet::new();
         endpoints.retain(|e| seen.insert((e.addr, e.transport)));
         Ok(endpoints)
+    }
+
+    /// The A and AAAA records of `name` (a carrier's source name, C4) and
+    /// until when they are valid (the smaller TTL of the two answers, as
+    /// the cache keeps them). A name with records of one family only is
+    /// fine; bounded by [`ResolverConfig::total_timeout`].
+    ///
+    /// # Errors
+    /// [`ResolveError::NoRecords`] when the name has neither record (an
+    /// authoritative "no addresses"); [`ResolveError::Timeout`] and the
+    /// other errors when DNS could not tell.
+    pub async fn host_addresses(&self, name: &str) -> Result<HostAddresses, ResolveError> {
+        let query = async {
+            let fqdn = fqdn(name)?;
+            let (v4, v6) = tokio::join!(
+                self.inner.ipv4_lookup(fqdn.clone()),
+                self.inner.ipv6_lookup(fqdn)
+            );
+            let mut ips = Vec::new();
+            let mut valid_until: Option<std::time::Instant> = None;
+            let mut failure = None;
+            for result in [v4, v6] {
+                match result {
+                    Ok(lookup) => {
+                        ips.extend(lookup.answers().iter().filter_map(|r| match &r.data {
+                            RData::A(a) => Some(IpAddr::V4(a.0)),
+                            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+                            _ => None,
+                        }));
+                        let until = lookup.valid_until();
+                        valid_until = Some(valid_until.map_or(until, |v| v.min(until)));
+                    }
+                    Err(e) => {
+                        let e = convert(name, e, self.query_bound);
+                        if !matches!(e, ResolveError::NoRecords { .. }) {
+                            failure = Some(e);
+                        }
+                    }
+                }
+            }
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            match (ips.is_empty(), valid_until) {
+                (false, Some(valid_until)) => Ok(HostAddresses { ips, valid_until }),
+                _ => Err(ResolveError::NoRecords {
+                    name: name.to_owned(),
+                }),
+            }
+        };
+        match tokio::time::timeout(self.total_timeout, query).await {
+            Ok(result) => result,
+            Err(_) => Err(ResolveError::Timeout {
+                name: name.to_owned(),
+                after: self.total_timeout,
+            }),
+        }
     }
 
     /// Drops every cached answer.

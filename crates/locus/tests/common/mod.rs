@@ -276,9 +276,13 @@ impl Dnsmasq {
                     &format!("--port={port}"),
                     "--listen-address=127.0.0.1",
                     "--bind-interfaces",
-                    "--local-ttl=300",
                     "--local=/test/",
                 ])
+                // 300 s unless the caller sets its own TTL.
+                .args(
+                    (!records.iter().any(|r| r.starts_with("--local-ttl=")))
+                        .then_some("--local-ttl=300"),
+                )
                 .args(records)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -770,4 +774,15 @@ pub fn location_by_value(log: &str) -> Option<LocationByValue> {
         pidf,
         sdp: sdp.unwrap_or_default(),
     })
+}
+
+impl Dnsmasq {
+    /// Makes dnsmasq read its `--addn-hosts` files again (SIGHUP).
+    pub fn reload(&self) {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "SIGHUP to dnsmasq failed");
+    }
 }
