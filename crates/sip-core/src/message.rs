@@ -16,7 +16,7 @@ use crate::headers::{
 };
 use crate::method::Method;
 use crate::name_addr::{parse_saturating, NameAddr};
-use crate::scan::{self, NameAddrScan, SipUriScan, ViaScan};
+use crate::scan::{self, SipUriScan, ViaScan};
 use crate::status::StatusCode;
 use crate::text::{is_lws, is_token_char, split_commas};
 use crate::uri::Uri;
@@ -107,20 +107,20 @@ pub struct HeaderField<'a> {
     pub value: &'a [u8],
 }
 
-/// Hot fields, checked while parsing and cached as spans. The `*_scan`
-/// parts are relative to their field and present when the one-pass scanner
-/// took the value (the usual case): the typed accessors then build the
-/// value from them without parsing again.
+/// Hot fields, checked while parsing and cached as spans. `via_scan` is
+/// relative to the top Via and present when the one-pass scanner took the
+/// value (the usual case): [`Headers::top_via`] then builds the value from
+/// it without parsing again. From and To only have their tag located while
+/// parsing (what transactions and dialogs match on); their address is read
+/// when asked for.
 #[derive(Debug, Clone, Default)]
 struct Hot {
     top_via: Option<Span>,
     via_scan: Option<ViaScan>,
     branch: Option<Span>,
     from: Option<Span>,
-    from_scan: Option<NameAddrScan>,
     from_tag: Option<Span>,
     to: Option<Span>,
-    to_scan: Option<NameAddrScan>,
     to_tag: Option<Span>,
     call_id: Option<Span>,
     cseq: Option<CSeq>,
@@ -329,23 +329,36 @@ fn span_in(buf: &[u8], sub: &[u8]) -> Span {
     Span::new(start, start + sub.len())
 }
 
-/// From or To at parse time: the scanned address when it has the common
-/// shape, and the tag (absolute span). Other shapes only have their tag
-/// located here; their grammar is checked by [`Request::validate`].
-fn hot_address(
-    b: &[u8],
-    f: &FieldSpan,
-) -> Result<(Option<NameAddrScan>, Option<Span>), ParseError> {
+/// The tag of a From or To value (absolute span). The usual shape
+/// (`[display] <uri>;params` with simple parameters) is read with byte
+/// scans; any other goes through [`locate_tag`], which finds the same tag
+/// for the usual shape. The address itself is read by [`Headers::from`]
+/// and [`Headers::to`], its grammar checked by [`Request::validate`].
+#[inline]
+fn hot_tag(b: &[u8], f: &FieldSpan) -> Result<Option<Span>, ParseError> {
+    let base = f.value.start as usize;
     let v = f.value.get(b);
-    if let Some(addr) = scan::name_addr(v) {
-        let tag = addr.tag.map(|t| t.shift(f.value.start as usize));
-        return Ok((Some(addr), tag));
+    let mut i = 0;
+    if v.first() == Some(&b'"') {
+        // The closing quote; escapes take `quoted_len`.
+        i = match find_byte(b'"', &v[1..]) {
+            Some(q) if !v[1..1 + q].contains(&b'\\') => q + 2,
+            _ => crate::text::quoted_len(v).unwrap_or(v.len()),
+        };
+    }
+    // The URI cannot hold '>', so the first one after '<' closes it.
+    if let Some(lt) = find_byte(b'<', &v[i..]) {
+        if let Some(gt) = find_byte(b'>', &v[i + lt..]) {
+            if let Some(tag) = scan::tag_param(v, i + lt + gt + 1) {
+                return Ok(tag.map(|t| t.shift(base)));
+            }
+        }
     }
     let tag = locate_tag(v).map_err(|reason| ParseError::MalformedHeader {
         header: f.name,
         reason,
     })?;
-    Ok((None, tag.and_then(|t| offset_in(b, t))))
+    Ok(tag.and_then(|t| offset_in(b, t)))
 }
 
 /// In the tests, whether to read every header line the long way (to check
@@ -374,16 +387,23 @@ fn trim(b: &[u8], s: Span) -> Span {
     Span::new(start, end)
 }
 
-/// The first LF in `hay`. On x86-64 the SSE2 searcher is called directly:
-/// lines are short (about 50 bytes), and `memchr::memchr`'s choice of
-/// searcher at run time costs about as much as the search itself.
+/// The first `byte` in `hay`. On x86-64 the SSE2 searcher is called
+/// directly: lines and values are short (about 50 bytes), and
+/// `memchr::memchr`'s choice of searcher at run time costs about as much
+/// as the search itself.
+#[inline]
+pub(crate) fn find_byte(byte: u8, hay: &[u8]) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(one) = memchr::arch::x86_64::sse2::memchr::One::new(byte) {
+        return one.find(hay);
+    }
+    memchr::memchr(byte, hay)
+}
+
+/// The first LF in `hay`.
 #[inline]
 fn find_lf(hay: &[u8]) -> Option<usize> {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(lf) = memchr::arch::x86_64::sse2::memchr::One::new(b'\n') {
-        return lf.find(hay);
-    }
-    memchr::memchr(b'\n', hay)
+    find_byte(b'\n', hay)
 }
 
 /// A header line of the usual shape at `pos`: a name (see
@@ -560,16 +580,12 @@ fn parse_message(
                 }
             }
             HeaderName::From if hot.from.is_none() => {
-                let (addr, tag) = hot_address(b, f)?;
+                hot.from_tag = hot_tag(b, f)?;
                 hot.from = Some(f.value);
-                hot.from_scan = addr;
-                hot.from_tag = tag;
             }
             HeaderName::To if hot.to.is_none() => {
-                let (addr, tag) = hot_address(b, f)?;
+                hot.to_tag = hot_tag(b, f)?;
                 hot.to = Some(f.value);
-                hot.to_scan = addr;
-                hot.to_tag = tag;
             }
             HeaderName::CallId if hot.call_id.is_none() => {
                 if !valid_call_id(v) {
@@ -1007,11 +1023,7 @@ impl Headers {
     /// that passed [`Request::validate`] always has a valid one).
     #[inline]
     pub fn from(&self) -> Option<NameAddr<'_>> {
-        let s = self.hot_str(self.hot.from)?;
-        match self.hot.from_scan {
-            Some(addr) => Some(addr.build(s)),
-            None => NameAddr::parse(s).ok(),
-        }
+        NameAddr::parse(self.hot_str(self.hot.from)?).ok()
     }
 
     /// The From tag.
@@ -1024,11 +1036,7 @@ impl Headers {
     /// passed [`Request::validate`] always has a valid one).
     #[inline]
     pub fn to(&self) -> Option<NameAddr<'_>> {
-        let s = self.hot_str(self.hot.to)?;
-        match self.hot.to_scan {
-            Some(addr) => Some(addr.build(s)),
-            None => NameAddr::parse(s).ok(),
-        }
+        NameAddr::parse(self.hot_str(self.hot.to)?).ok()
     }
 
     /// The To tag.
