@@ -1358,6 +1358,9 @@ v=0\n";
                 "P-Charging-Vector", "A-Very-Long-Extension-Header-Name", "Content-Type",
                 "Max\rForwards", "Max-Forward", "Max-Forwardss", "Call-ID", "i", "x", "",
                 "Ma x", "Subjec\u{e9}", "Refer-To", "Reply-To", "Supported", "k", "Allow",
+                "To", "tO", "Tx", "t", "Via", "VIA", "From", "CSeq", "Identity", "Identitx",
+                "Content-Language", "content-encoding", "Content-Languagf", "Proxy-Authorization",
+                "P-Asserted-Identity", "Geolocation-Routing", "Record-Route", "WWW-Authenticate",
             ][..]),
             proptest::sample::select(&[":", ":", ": ", " :", "\t:", ":\t", "", ";"][..]),
             proptest::sample::select(&[
