@@ -252,10 +252,17 @@ fn parse_start_line(buf: &[u8], line: Span) -> Result<StartLine, ParseError> {
             reason: Span::new(base + reason_start, base + l.len()),
         });
     }
-    let sp1 =
-        memchr::memchr(b' ', l).ok_or(ParseError::MalformedStartLine("missing Request-URI"))?;
+    // Methods are short: a plain loop finds their end sooner than memchr.
+    let sp1 = l
+        .iter()
+        .position(|&c| c == b' ')
+        .ok_or(ParseError::MalformedStartLine("missing Request-URI"))?;
     let method = Method::from_bytes(&l[..sp1])?;
-    let sp2 = memchr::memrchr(b' ', l).unwrap_or(sp1);
+    // Usually the line ends with " SIP/2.0", which has no other space.
+    let sp2 = match l.len().checked_sub(8) {
+        Some(sp) if sp > sp1 && l[sp] == b' ' && l[sp + 1..].eq_ignore_ascii_case(b"SIP/2.0") => sp,
+        _ => memchr::memrchr(b' ', l).unwrap_or(sp1),
+    };
     if sp2 == sp1 {
         return Err(ParseError::MalformedStartLine("missing SIP version"));
     }
@@ -406,6 +413,18 @@ fn find_lf(hay: &[u8]) -> Option<usize> {
     find_byte(b'\n', hay)
 }
 
+/// [`find_lf`] for an LF that is usually near (the end of a header line):
+/// the first 64 bytes are searched 16 at a time before the rest, as
+/// `memchr` would otherwise set up its 64-byte loop for any longer `hay`.
+#[inline]
+fn find_lf_near(hay: &[u8]) -> Option<usize> {
+    const NEAR: usize = 64;
+    match hay.split_at_checked(NEAR) {
+        Some((near, far)) => find_lf(near).or_else(|| Some(NEAR + find_lf(far)?)),
+        None => find_lf(hay),
+    }
+}
+
 /// A header line of the usual shape at `pos`: a name (see
 /// [`HeaderName::at_line_start`]), `:` at once and a value ending on this
 /// line (the next line is not a fold). Returns the field, its value
@@ -415,18 +434,25 @@ fn find_lf(hay: &[u8]) -> Option<usize> {
 fn usual_line(b: &[u8], pos: usize) -> Option<(FieldSpan, usize)> {
     let (name, len) = HeaderName::at_line_start(b, pos)?;
     let colon = pos + len;
-    let nl = colon + 1 + find_lf(&b[colon + 1..])?;
+    let nl = colon + 1 + find_lf_near(&b[colon + 1..])?;
     if matches!(b.get(nl + 1), Some(b' ' | b'\t')) {
         return None;
     }
     // The value trimmed of LWS, as `trim` (indexing within `line` lets the
     // compiler drop the bounds checks).
     let line = &b[..nl];
+    // Usually one SP before the value and CR after it: peeled off first.
     let mut start = colon + 1;
+    if line.get(start) == Some(&b' ') {
+        start += 1;
+    }
     while start < line.len() && is_lws(line[start]) {
         start += 1;
     }
     let mut end = line.len();
+    if end > start && line[end - 1] == b'\r' {
+        end -= 1;
+    }
     while end > start && is_lws(line[end - 1]) {
         end -= 1;
     }
@@ -556,9 +582,10 @@ fn parse_message(
 
     let mut hot = Hot::default();
     for f in &fields {
-        let v = f.value.get(b);
+        // Only the hot fields' values are read.
         match f.name {
             HeaderName::Via if hot.top_via.is_none() => {
+                let v = f.value.get(b);
                 // A value the scanner takes whole has no ',' (it takes
                 // none), so it is the top Via; else split the list first.
                 let scanned = scan::via(v);
@@ -588,7 +615,7 @@ fn parse_message(
                 hot.to = Some(f.value);
             }
             HeaderName::CallId if hot.call_id.is_none() => {
-                if !valid_call_id(v) {
+                if !valid_call_id(f.value.get(b)) {
                     return Err(ParseError::MalformedHeader {
                         header: HeaderName::CallId,
                         reason: "not word[@word]",
@@ -597,13 +624,13 @@ fn parse_message(
                 hot.call_id = Some(f.value);
             }
             HeaderName::CSeq if hot.cseq.is_none() => {
-                hot.cseq = Some(CSeq::parse(v)?);
+                hot.cseq = Some(CSeq::parse(f.value.get(b))?);
             }
             HeaderName::ContentLength => {
                 if hot.content_length.is_some() {
                     return Err(ParseError::MultipleContentLength);
                 }
-                hot.content_length = Some(sip_framing::parse_length(v)?);
+                hot.content_length = Some(sip_framing::parse_length(f.value.get(b))?);
             }
             _ => {}
         }
