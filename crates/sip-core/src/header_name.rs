@@ -225,6 +225,15 @@ const fn name_hash(w0: u64, last: u8, len: usize) -> usize {
     (key.wrapping_mul(0xa6aa_5e92_7427_d741) >> 56) as usize
 }
 
+/// [`name_hash`] of a name of 3 or more bytes.
+#[inline]
+fn name_hash3(w0: u64, last: u8, len: usize) -> usize {
+    debug_assert!(len >= 3);
+    let head = (w0 | 0x2020_2020) & 0xff_ffff;
+    let key = head ^ ((u64::from(last) | 0x20) << 24) ^ ((len as u64) << 32);
+    (key.wrapping_mul(0xa6aa_5e92_7427_d741) >> 56) as usize
+}
+
 /// An empty slot of [`BY_HASH`]: one past the named variants.
 const EMPTY: u8 = HeaderName::ALL.len() as u8;
 
@@ -635,7 +644,7 @@ impl HeaderName {
                 }
                 2 => HeaderName::Other,
                 _ => {
-                    let id = BY_HASH[name_hash(w0, (w0 >> (8 * len - 8)) as u8, len)];
+                    let id = BY_HASH[name_hash3(w0, (w0 >> (8 * len - 8)) as u8, len)];
                     let want = &COLON_WORDS[usize::from(id)];
                     let diff = ((w0 | want.case[0]) ^ want.lower[0]) & through(len);
                     known(id, diff)
@@ -655,7 +664,7 @@ impl HeaderName {
                 return None;
             }
             let len = 8 * k + c.trailing_zeros() as usize / 8;
-            let id = BY_HASH[name_hash(w0, b[pos + len - 1], len)];
+            let id = BY_HASH[name_hash3(w0, b[pos + len - 1], len)];
             let want = &COLON_WORDS[usize::from(id)];
             let d0 = (w0 | want.case[0]) ^ want.lower[0];
             let d1 = (w1 | want.case[1]) ^ want.lower[1];

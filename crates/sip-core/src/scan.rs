@@ -167,7 +167,14 @@ fn host(b: &[u8], i: usize) -> Option<(HostScan, usize)> {
 
 /// Four dot-separated parts of 1 to 3 digits, each at most 255, from `i`
 /// (the rules of `uri::parse_ipv4`), then where they end.
+#[inline]
 fn ipv4(b: &[u8], mut i: usize) -> Option<(Ipv4Addr, usize)> {
+    let digit = |i: usize| {
+        b.get(i)
+            .map(|c| c.wrapping_sub(b'0'))
+            .filter(|d| *d < 10)
+            .map(u32::from)
+    };
     let mut out = [0u8; 4];
     for (k, part) in out.iter_mut().enumerate() {
         if k > 0 {
@@ -176,18 +183,28 @@ fn ipv4(b: &[u8], mut i: usize) -> Option<(Ipv4Addr, usize)> {
             }
             i += 1;
         }
-        let start = i;
-        let mut v = 0u32;
-        while i < b.len() && i - start < 3 && b[i].is_ascii_digit() {
-            v = v * 10 + u32::from(b[i] - b'0');
+        let mut v = digit(i)?;
+        i += 1;
+        if let Some(d) = digit(i) {
+            v = v * 10 + d;
             i += 1;
-        }
-        if i == start {
-            return None;
+            if let Some(d) = digit(i) {
+                v = v * 10 + d;
+                i += 1;
+            }
         }
         *part = u8::try_from(v).ok()?;
     }
     Some((Ipv4Addr::from(out), i))
+}
+
+/// Whether `name` is `want` in any case; `want` is lower-case letters
+/// (a parameter name the scanners look for), so `| 0x20` on the other side
+/// is all the case folding needed.
+#[inline]
+pub(crate) fn is_lower_name(name: &[u8], want: &[u8]) -> bool {
+    debug_assert!(want.iter().all(u8::is_ascii_lowercase));
+    name.len() == want.len() && name.iter().zip(want).all(|(c, w)| c | 0x20 == *w)
 }
 
 /// A port of 1 to 5 digits at `i` (at most 65535), then where it ends.
@@ -275,7 +292,7 @@ fn params_at(b: &[u8], mut i: usize, uri: bool, want: &[u8]) -> Option<(Option<S
             }
             value = Some(Span::new(name_end + 1, end));
         }
-        if found.is_none() && !want.is_empty() && b[i + 1..name_end].eq_ignore_ascii_case(want) {
+        if found.is_none() && !want.is_empty() && is_lower_name(&b[i + 1..name_end], want) {
             found = Some(value);
         }
         i = end;
