@@ -371,8 +371,8 @@ fn hot_tag(b: &[u8], f: &FieldSpan) -> Result<Option<Span>, ParseError> {
     let mut i = 0;
     if v.first() == Some(&b'"') {
         // The closing quote; escapes take `quoted_len`.
-        i = match find_byte(b'"', &v[1..]) {
-            Some(q) if !v[1..1 + q].contains(&b'\\') => q + 2,
+        i = match find_quote_or_escape(&v[1..]) {
+            Some(q) if v[1 + q] == b'"' => q + 2,
             _ => crate::text::quoted_len(v).unwrap_or(v.len()),
         };
     }
@@ -428,6 +428,16 @@ pub(crate) fn find_byte(byte: u8, hay: &[u8]) -> Option<usize> {
         return one.find(hay);
     }
     memchr::memchr(byte, hay)
+}
+
+/// The first `"` or `\\` in `hay` (see [`find_byte`]).
+#[inline]
+fn find_quote_or_escape(hay: &[u8]) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(two) = memchr::arch::x86_64::sse2::memchr::Two::new(b'"', b'\\') {
+        return two.find(hay);
+    }
+    memchr::memchr2(b'"', b'\\', hay)
 }
 
 /// The first LF in `hay`.
