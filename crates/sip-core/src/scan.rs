@@ -145,6 +145,7 @@ impl HostScan {
 
 /// `host` as `Host::parse` takes it for a domain or IPv4 address, then
 /// where it ends.
+#[inline(always)]
 fn host(b: &[u8], i: usize) -> Option<(HostScan, usize)> {
     // A dotted quad is read on the way; it is the host when no other host
     // character follows (else the run is a name, or an error).
@@ -208,6 +209,7 @@ pub(crate) fn is_lower_name(name: &[u8], want: &[u8]) -> bool {
 }
 
 /// A port of 1 to 5 digits at `i` (at most 65535), then where it ends.
+#[inline(always)]
 fn port(b: &[u8], i: usize) -> Option<(u16, usize)> {
     let end = run(b, i, &DIGIT);
     if end == i || end - i > 5 {
@@ -335,8 +337,13 @@ pub(crate) fn via(b: &[u8]) -> Option<ViaScan> {
         let end = run(b, start, &TOKEN);
         (end > start && b.get(end) == Some(&sep)).then_some(end)
     };
-    let name_end = token_then(0, b'/')?;
-    let version_end = token_then(name_end + 1, b'/')?;
+    // Nearly always `SIP/2.0/`: two tokens and their slashes at once.
+    let (name_end, version_end) = if b.starts_with(b"SIP/2.0/") {
+        (3, 7)
+    } else {
+        let name_end = token_then(0, b'/')?;
+        (name_end, token_then(name_end + 1, b'/')?)
+    };
     let transport_end = token_then(version_end + 1, b' ')?;
     let mut i = transport_end + 1;
     while b.get(i) == Some(&b' ') {
@@ -398,12 +405,18 @@ pub(crate) fn sip_uri(b: &[u8]) -> Option<SipUriScan> {
 /// reject as they would the user part.
 fn sip_uri_at(b: &[u8], start: usize) -> Option<(SipUriScan, usize)> {
     let s = &b[start..];
-    let (secure, mut i) = if s.len() > 4 && s[..4].eq_ignore_ascii_case(b"sip:") {
-        (false, start + 4)
-    } else if s.len() > 5 && s[..5].eq_ignore_ascii_case(b"sips:") {
-        (true, start + 5)
-    } else {
-        return None;
+    // `sip:` or `sips:` in any case, a word at a time: `| 0x20` on the
+    // letters lower-cases them (only `S` and `s` give `s`); the colon must
+    // be itself.
+    const SIP: u64 = u32::from_le_bytes(*b"sip:") as u64;
+    const SIPS: u64 = u64::from_le_bytes(*b"sips:\0\0\0");
+    let (secure, mut i) = match s.first_chunk::<8>().map(|w| u64::from_le_bytes(*w)) {
+        Some(w) if (w | 0x20_2020) & 0xffff_ffff == SIP => (false, start + 4),
+        Some(w) if (w | 0x2020_2020) & 0xff_ffff_ffff == SIPS => (true, start + 5),
+        Some(_) => return None,
+        None if s.len() > 4 && s[..4].eq_ignore_ascii_case(b"sip:") => (false, start + 4),
+        None if s.len() > 5 && s[..5].eq_ignore_ascii_case(b"sips:") => (true, start + 5),
+        None => return None,
     };
     // The user part: unreserved characters and `%HH` escapes up to a `@`
     // (as `SipUri::parse`, which ends userinfo at the first `@`). Stopping
