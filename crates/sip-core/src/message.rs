@@ -422,7 +422,7 @@ fn trim(b: &[u8], s: Span) -> Span {
 /// `memchr::memchr`'s choice of searcher at run time costs about as much
 /// as the search itself.
 #[inline]
-pub(crate) fn find_byte(byte: u8, hay: &[u8]) -> Option<usize> {
+fn find_byte(byte: u8, hay: &[u8]) -> Option<usize> {
     #[cfg(target_arch = "x86_64")]
     if let Some(one) = memchr::arch::x86_64::sse2::memchr::One::new(byte) {
         return one.find(hay);
@@ -1080,7 +1080,9 @@ impl Headers {
     }
 
     /// From (the first one); `None` when absent or malformed (a request
-    /// that passed [`Request::validate`] always has a valid one).
+    /// that passed [`Request::validate`] always has a valid one). Read from
+    /// the value on each call (one pass for the usual shape): keep the
+    /// result rather than asking again.
     #[inline]
     pub fn from(&self) -> Option<NameAddr<'_>> {
         NameAddr::parse(self.hot_str(self.hot.from)?).ok()
@@ -1093,7 +1095,8 @@ impl Headers {
     }
 
     /// To (the first one); `None` when absent or malformed (a request that
-    /// passed [`Request::validate`] always has a valid one).
+    /// passed [`Request::validate`] always has a valid one). Read from the
+    /// value on each call, as [`Headers::from`].
     #[inline]
     pub fn to(&self) -> Option<NameAddr<'_>> {
         NameAddr::parse(self.hot_str(self.hot.to)?).ok()
