@@ -16,47 +16,11 @@
 use std::hint::black_box;
 
 use bytes::Bytes;
+use common::{rsipstack_parse, rsipstack_parse_typed};
 use criterion::{criterion_main, Criterion, Throughput};
 use locus_bench::{locus_parse_typed, SAMPLES};
-use rsipstack::sip::headers::untyped::ToTypedHeader;
-use rsipstack::sip::{HeadersExt, SipMessage};
 
-fn rsipstack_parse(data: &[u8]) -> SipMessage {
-    SipMessage::try_from(data).expect("rsipstack parses the sample")
-}
-
-fn rsipstack_parse_typed(data: &[u8]) -> usize {
-    let m = rsipstack_parse(data);
-    let via = m
-        .top_via_header()
-        .and_then(|v| v.typed())
-        .expect("rsipstack: top Via");
-    let mut n = via.branch().expect("rsipstack: branch").value().len();
-    n += m
-        .from_header()
-        .and_then(|f| f.tag())
-        .expect("rsipstack: From")
-        .expect("rsipstack: From tag")
-        .value()
-        .len();
-    n += m
-        .to_header()
-        .and_then(|t| t.typed())
-        .expect("rsipstack: To")
-        .params
-        .len();
-    n += m
-        .call_id_header()
-        .expect("rsipstack: Call-ID")
-        .value()
-        .len();
-    n += m
-        .cseq_header()
-        .and_then(|c| c.typed())
-        .expect("rsipstack: CSeq")
-        .seq as usize;
-    n
-}
+mod common;
 
 fn parse(c: &mut Criterion) {
     for (name, data) in SAMPLES {

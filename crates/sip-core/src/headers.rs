@@ -140,10 +140,7 @@ impl<'a> Via<'a> {
         // Usually the first parameter, in the simple form: read it at once
         // (what `Params::get` would find first).
         if let Some(p) = crate::scan::simple_param(self.params.as_bytes(), false) {
-            if p.name
-                .get(self.params.as_bytes())
-                .eq_ignore_ascii_case(b"branch")
-            {
+            if crate::scan::is_lower_name(p.name.get(self.params.as_bytes()), b"branch") {
                 return p.value.map(|v| v.str(&self.params));
             }
         }
@@ -228,6 +225,26 @@ pub struct CSeq {
 impl CSeq {
     /// Parses `1*DIGIT LWS Method`.
     pub fn parse(s: &[u8]) -> Result<CSeq, ParseError> {
+        let bad = |r| malformed(HeaderName::CSeq, r);
+        let s = crate::text::trim_lws(s);
+        // Usually `1*9DIGIT SP Method` with no other LWS: read at once,
+        // as the general steps below would (nine digits cannot overflow).
+        let digits = s.iter().take(10).take_while(|b| b.is_ascii_digit()).count();
+        if (1..10).contains(&digits) && s.get(digits) == Some(&b' ') {
+            let m = &s[digits + 1..];
+            if m.first().is_some_and(|b| !is_lws(*b)) {
+                let seq = s[..digits]
+                    .iter()
+                    .fold(0, |n, d| n * 10 + u32::from(d - b'0'));
+                let method = Method::from_bytes(m).map_err(|_| bad("bad method"))?;
+                return Ok(CSeq { seq, method });
+            }
+        }
+        CSeq::parse_general(s)
+    }
+
+    /// [`CSeq::parse`] without the shortcut for the usual shape.
+    fn parse_general(s: &[u8]) -> Result<CSeq, ParseError> {
         let bad = |r| malformed(HeaderName::CSeq, r);
         let s = crate::text::trim_lws(s);
         let n = s
@@ -484,6 +501,20 @@ impl RemotePartyId<'_> {
 
 #[cfg(test)]
 mod tests {
+
+    proptest::proptest! {
+        /// The shortcut for the usual CSeq reads what the general steps do.
+        #[test]
+        fn cseq_shortcut_reads_as_the_general_steps(
+            seq in proptest::sample::select(&["1", "102", "4294967295", "4294967296", "999999999", "0000000001", "", "x"][..]),
+            gap in proptest::sample::select(&[" ", "  ", "\t", "", " \r\n "][..]),
+            method in proptest::sample::select(&["INVITE", "ACK", "FOO", "", "IN VITE", "INVITE ", "é"][..]),
+        ) {
+            let s = format!("{seq}{gap}{method}");
+            proptest::prop_assert_eq!(CSeq::parse(s.as_bytes()), CSeq::parse_general(s.as_bytes()), "{:?}", s);
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -16,7 +16,7 @@ use crate::headers::{
 };
 use crate::method::Method;
 use crate::name_addr::{parse_saturating, NameAddr};
-use crate::scan::{self, NameAddrScan, SipUriScan, ViaScan};
+use crate::scan::{self, SipUriScan, ViaScan};
 use crate::status::StatusCode;
 use crate::text::{is_lws, is_token_char, split_commas};
 use crate::uri::Uri;
@@ -107,20 +107,20 @@ pub struct HeaderField<'a> {
     pub value: &'a [u8],
 }
 
-/// Hot fields, checked while parsing and cached as spans. The `*_scan`
-/// parts are relative to their field and present when the one-pass scanner
-/// took the value (the usual case): the typed accessors then build the
-/// value from them without parsing again.
+/// Hot fields, checked while parsing and cached as spans. `via_scan` is
+/// relative to the top Via and present when the one-pass scanner took the
+/// value (the usual case): [`Headers::top_via`] then builds the value from
+/// it without parsing again. From and To only have their tag located while
+/// parsing (what transactions and dialogs match on); their address is read
+/// when asked for.
 #[derive(Debug, Clone, Default)]
 struct Hot {
     top_via: Option<Span>,
     via_scan: Option<ViaScan>,
     branch: Option<Span>,
     from: Option<Span>,
-    from_scan: Option<NameAddrScan>,
     from_tag: Option<Span>,
     to: Option<Span>,
-    to_scan: Option<NameAddrScan>,
     to_tag: Option<Span>,
     call_id: Option<Span>,
     cseq: Option<CSeq>,
@@ -252,10 +252,17 @@ fn parse_start_line(buf: &[u8], line: Span) -> Result<StartLine, ParseError> {
             reason: Span::new(base + reason_start, base + l.len()),
         });
     }
-    let sp1 =
-        memchr::memchr(b' ', l).ok_or(ParseError::MalformedStartLine("missing Request-URI"))?;
+    // Methods are short: a plain loop finds their end sooner than memchr.
+    let sp1 = l
+        .iter()
+        .position(|&c| c == b' ')
+        .ok_or(ParseError::MalformedStartLine("missing Request-URI"))?;
     let method = Method::from_bytes(&l[..sp1])?;
-    let sp2 = memchr::memrchr(b' ', l).unwrap_or(sp1);
+    // Usually the line ends with " SIP/2.0", which has no other space.
+    let sp2 = match l.len().checked_sub(8) {
+        Some(sp) if sp > sp1 && l[sp] == b' ' && l[sp + 1..].eq_ignore_ascii_case(b"SIP/2.0") => sp,
+        _ => memchr::memrchr(b' ', l).unwrap_or(sp1),
+    };
     if sp2 == sp1 {
         return Err(ParseError::MalformedStartLine("missing SIP version"));
     }
@@ -323,29 +330,65 @@ fn locate_tag(v: &[u8]) -> Result<Option<&str>, &'static str> {
     Ok(None)
 }
 
+/// The text of `s` in `buf`, if it is UTF-8. `str::from_utf8` checks
+/// 16 bytes at a time only from an 8-byte aligned address, and byte by byte
+/// before it and in the last 16 bytes; a hot value is short, so most of it
+/// would go byte by byte. So the check runs on the value widened to an
+/// aligned start and a whole number of 16-byte blocks (the bytes around a
+/// value are header text, ASCII as a rule), and the value is cut out of
+/// that. If the widened bytes are not UTF-8 or cut a character, the value
+/// alone is checked, with the same result as ever.
+#[inline]
+fn str_at(buf: &[u8], s: Span) -> Option<&str> {
+    let (start, end) = (s.start as usize, s.end as usize);
+    let from = start - ((buf.as_ptr() as usize + start) % 8).min(start);
+    let to = (from + (end - from).next_multiple_of(16)).min(buf.len());
+    if let Some(t) = buf
+        .get(from..to)
+        .and_then(|w| std::str::from_utf8(w).ok())
+        .and_then(|w| w.get(start - from..end - from))
+    {
+        return Some(t);
+    }
+    std::str::from_utf8(buf.get(start..end)?).ok()
+}
+
 /// The span of `sub`, a slice of `buf`.
 fn span_in(buf: &[u8], sub: &[u8]) -> Span {
     let start = sub.as_ptr() as usize - buf.as_ptr() as usize;
     Span::new(start, start + sub.len())
 }
 
-/// From or To at parse time: the scanned address when it has the common
-/// shape, and the tag (absolute span). Other shapes only have their tag
-/// located here; their grammar is checked by [`Request::validate`].
-fn hot_address(
-    b: &[u8],
-    f: &FieldSpan,
-) -> Result<(Option<NameAddrScan>, Option<Span>), ParseError> {
+/// The tag of a From or To value (absolute span). The usual shape
+/// (`[display] <uri>;params` with simple parameters) is read with byte
+/// scans; any other goes through [`locate_tag`], which finds the same tag
+/// for the usual shape. The address itself is read by [`Headers::from`]
+/// and [`Headers::to`], its grammar checked by [`Request::validate`].
+#[inline]
+fn hot_tag(b: &[u8], f: &FieldSpan) -> Result<Option<Span>, ParseError> {
+    let base = f.value.start as usize;
     let v = f.value.get(b);
-    if let Some(addr) = scan::name_addr(v) {
-        let tag = addr.tag.map(|t| t.shift(f.value.start as usize));
-        return Ok((Some(addr), tag));
+    let mut i = 0;
+    if v.first() == Some(&b'"') {
+        // The closing quote; escapes take `quoted_len`.
+        i = match find_quote_or_escape(&v[1..]) {
+            Some(q) if v[1 + q] == b'"' => q + 2,
+            _ => crate::text::quoted_len(v).unwrap_or(v.len()),
+        };
+    }
+    // The URI cannot hold '>', so the first one after '<' closes it.
+    if let Some(lt) = find_byte(b'<', &v[i..]) {
+        if let Some(gt) = find_byte(b'>', &v[i + lt..]) {
+            if let Some(tag) = scan::tag_param(v, i + lt + gt + 1) {
+                return Ok(tag.map(|t| t.shift(base)));
+            }
+        }
     }
     let tag = locate_tag(v).map_err(|reason| ParseError::MalformedHeader {
         header: f.name,
         reason,
     })?;
-    Ok((None, tag.and_then(|t| offset_in(b, t))))
+    Ok(tag.and_then(|t| offset_in(b, t)))
 }
 
 /// In the tests, whether to read every header line the long way (to check
@@ -374,16 +417,45 @@ fn trim(b: &[u8], s: Span) -> Span {
     Span::new(start, end)
 }
 
-/// The first LF in `hay`. On x86-64 the SSE2 searcher is called directly:
-/// lines are short (about 50 bytes), and `memchr::memchr`'s choice of
-/// searcher at run time costs about as much as the search itself.
+/// The first `byte` in `hay`. On x86-64 the SSE2 searcher is called
+/// directly: lines and values are short (about 50 bytes), and
+/// `memchr::memchr`'s choice of searcher at run time costs about as much
+/// as the search itself.
+#[inline]
+fn find_byte(byte: u8, hay: &[u8]) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(one) = memchr::arch::x86_64::sse2::memchr::One::new(byte) {
+        return one.find(hay);
+    }
+    memchr::memchr(byte, hay)
+}
+
+/// The first `"` or `\\` in `hay` (see [`find_byte`]).
+#[inline]
+fn find_quote_or_escape(hay: &[u8]) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(two) = memchr::arch::x86_64::sse2::memchr::Two::new(b'"', b'\\') {
+        return two.find(hay);
+    }
+    memchr::memchr2(b'"', b'\\', hay)
+}
+
+/// The first LF in `hay`.
 #[inline]
 fn find_lf(hay: &[u8]) -> Option<usize> {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(lf) = memchr::arch::x86_64::sse2::memchr::One::new(b'\n') {
-        return lf.find(hay);
+    find_byte(b'\n', hay)
+}
+
+/// [`find_lf`] for an LF that is usually near (the end of a header line):
+/// the first 64 bytes are searched 16 at a time before the rest, as
+/// `memchr` would otherwise set up its 64-byte loop for any longer `hay`.
+#[inline]
+fn find_lf_near(hay: &[u8]) -> Option<usize> {
+    const NEAR: usize = 64;
+    match hay.split_at_checked(NEAR) {
+        Some((near, far)) => find_lf(near).or_else(|| Some(NEAR + find_lf(far)?)),
+        None => find_lf(hay),
     }
-    memchr::memchr(b'\n', hay)
 }
 
 /// A header line of the usual shape at `pos`: a name (see
@@ -395,18 +467,25 @@ fn find_lf(hay: &[u8]) -> Option<usize> {
 fn usual_line(b: &[u8], pos: usize) -> Option<(FieldSpan, usize)> {
     let (name, len) = HeaderName::at_line_start(b, pos)?;
     let colon = pos + len;
-    let nl = colon + 1 + find_lf(&b[colon + 1..])?;
+    let nl = colon + 1 + find_lf_near(&b[colon + 1..])?;
     if matches!(b.get(nl + 1), Some(b' ' | b'\t')) {
         return None;
     }
     // The value trimmed of LWS, as `trim` (indexing within `line` lets the
     // compiler drop the bounds checks).
     let line = &b[..nl];
+    // Usually one SP before the value and CR after it: peeled off first.
     let mut start = colon + 1;
+    if line.get(start) == Some(&b' ') {
+        start += 1;
+    }
     while start < line.len() && is_lws(line[start]) {
         start += 1;
     }
     let mut end = line.len();
+    if end > start && line[end - 1] == b'\r' {
+        end -= 1;
+    }
     while end > start && is_lws(line[end - 1]) {
         end -= 1;
     }
@@ -536,9 +615,10 @@ fn parse_message(
 
     let mut hot = Hot::default();
     for f in &fields {
-        let v = f.value.get(b);
+        // Only the hot fields' values are read.
         match f.name {
             HeaderName::Via if hot.top_via.is_none() => {
+                let v = f.value.get(b);
                 // A value the scanner takes whole has no ',' (it takes
                 // none), so it is the top Via; else split the list first.
                 let scanned = scan::via(v);
@@ -560,19 +640,15 @@ fn parse_message(
                 }
             }
             HeaderName::From if hot.from.is_none() => {
-                let (addr, tag) = hot_address(b, f)?;
+                hot.from_tag = hot_tag(b, f)?;
                 hot.from = Some(f.value);
-                hot.from_scan = addr;
-                hot.from_tag = tag;
             }
             HeaderName::To if hot.to.is_none() => {
-                let (addr, tag) = hot_address(b, f)?;
+                hot.to_tag = hot_tag(b, f)?;
                 hot.to = Some(f.value);
-                hot.to_scan = addr;
-                hot.to_tag = tag;
             }
             HeaderName::CallId if hot.call_id.is_none() => {
-                if !valid_call_id(v) {
+                if !valid_call_id(f.value.get(b)) {
                     return Err(ParseError::MalformedHeader {
                         header: HeaderName::CallId,
                         reason: "not word[@word]",
@@ -581,13 +657,13 @@ fn parse_message(
                 hot.call_id = Some(f.value);
             }
             HeaderName::CSeq if hot.cseq.is_none() => {
-                hot.cseq = Some(CSeq::parse(v)?);
+                hot.cseq = Some(CSeq::parse(f.value.get(b))?);
             }
             HeaderName::ContentLength => {
                 if hot.content_length.is_some() {
                     return Err(ParseError::MultipleContentLength);
                 }
-                hot.content_length = Some(sip_framing::parse_length(v)?);
+                hot.content_length = Some(sip_framing::parse_length(f.value.get(b))?);
             }
             _ => {}
         }
@@ -973,7 +1049,7 @@ impl Headers {
 
     #[inline]
     fn hot_str(&self, s: Option<Span>) -> Option<&str> {
-        s.and_then(|s| std::str::from_utf8(s.get(&self.buf)).ok())
+        s.and_then(|s| str_at(&self.buf, s))
     }
 
     /// Every Via value in order (comma lists split), each parsed.
@@ -1004,14 +1080,12 @@ impl Headers {
     }
 
     /// From (the first one); `None` when absent or malformed (a request
-    /// that passed [`Request::validate`] always has a valid one).
+    /// that passed [`Request::validate`] always has a valid one). Read from
+    /// the value on each call (one pass for the usual shape): keep the
+    /// result rather than asking again.
     #[inline]
     pub fn from(&self) -> Option<NameAddr<'_>> {
-        let s = self.hot_str(self.hot.from)?;
-        match self.hot.from_scan {
-            Some(addr) => Some(addr.build(s)),
-            None => NameAddr::parse(s).ok(),
-        }
+        NameAddr::parse(self.hot_str(self.hot.from)?).ok()
     }
 
     /// The From tag.
@@ -1021,14 +1095,11 @@ impl Headers {
     }
 
     /// To (the first one); `None` when absent or malformed (a request that
-    /// passed [`Request::validate`] always has a valid one).
+    /// passed [`Request::validate`] always has a valid one). Read from the
+    /// value on each call, as [`Headers::from`].
     #[inline]
     pub fn to(&self) -> Option<NameAddr<'_>> {
-        let s = self.hot_str(self.hot.to)?;
-        match self.hot.to_scan {
-            Some(addr) => Some(addr.build(s)),
-            None => NameAddr::parse(s).ok(),
-        }
+        NameAddr::parse(self.hot_str(self.hot.to)?).ok()
     }
 
     /// The To tag.
@@ -1350,6 +1421,9 @@ v=0\n";
                 "P-Charging-Vector", "A-Very-Long-Extension-Header-Name", "Content-Type",
                 "Max\rForwards", "Max-Forward", "Max-Forwardss", "Call-ID", "i", "x", "",
                 "Ma x", "Subjec\u{e9}", "Refer-To", "Reply-To", "Supported", "k", "Allow",
+                "To", "tO", "Tx", "t", "Via", "VIA", "From", "CSeq", "Identity", "Identitx",
+                "Content-Language", "content-encoding", "Content-Languagf", "Proxy-Authorization",
+                "P-Asserted-Identity", "Geolocation-Routing", "Record-Route", "WWW-Authenticate",
             ][..]),
             proptest::sample::select(&[":", ":", ": ", " :", "\t:", ":\t", "", ";"][..]),
             proptest::sample::select(&[
@@ -1364,6 +1438,36 @@ v=0\n";
             }
             raw.extend_from_slice(b"\r\n");
             proptest::prop_assert_eq!(read(&raw, false), read(&raw, true), "{:?}", String::from_utf8_lossy(&raw));
+        }
+    }
+
+    #[test]
+    fn widened_utf8_check_gives_the_value_alone() {
+        // Values next to non-UTF-8, multi-byte characters and both ends
+        // of the buffer, at every alignment.
+        let parts: [&[u8]; 6] = [
+            b"abc",
+            "\u{e9}".as_bytes(),
+            b"\xff",
+            b"\r\n",
+            b"",
+            b"0123456789abcdef0123",
+        ];
+        for pre in parts {
+            for val in parts {
+                for post in parts {
+                    for pad in 0..9 {
+                        let mut b = vec![b'x'; pad];
+                        b.extend_from_slice(pre);
+                        let start = b.len();
+                        b.extend_from_slice(val);
+                        let end = b.len();
+                        b.extend_from_slice(post);
+                        let span = Span::new(start, end);
+                        assert_eq!(str_at(&b, span), std::str::from_utf8(&b[start..end]).ok());
+                    }
+                }
+            }
         }
     }
 

@@ -145,6 +145,7 @@ impl HostScan {
 
 /// `host` as `Host::parse` takes it for a domain or IPv4 address, then
 /// where it ends.
+#[inline(always)]
 fn host(b: &[u8], i: usize) -> Option<(HostScan, usize)> {
     // A dotted quad is read on the way; it is the host when no other host
     // character follows (else the run is a name, or an error).
@@ -167,7 +168,14 @@ fn host(b: &[u8], i: usize) -> Option<(HostScan, usize)> {
 
 /// Four dot-separated parts of 1 to 3 digits, each at most 255, from `i`
 /// (the rules of `uri::parse_ipv4`), then where they end.
+#[inline]
 fn ipv4(b: &[u8], mut i: usize) -> Option<(Ipv4Addr, usize)> {
+    let digit = |i: usize| {
+        b.get(i)
+            .map(|c| c.wrapping_sub(b'0'))
+            .filter(|d| *d < 10)
+            .map(u32::from)
+    };
     let mut out = [0u8; 4];
     for (k, part) in out.iter_mut().enumerate() {
         if k > 0 {
@@ -176,21 +184,32 @@ fn ipv4(b: &[u8], mut i: usize) -> Option<(Ipv4Addr, usize)> {
             }
             i += 1;
         }
-        let start = i;
-        let mut v = 0u32;
-        while i < b.len() && i - start < 3 && b[i].is_ascii_digit() {
-            v = v * 10 + u32::from(b[i] - b'0');
+        let mut v = digit(i)?;
+        i += 1;
+        if let Some(d) = digit(i) {
+            v = v * 10 + d;
             i += 1;
-        }
-        if i == start {
-            return None;
+            if let Some(d) = digit(i) {
+                v = v * 10 + d;
+                i += 1;
+            }
         }
         *part = u8::try_from(v).ok()?;
     }
     Some((Ipv4Addr::from(out), i))
 }
 
+/// Whether `name` is `want` in any case; `want` is lower-case letters
+/// (a parameter name the scanners look for), so `| 0x20` on the other side
+/// is all the case folding needed.
+#[inline]
+pub(crate) fn is_lower_name(name: &[u8], want: &[u8]) -> bool {
+    debug_assert!(want.iter().all(u8::is_ascii_lowercase));
+    name.len() == want.len() && name.iter().zip(want).all(|(c, w)| c | 0x20 == *w)
+}
+
 /// A port of 1 to 5 digits at `i` (at most 65535), then where it ends.
+#[inline(always)]
 fn port(b: &[u8], i: usize) -> Option<(u16, usize)> {
     let end = run(b, i, &DIGIT);
     if end == i || end - i > 5 {
@@ -275,7 +294,7 @@ fn params_at(b: &[u8], mut i: usize, uri: bool, want: &[u8]) -> Option<(Option<S
             }
             value = Some(Span::new(name_end + 1, end));
         }
-        if found.is_none() && !want.is_empty() && b[i + 1..name_end].eq_ignore_ascii_case(want) {
+        if found.is_none() && !want.is_empty() && is_lower_name(&b[i + 1..name_end], want) {
             found = Some(value);
         }
         i = end;
@@ -289,6 +308,14 @@ fn params_at(b: &[u8], mut i: usize, uri: bool, want: &[u8]) -> Option<(Option<S
 fn params(b: &[u8], i: usize, uri: bool, want: &[u8]) -> Option<Option<Span>> {
     let (found, end) = params_at(b, i, uri, want)?;
     (end == b.len()).then_some(found)
+}
+
+/// The `tag` of a header parameter list from `i` that fills the rest of
+/// `b` (`Some(None)`: no tag); `None` when the list is not in the simple
+/// form (LWS, quoted values...) or is malformed.
+#[inline]
+pub(crate) fn tag_param(b: &[u8], i: usize) -> Option<Option<Span>> {
+    params(b, i, false, b"tag")
 }
 
 /// The parts of one Via value.
@@ -310,8 +337,13 @@ pub(crate) fn via(b: &[u8]) -> Option<ViaScan> {
         let end = run(b, start, &TOKEN);
         (end > start && b.get(end) == Some(&sep)).then_some(end)
     };
-    let name_end = token_then(0, b'/')?;
-    let version_end = token_then(name_end + 1, b'/')?;
+    // Nearly always `SIP/2.0/`: two tokens and their slashes at once.
+    let (name_end, version_end) = if b.starts_with(b"SIP/2.0/") {
+        (3, 7)
+    } else {
+        let name_end = token_then(0, b'/')?;
+        (name_end, token_then(name_end + 1, b'/')?)
+    };
     let transport_end = token_then(version_end + 1, b' ')?;
     let mut i = transport_end + 1;
     while b.get(i) == Some(&b' ') {
@@ -373,12 +405,18 @@ pub(crate) fn sip_uri(b: &[u8]) -> Option<SipUriScan> {
 /// reject as they would the user part.
 fn sip_uri_at(b: &[u8], start: usize) -> Option<(SipUriScan, usize)> {
     let s = &b[start..];
-    let (secure, mut i) = if s.len() > 4 && s[..4].eq_ignore_ascii_case(b"sip:") {
-        (false, start + 4)
-    } else if s.len() > 5 && s[..5].eq_ignore_ascii_case(b"sips:") {
-        (true, start + 5)
-    } else {
-        return None;
+    // `sip:` or `sips:` in any case, a word at a time: `| 0x20` on the
+    // letters lower-cases them (only `S` and `s` give `s`); the colon must
+    // be itself.
+    const SIP: u64 = u32::from_le_bytes(*b"sip:") as u64;
+    const SIPS: u64 = u64::from_le_bytes(*b"sips:\0\0\0");
+    let (secure, mut i) = match s.first_chunk::<8>().map(|w| u64::from_le_bytes(*w)) {
+        Some(w) if (w | 0x20_2020) & 0xffff_ffff == SIP => (false, start + 4),
+        Some(w) if (w | 0x2020_2020) & 0xff_ffff_ffff == SIPS => (true, start + 5),
+        Some(_) => return None,
+        None if s.len() > 4 && s[..4].eq_ignore_ascii_case(b"sip:") => (false, start + 4),
+        None if s.len() > 5 && s[..5].eq_ignore_ascii_case(b"sips:") => (true, start + 5),
+        None => return None,
     };
     // The user part: unreserved characters and `%HH` escapes up to a `@`
     // (as `SipUri::parse`, which ends userinfo at the first `@`). Stopping
@@ -449,8 +487,6 @@ pub(crate) struct NameAddrScan {
     display_name: Option<Span>,
     uri: SipUriScan,
     params: Span,
-    /// The `tag` value.
-    pub(crate) tag: Option<Span>,
 }
 
 /// Scans a name-addr already trimmed of LWS. The addr-spec form (no `<>`)
@@ -483,12 +519,11 @@ pub(crate) fn name_addr(b: &[u8]) -> Option<NameAddrScan> {
     if b.get(gt) != Some(&b'>') {
         return None;
     }
-    let tag = params(b, gt + 1, false, b"tag")?;
+    params(b, gt + 1, false, b"")?;
     Some(NameAddrScan {
         display_name,
         uri: uri.shift(lt + 1),
         params: Span::new(gt + 1, b.len()),
-        tag,
     })
 }
 
@@ -521,7 +556,8 @@ mod tests {
         if let Some(n) = name_addr(s.as_bytes()) {
             let full = NameAddr::parse_full(s);
             assert_eq!(Ok(n.build(s)), full, "name-addr {s:?}");
-            assert_eq!(n.tag.map(|t| t.str(s)), full.unwrap().tag(), "tag {s:?}");
+            let tag = tag_param(s.as_bytes(), n.params.start as usize).unwrap();
+            assert_eq!(tag.map(|t| t.str(s)), full.unwrap().tag(), "tag {s:?}");
         }
     }
 
@@ -713,6 +749,20 @@ mod tests {
         #[test]
         fn name_addr_scanner_agrees_with_the_parser(s in name_addr_text()) {
             agree(&s);
+        }
+
+        /// The From and To tags located while parsing a message are the
+        /// tags of the addresses the full parser reads.
+        #[test]
+        fn located_tags_are_the_parsed_ones(s in name_addr_text()) {
+            let raw = format!("OPTIONS sip:a@b SIP/2.0\r\nFrom: {s}\r\nt: {s}\r\n\r\n");
+            let parsed = crate::Message::parse(bytes::Bytes::from(raw));
+            if let (Ok(m), Ok(full)) = (&parsed, NameAddr::parse_full(&s)) {
+                prop_assert_eq!(m.from_tag(), full.tag());
+                prop_assert_eq!(m.to_tag(), full.tag());
+                prop_assert_eq!(m.from(), Some(full.clone()));
+                prop_assert_eq!(m.to(), Some(full));
+            }
         }
     }
 }
