@@ -4,9 +4,18 @@
 //! the relay thread's own CPU time (from /proc/thread-self/schedstat) gives
 //! packets per CPU-second: the "per core" figure of issue 3.
 //!
+//! With `MEDIA_BENCH_RTPENGINE=NG_ADDR,PID` the same blast also goes
+//! through a running rtpengine (sessions made by offer and answer over its
+//! ng control protocol, bencode over UDP; its CPU from /proc/PID/stat, all
+//! threads; its count is what the receiver got): bench/call_load.sh starts
+//! one in userspace mode and passes it.
+//!
 //! Run: `cargo bench -p media --bench relay`
 //! Knobs (environment): `MEDIA_BENCH_SECS` (default 3),
-//! `MEDIA_BENCH_SESSIONS` (comma-separated list, default `1,100`).
+//! `MEDIA_BENCH_SESSIONS` (comma-separated list, default `1,100`),
+//! `MEDIA_BENCH_RTPENGINE` (above), `MEDIA_BENCH_PPS` (the sender's rate,
+//! default 0: as fast as it can; a rate both relays keep up with compares
+//! their CPU per packet without one of them dropping most of the blast).
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -38,28 +47,43 @@ fn thread_cpu_ns() -> u64 {
 
 struct Outcome {
     sent: u64,
+    /// Packets the relay counted as forwarded (Locus: its leg statistics;
+    /// rtpengine: what the receiver got, it keeps no per-session count here).
     forwarded: u64,
     received: u64,
     relay_cpu: Duration,
     wall: Duration,
 }
 
-fn run(sessions: usize, secs: u64) -> Outcome {
-    let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket2::SockRef::from(&receiver)
-        .set_recv_buffer_size(8 << 20)
-        .ok();
-    receiver
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let (receiver_addr, sender_addr) =
-        (receiver.local_addr().unwrap(), sender.local_addr().unwrap());
+/// What relays the blast: Locus's relay in a thread of this process, or a
+/// running rtpengine daemon driven over its ng control protocol.
+#[derive(Clone, Copy)]
+enum Subject {
+    Locus,
+    Rtpengine { ng: SocketAddr, pid: u32 },
+}
 
+/// The relay side of one run, started: where the sender sends, and how to
+/// stop it and read its count and CPU time.
+enum Running {
+    Locus {
+        thread: std::thread::JoinHandle<(u64, Duration)>,
+        start: Option<tokio::sync::oneshot::Sender<()>>,
+        stop: tokio::sync::oneshot::Sender<()>,
+    },
+    Rtpengine {
+        ng: SocketAddr,
+        pid: u32,
+        calls: Vec<String>,
+        cpu0: Duration,
+    },
+}
+
+fn start_locus(sessions: usize, a: SocketAddr, b: SocketAddr) -> (Vec<SocketAddr>, Running) {
     let (addrs_tx, addrs_rx) = mpsc::channel::<Vec<SocketAddr>>();
     let (start_tx, start_rx) = tokio::sync::oneshot::channel::<()>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let relay_thread = std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("relay".into())
         .spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -76,8 +100,8 @@ fn run(sessions: usize, secs: u64) -> Outcome {
                 let sessions: Vec<_> = (0..sessions)
                     .map(|_| {
                         let s = relay.allocate_session().unwrap();
-                        s.set_peer(Leg::A, sender_addr, None).unwrap();
-                        s.set_peer(Leg::B, receiver_addr, None).unwrap();
+                        s.set_peer(Leg::A, a, None).unwrap();
+                        s.set_peer(Leg::B, b, None).unwrap();
                         s
                     })
                     .collect();
@@ -100,6 +124,160 @@ fn run(sessions: usize, secs: u64) -> Outcome {
         })
         .unwrap();
     let targets = addrs_rx.recv().unwrap();
+    (
+        targets,
+        Running::Locus {
+            thread,
+            start: Some(start_tx),
+            stop: stop_tx,
+        },
+    )
+}
+
+/// A bencode byte string.
+fn bstr(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(format!("{}:{s}", s.len()).as_bytes());
+}
+
+/// One ng command (a bencoded dictionary behind a cookie) and the `sdp`
+/// string of rtpengine's answer.
+fn ng(sock: &UdpSocket, ng: SocketAddr, cookie: usize, pairs: &[(&str, &str)]) -> String {
+    let mut msg = format!("{cookie} d").into_bytes();
+    for (k, v) in pairs {
+        bstr(&mut msg, k);
+        bstr(&mut msg, v);
+    }
+    msg.push(b'e');
+    sock.send_to(&msg, ng).unwrap();
+    let mut buf = vec![0u8; 65536];
+    let n = sock.recv(&mut buf).expect("rtpengine answers ng commands");
+    let reply = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(reply.contains("6:result2:ok"), "rtpengine: {reply}");
+    // "3:sdp<len>:<sdp>": the SDP is the string after the key.
+    match reply.find("3:sdp") {
+        Some(i) => {
+            let rest = &reply[i + 5..];
+            let colon = rest.find(':').unwrap();
+            let len: usize = rest[..colon].parse().unwrap();
+            rest[colon + 1..colon + 1 + len].to_owned()
+        }
+        None => String::new(),
+    }
+}
+
+fn sdp_for(addr: SocketAddr) -> String {
+    format!(
+        "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
+        ip = addr.ip(),
+        port = addr.port()
+    )
+}
+
+/// The m= port and c= address of an SDP rtpengine wrote.
+fn media_addr(sdp: &str) -> SocketAddr {
+    let ip = sdp
+        .lines()
+        .find_map(|l| l.strip_prefix("c=IN IP4 "))
+        .expect("c= line")
+        .trim();
+    let port = sdp
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("m= line")
+        .trim();
+    format!("{ip}:{port}").parse().unwrap()
+}
+
+/// CPU time (utime + stime, every thread) of a process, from /proc.
+fn process_cpu(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("rtpengine runs");
+    let f: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    // After the ")": state is field 0, utime 11, stime 12 (clock ticks of
+    // 1/100 s on Linux).
+    let ticks = |i: usize| f[i].parse::<u64>().expect("a tick count");
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+/// Sessions in rtpengine over ng: offer from A (the sender), answer from B
+/// (the receiver); A's packets go to the port rtpengine wrote in the
+/// answer's SDP (the one toward A) and come out toward B.
+fn start_rtpengine(
+    sessions: usize,
+    ngaddr: SocketAddr,
+    pid: u32,
+    a: SocketAddr,
+    b: SocketAddr,
+) -> (Vec<SocketAddr>, Running) {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let tag = std::process::id();
+    let mut targets = Vec::with_capacity(sessions);
+    let mut calls = Vec::with_capacity(sessions);
+    for i in 0..sessions {
+        let call = format!("relay-bench-{tag}-{i}");
+        ng(
+            &sock,
+            ngaddr,
+            2 * i,
+            &[
+                ("call-id", &call),
+                ("command", "offer"),
+                ("from-tag", "a"),
+                ("sdp", &sdp_for(a)),
+            ],
+        );
+        let toward_a = ng(
+            &sock,
+            ngaddr,
+            2 * i + 1,
+            &[
+                ("call-id", &call),
+                ("command", "answer"),
+                ("from-tag", "a"),
+                ("sdp", &sdp_for(b)),
+                ("to-tag", "b"),
+            ],
+        );
+        targets.push(media_addr(&toward_a));
+        calls.push(call);
+    }
+    let cpu0 = process_cpu(pid);
+    (
+        targets,
+        Running::Rtpengine {
+            ng: ngaddr,
+            pid,
+            calls,
+            cpu0,
+        },
+    )
+}
+
+/// `pps`: packets per second the sender holds to (0: as fast as it can).
+fn run(subject: Subject, sessions: usize, secs: u64, pps: u64) -> Outcome {
+    let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket2::SockRef::from(&receiver)
+        .set_recv_buffer_size(8 << 20)
+        .ok();
+    receiver
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (receiver_addr, sender_addr) =
+        (receiver.local_addr().unwrap(), sender.local_addr().unwrap());
+
+    let (targets, mut running) = match subject {
+        Subject::Locus => start_locus(sessions, sender_addr, receiver_addr),
+        Subject::Rtpengine { ng, pid } => {
+            start_rtpengine(sessions, ng, pid, sender_addr, receiver_addr)
+        }
+    };
 
     let stop = Arc::new(AtomicBool::new(false));
     let received = Arc::new(AtomicU64::new(0));
@@ -122,7 +300,9 @@ fn run(sessions: usize, secs: u64) -> Outcome {
             .unwrap()
     };
 
-    start_tx.send(()).unwrap();
+    if let Running::Locus { start, .. } = &mut running {
+        start.take().unwrap().send(()).unwrap();
+    }
     let started = Instant::now();
     let deadline = started + Duration::from_secs(secs);
     let mut packet = [0u8; PACKET_LEN];
@@ -130,10 +310,13 @@ fn run(sessions: usize, secs: u64) -> Outcome {
     packet[8..12].copy_from_slice(&0x5eed_u32.to_be_bytes());
     let mut sent = 0u64;
     let mut seq = 0u16;
+    let mut ts = 0u32;
     'blast: loop {
+        seq = seq.wrapping_add(1);
+        ts = ts.wrapping_add(160);
+        packet[2..4].copy_from_slice(&seq.to_be_bytes());
+        packet[4..8].copy_from_slice(&ts.to_be_bytes());
         for target in &targets {
-            seq = seq.wrapping_add(1);
-            packet[2..4].copy_from_slice(&seq.to_be_bytes());
             if sender.send_to(&packet, target).is_ok() {
                 sent += 1;
             }
@@ -141,18 +324,51 @@ fn run(sessions: usize, secs: u64) -> Outcome {
         if sent % 1024 < targets.len() as u64 && Instant::now() >= deadline {
             break 'blast;
         }
+        if pps > 0 {
+            // Ahead of the rate: wait until the clock catches up.
+            let due = started + Duration::from_secs_f64(sent as f64 / pps as f64);
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+        }
     }
     let wall = started.elapsed();
     // Let the relay drain what is queued, then stop it.
     std::thread::sleep(Duration::from_millis(100));
-    stop_tx.send(()).unwrap();
-    let (forwarded, relay_cpu) = relay_thread.join().unwrap();
+    let (forwarded, relay_cpu) = match running {
+        Running::Locus { thread, stop, .. } => {
+            stop.send(()).unwrap();
+            let (forwarded, cpu) = thread.join().unwrap();
+            (Some(forwarded), cpu)
+        }
+        Running::Rtpengine {
+            ng: ngaddr,
+            pid,
+            calls,
+            cpu0,
+        } => {
+            let cpu = process_cpu(pid) - cpu0;
+            let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+            sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            for (i, call) in calls.iter().enumerate() {
+                ng(
+                    &sock,
+                    ngaddr,
+                    1_000_000 + i,
+                    &[("call-id", call), ("command", "delete"), ("from-tag", "a")],
+                );
+            }
+            (None, cpu)
+        }
+    };
     stop.store(true, Ordering::Relaxed);
     recv_thread.join().unwrap();
+    let received = received.load(Ordering::Relaxed);
     Outcome {
         sent,
-        forwarded,
-        received: received.load(Ordering::Relaxed),
+        forwarded: forwarded.unwrap_or(received),
+        received,
         relay_cpu,
         wall,
     }
@@ -171,19 +387,43 @@ fn main() {
         .split(',')
         .filter_map(|v| v.trim().parse().ok())
         .collect();
-    println!("media relay: {PACKET_LEN}-byte RTP over 127.0.0.1, {secs} s per run");
+    let pps: u64 = std::env::var("MEDIA_BENCH_PPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    // "NG_ADDR,PID" of a running rtpengine: the same blast through it.
+    let mut subjects = vec![("locus", Subject::Locus)];
+    if let Ok(v) = std::env::var("MEDIA_BENCH_RTPENGINE") {
+        let (ng, pid) = v
+            .split_once(',')
+            .expect("MEDIA_BENCH_RTPENGINE=NG_ADDR,PID");
+        subjects.push((
+            "rtpengine",
+            Subject::Rtpengine {
+                ng: ng.parse().expect("NG_ADDR"),
+                pid: pid.parse().expect("PID"),
+            },
+        ));
+    }
+    let rate = match pps {
+        0 => "as fast as the sender can".to_owned(),
+        n => format!("{n} packets/s"),
+    };
+    println!("media relay: {PACKET_LEN}-byte RTP over 127.0.0.1, {secs} s per run, {rate}");
     for n in sessions {
-        let o = run(n, secs);
-        let cpu = o.relay_cpu.as_secs_f64();
-        println!(
-            "sessions {n:>5}: sent {:>9}  forwarded {:>9}  received {:>9}  wall {:>9.0} pkt/s  relay CPU {:.2} s = {:>9.0} pkt/s per core ({:.2} us/pkt)",
-            o.sent,
-            o.forwarded,
-            o.received,
-            o.forwarded as f64 / o.wall.as_secs_f64(),
-            cpu,
-            o.forwarded as f64 / cpu,
-            cpu * 1e6 / o.forwarded as f64,
-        );
+        for (name, subject) in &subjects {
+            let o = run(*subject, n, secs, pps);
+            let cpu = o.relay_cpu.as_secs_f64();
+            println!(
+                "{name:<9} sessions {n:>5}: sent {:>9}  forwarded {:>9}  received {:>9}  wall {:>9.0} pkt/s  relay CPU {:.2} s = {:>9.0} pkt/s per core ({:.2} us/pkt)",
+                o.sent,
+                o.forwarded,
+                o.received,
+                o.forwarded as f64 / o.wall.as_secs_f64(),
+                cpu,
+                o.forwarded as f64 / cpu,
+                cpu * 1e6 / o.forwarded as f64,
+            );
+        }
     }
 }
