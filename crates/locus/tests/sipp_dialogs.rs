@@ -36,8 +36,9 @@ const FAR_RTP: u16 = 42000;
 
 /// Locus with the carrier on 127.0.0.2, `DID` routed to the far end,
 /// `PROBE_DID` to `probe`; one call at most, the relay on, T1 = 50 ms (so
-/// Timer B and Timer H are 3.2 s).
-fn locus(far: SocketAddr, probe: SocketAddr) -> Locus {
+/// Timer B and Timer H are 3.2 s). `calls` and `media` add keys to
+/// `[sip.calls]` and `[sip.media]`.
+fn locus(far: SocketAddr, probe: SocketAddr, calls: &str, media: &str) -> Locus {
     let config = format!(
         r#"
 [sip]
@@ -48,9 +49,11 @@ t1_ms = 50
 
 [sip.calls]
 max_calls = 1
+{calls}
 
 [sip.media]
 relay = true
+{media}
 
 [[sip.trunks]]
 name = "carrier"
@@ -508,10 +511,16 @@ struct Setup {
 
 impl Setup {
     fn start(far_steps: &str) -> Setup {
+        Setup::start_with(far_steps, "", "")
+    }
+
+    /// Like [`Setup::start`], with keys added to `[sip.calls]` and
+    /// `[sip.media]`.
+    fn start_with(far_steps: &str, calls: &str, media: &str) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let probe = silent(PROBE_IP);
         let far = SippServer::start(&scenario(dir.path(), "far", far_steps), FAR_IP);
-        let locus = locus(far.addr, probe.local_addr().unwrap());
+        let locus = locus(far.addr, probe.local_addr().unwrap(), calls, media);
         Setup {
             dir,
             probe,
@@ -1006,4 +1015,124 @@ fn call_limit_probe_is_refused_while_a_call_is_up() {
     let f = setup.far.take().unwrap().finish();
     assert_both(&c, &f);
     assert_call_slot_free(&setup.locus, &setup.probe);
+}
+
+/// An answered call the carrier never hangs up: Locus's BYE must end it on
+/// both legs; then neither dialog exists (481) and the slot is free.
+/// Returns the seconds from the far end's 200 to its BYE.
+fn answered_call_ended_by_locus(calls: &str, media: &str) -> f64 {
+    let far_steps = [
+        b_invited(),
+        b_answers(),
+        takes_bye(),
+        b_request("BYE", 9, NO_BODY),
+        r#"<recv response="481"/>"#.to_owned(),
+    ]
+    .join("\n  ");
+    let setup = Setup::start_with(&far_steps, calls, media);
+    let carrier_steps = [
+        a_invite(DID),
+        r#"<recv response="180" optional="true"/>"#.to_owned(),
+        a_answered(),
+        a_request("ACK", 1, NO_BODY),
+        takes_bye(),
+        a_request("BYE", 2, NO_BODY),
+        r#"<recv response="481"/>"#.to_owned(),
+    ]
+    .join("\n  ");
+    let (_, b) = setup.run(&carrier_steps);
+    let ok = sent(&b, |m| m.is_response(200, "INVITE"))[0].at;
+    received(&b, |m| m.is_request("BYE"))[0].at - ok
+}
+
+#[test]
+fn b2bua_max_call_duration_bye_both_ways() {
+    // Issue 3 item 2 (no call leaks): sip.calls.max_duration_secs = 1
+    // ends an answered call with BYE on both legs.
+    let t = answered_call_ended_by_locus("max_duration_secs = 1", "inactivity_timeout_secs = 0");
+    assert!((0.9..10.0).contains(&t), "BYE after 1 s, got {t} s");
+}
+
+#[test]
+fn b2bua_rtp_inactivity_guard_bye_both_ways_and_slot_freed() {
+    // Issue 3 item 2 (RTP-inactivity guard standing in for session
+    // timers): no RTP for 1 s on an answered call: BYE on both legs.
+    let t = answered_call_ended_by_locus("", "inactivity_timeout_secs = 1");
+    assert!((0.9..10.0).contains(&t), "BYE after 1 s, got {t} s");
+}
+
+#[test]
+fn b2bua_ring_timeout_caller_gets_480_far_end_cancelled() {
+    // Issue 3 item 2 (timeouts): the far end rings and never answers;
+    // after sip.calls.ring_timeout_secs = 1 the carrier gets 480 and the
+    // far end a CANCEL (its 487 ACKed); the slot is free afterwards.
+    let far_steps = [
+        b_invited(),
+        respond("180 Ringing", B_TAG, B_CONTACT, NO_BODY),
+        r#"<recv request="CANCEL" crlf="true"/>"#.to_owned(),
+        respond("200 OK", B_TAG, "", NO_BODY),
+        respond("487 Request Terminated", B_TAG, "", NO_BODY)
+            .replace("[last_CSeq:]", "CSeq: [$bcseq] INVITE"),
+        r#"<recv request="ACK" crlf="true"/>"#.to_owned(),
+    ]
+    .join("\n  ")
+    .replacen(
+        "<action>",
+        r#"<action><ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" assign_to="bcseq"/>"#,
+        1,
+    );
+    let setup = Setup::start_with(&far_steps, "ring_timeout_secs = 1", "");
+    let carrier_steps = [
+        a_invite(DID),
+        r#"<recv response="180"/>"#.to_owned(),
+        r#"<recv response="480"/>"#.to_owned(),
+        a_ack_failure(DID),
+    ]
+    .join("\n  ");
+    let (a, b) = setup.run(&carrier_steps);
+    let ring = received(&a, |m| m.is_response(180, "INVITE"))[0].at;
+    let t = received(&a, |m| m.is_response(480, "INVITE"))[0].at - ring;
+    assert!(
+        (0.9..10.0).contains(&t),
+        "480 after 1 s of ringing, got {t} s"
+    );
+    assert_eq!(received(&b, |m| m.is_request("CANCEL")).len(), 1);
+}
+
+/// The far end answers `status`; the carrier must get `expect` (and ACK
+/// it), the far end its ACK; then the slot is free.
+fn far_end_rejects(status: &str, expect: u16) {
+    let far_steps = [
+        b_invited(),
+        respond(status, B_TAG, "", NO_BODY),
+        r#"<recv request="ACK" crlf="true"/>"#.to_owned(),
+    ]
+    .join("\n  ");
+    let setup = Setup::start(&far_steps);
+    let carrier_steps = [
+        a_invite(DID),
+        format!(r#"<recv response="{expect}"/>"#),
+        a_ack_failure(DID),
+    ]
+    .join("\n  ");
+    setup.run(&carrier_steps);
+}
+
+#[test]
+fn c12_486_busy_relayed_and_slot_freed() {
+    far_end_rejects("486 Busy Here", 486);
+}
+
+#[test]
+fn c12_603_decline_relayed_and_slot_freed() {
+    // A 6xx is a final disposition of the called party: relayed as is.
+    far_end_rejects("603 Decline", 603);
+}
+
+#[test]
+fn c11_c12_3xx_mapped_to_480_and_slot_freed() {
+    far_end_rejects(
+        "302 Moved Temporarily\nContact: <sip:elsewhere@127.0.0.6:9>",
+        480,
+    );
 }
