@@ -857,15 +857,16 @@ fn b2bua_lost_ack_2xx_retransmitted_per_timer_g_then_bye_both_ways_at_timer_h() 
     let bye = received(&a, |m| m.is_request("BYE"));
     let gaps: Vec<f64> = oks.windows(2).map(|w| w[1].at - w[0].at).collect();
     // 200 at 0, then at 0.05, 0.15, 0.35, 0.75, 1.55, 3.15 s: six
-    // retransmissions before Timer H (the last one races it).
+    // retransmissions before Timer H (the last one races it; a loaded
+    // machine may delay more), the interval doubling from T1.
     assert!(
-        (6..=8).contains(&oks.len()),
-        "the 200 and 5 or 6 retransmissions, got {} ({gaps:?})",
+        (5..=8).contains(&oks.len()),
+        "the 200 and 4 to 7 retransmissions, got {} ({gaps:?})",
         oks.len()
     );
     assert!(
-        gaps.last().is_some_and(|g| *g >= 0.6),
-        "the interval doubles (Timer G), gaps {gaps:?}"
+        gaps[0] < 0.3 && gaps.last().is_some_and(|g| *g >= 0.6),
+        "the interval starts at T1 and doubles (Timer G), gaps {gaps:?}"
     );
     let h = bye[0].at - oks[0].at;
     assert!(
