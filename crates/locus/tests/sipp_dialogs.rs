@@ -1137,3 +1137,50 @@ fn c11_c12_3xx_mapped_to_480_and_slot_freed() {
         480,
     );
 }
+
+#[test]
+fn c16_carrier_record_route_honored_toward_the_carrier() {
+    // C16 in the carrier's direction: the carrier Record-Routes through its
+    // own address and gives a Contact nobody listens on. Locus's 200 echoes
+    // the Record-Route, and the far end's BYE reaches the carrier only if
+    // Locus sends it to the route, with the Route header and the Contact
+    // as Request-URI (loose routing).
+    let far_steps = [
+        b_invited(),
+        b_answers(),
+        pause(300),
+        b_request("BYE", 9, NO_BODY),
+        r#"<recv response="200"/>"#.to_owned(),
+    ]
+    .join("\n  ");
+    let setup = Setup::start(&far_steps);
+    let invite = a_invite(DID).replacen(
+        A_CONTACT,
+        "Record-Route: <sip:[local_ip]:[local_port];lr>\nContact: <sip:+15550001000@127.0.0.2:9>",
+        1,
+    );
+    let carrier_steps = [
+        invite,
+        r#"<recv response="180" optional="true"/>"#.to_owned(),
+        a_answered().replacen(
+            "<action>",
+            r#"<action><ereg regexp="^ *&lt;sip:127\.0\.0\.2:[0-9]+;lr&gt;" search_in="hdr" header="Record-Route:" check_it="true" assign_to="rr"/>"#,
+            1,
+        ),
+        r#"<Reference variables="rr"/>"#.to_owned(),
+        a_request("ACK", 1, NO_BODY),
+        recv(
+            r#"request="BYE""#,
+            &[
+                Check("Route:", r"&lt;sip:127\.0\.0\.2:[0-9]+;lr&gt;".to_owned()),
+                Check("msg", r"^BYE sip:\+15550001000@127\.0\.0\.2:9 ".to_owned()),
+            ],
+            "",
+        ),
+        respond("200 OK", "", "", NO_BODY),
+        a_request("BYE", 2, NO_BODY),
+        r#"<recv response="481"/>"#.to_owned(),
+    ]
+    .join("\n  ");
+    setup.run(&carrier_steps);
+}
