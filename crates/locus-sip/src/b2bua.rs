@@ -490,7 +490,8 @@ pub(crate) struct Calls {
     /// E8: a manager's INVITE abandoned by fail-open before it could be
     /// cancelled (no provisional yet): CANCELled on its first provisional,
     /// ACKed (and a 2xx ended with BYE) on its final answer, forgotten when
-    /// its transaction ends.
+    /// its transaction ends. Also the pending INVITE of any call that
+    /// ended before B's final answer ([`Calls::end`]).
     orphans: HashMap<TransactionId, LegB>,
     /// Transferors' dialogs after their transfer completed, by (Call-ID,
     /// our tag): they get the final NOTIFY, then BYE ([`transfer`]).
@@ -1608,6 +1609,12 @@ impl Calls {
                     ctx.out.push_back((None, ack.clone()));
                     return;
                 }
+                if b.confirmed {
+                    // B retransmits its 2xx until ACKed (RFC 3261 section
+                    // 13.3.1.4); the ACK goes end to end when A's comes, or
+                    // at Timer H. Not a late answer.
+                    return;
+                }
                 b.dialog.update_from_response(&resp);
                 b.confirmed = true;
                 if call.phase != Phase::Calling {
@@ -1973,11 +1980,17 @@ impl Calls {
             }
             self.by_dialog
                 .remove(&(call.a.call_id().to_owned(), call.a.local_tag().to_owned()));
-            if let Some(b) = &call.b {
+            if let Some(b) = call.b {
                 self.by_dialog.remove(&(
                     b.dialog.call_id().to_owned(),
                     b.dialog.local_tag().to_owned(),
                 ));
+                // B's INVITE still pending (a CANCEL racing its 200): a
+                // late 2xx gets ACK and BYE, or B keeps a dialog nobody
+                // ends (see `orphans`).
+                if let (Some(tx), false) = (b.tx, b.confirmed) {
+                    self.orphans.insert(tx, b);
+                }
             }
             tracing::info!(call = call_id, "call ended");
         }

@@ -9,6 +9,8 @@
 
 pub mod anchor;
 mod b2bua;
+#[cfg(test)]
+mod b2bua_paths;
 pub mod bindings;
 pub mod config;
 pub mod core;
