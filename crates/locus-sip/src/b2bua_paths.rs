@@ -35,6 +35,7 @@ fn trunk(name: &str, from: &str, outbound: &[&str]) -> TrunkConfig {
         oos_check: 0,
         oos_force: 0,
         default_elin: None,
+        send_location: false,
         dnis: Vec::new(),
     }
 }
