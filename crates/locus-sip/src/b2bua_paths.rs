@@ -7,38 +7,13 @@ use std::time::{Duration, Instant};
 
 use crate::config::SipConfig;
 use crate::routes::InboundRoute;
-use crate::trunk::{Profile, RateConfig, TrunkConfig};
 use crate::SipCore;
 
 const CARRIER: &str = "127.0.0.2:5060";
 const FAR: &str = "127.0.0.6:5070";
 const T1: Duration = Duration::from_millis(50);
 
-fn trunk(name: &str, from: &str, outbound: &[&str]) -> TrunkConfig {
-    TrunkConfig {
-        name: name.into(),
-        profile: Profile::Voice,
-        carrier_addresses: vec![from.into()],
-        rate_limit: RateConfig {
-            per_second: 0,
-            burst: 0,
-        },
-        outbound: outbound.iter().map(|s| (*s).to_owned()).collect(),
-        domain: None,
-        auth: None,
-        transport: Default::default(),
-        compact_headers: false,
-        spread: Default::default(),
-        identity: Default::default(),
-        emergency_device: false,
-        prefix: None,
-        oos_check: 0,
-        oos_force: 0,
-        default_elin: None,
-        send_location: false,
-        dnis: Vec::new(),
-    }
-}
+use crate::trunk::tests::voice as trunk;
 
 const SDP: &str = "v=0\r\no=x 1 1 IN IP4 127.0.0.2\r\ns=-\r\nc=IN IP4 127.0.0.2\r\n\
     t=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";

@@ -186,34 +186,9 @@ mod tests {
 
         use crate::config::SipConfig;
         use crate::routes::InboundRoute;
-        use crate::trunk::{Profile, RateConfig, TrunkConfig};
         use crate::SipCore;
 
-        fn trunk(name: &str, from: &str, outbound: &[&str]) -> TrunkConfig {
-            TrunkConfig {
-                name: name.into(),
-                profile: Profile::Voice,
-                carrier_addresses: vec![from.into()],
-                rate_limit: RateConfig {
-                    per_second: 0,
-                    burst: 0,
-                },
-                outbound: outbound.iter().map(|s| (*s).to_owned()).collect(),
-                domain: None,
-                auth: None,
-                transport: Default::default(),
-                compact_headers: false,
-                spread: Default::default(),
-                identity: Default::default(),
-                emergency_device: false,
-                prefix: None,
-                oos_check: 0,
-                oos_force: 0,
-                default_elin: None,
-                send_location: false,
-                dnis: Vec::new(),
-            }
-        }
+        use crate::trunk::tests::voice as trunk;
 
         /// A core whose DID routes to a trunk with `carrier.test` then
         /// 192.0.2.10:5060, after an INVITE from the carrier.

@@ -65,27 +65,9 @@ mod tests {
 
     fn trunk(domain: Option<&str>) -> Trunk {
         let config = TrunkConfig {
-            name: "c".into(),
             profile: crate::trunk::Profile::Byoc,
-            carrier_addresses: vec!["127.0.0.2".into()],
-            rate_limit: crate::trunk::RateConfig {
-                per_second: 0,
-                burst: 0,
-            },
-            outbound: vec![],
             domain: domain.map(Into::into),
-            auth: None,
-            transport: Default::default(),
-            compact_headers: false,
-            spread: Default::default(),
-            identity: Default::default(),
-            emergency_device: false,
-            prefix: None,
-            oos_check: 0,
-            oos_force: 0,
-            default_elin: None,
-            send_location: false,
-            dnis: Vec::new(),
+            ..crate::trunk::tests::voice("c", "127.0.0.2", &[])
         };
         Trunks::new(&[config]).by_name("c").unwrap().clone()
     }

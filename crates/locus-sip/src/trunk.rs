@@ -872,6 +872,22 @@ impl Trunk {
 pub(crate) mod tests {
     use super::*;
 
+    /// A voice trunk for tests: served for `from`, calls out to
+    /// `outbound` (in order), no rate limit, every option at its default.
+    pub(crate) fn voice(name: &str, from: &str, outbound: &[&str]) -> TrunkConfig {
+        TrunkConfig {
+            rate_limit: RateConfig {
+                per_second: 0,
+                burst: 0,
+            },
+            profile: Profile::Voice,
+            outbound: outbound.iter().map(|s| (*s).to_owned()).collect(),
+            spread: Default::default(),
+            transport: Default::default(),
+            ..dn(name, from, false, None)
+        }
+    }
+
     /// A DN trunk of the E911 ICD (E3) for tests.
     pub(crate) fn dn(name: &str, ip: &str, emergency: bool, prefix: Option<&str>) -> TrunkConfig {
         TrunkConfig {
