@@ -261,6 +261,21 @@ fn param_at(b: &[u8], i: usize, uri: bool) -> Option<SimpleParam> {
     Some(SimpleParam { name, value, end })
 }
 
+/// The value of a `;branch=value` at the start of `b` in the simple form
+/// (what [`simple_param`] reads there when the name is `branch`), the
+/// name compared as one word: `| 0x20` lower-cases the six letters only.
+#[inline]
+pub(crate) fn leading_branch(b: &[u8]) -> Option<Span> {
+    const WANT: u64 = u64::from_le_bytes(*b";branch=");
+    const CASE: u64 = u64::from_le_bytes([0, 0x20, 0x20, 0x20, 0x20, 0x20, 0x20, 0]);
+    let w = u64::from_le_bytes(*b.first_chunk::<8>()?);
+    if w | CASE != WANT {
+        return None;
+    }
+    let end = run(b, 8, &HEADER_VALUE);
+    (end > 8 && (end == b.len() || b[end] == b';')).then(|| Span::new(8, end))
+}
+
 /// [`param_at`] the start of `b`, for `params::next_param`.
 pub(crate) fn simple_param(b: &[u8], uri: bool) -> Option<SimpleParam> {
     param_at(b, 0, uri)
@@ -356,7 +371,16 @@ pub(crate) fn via(b: &[u8]) -> Option<ViaScan> {
         port_no = Some(p);
         i = end;
     }
-    let branch = params(b, i, false, b"branch")?;
+    // Usually the branch comes first: then the rest need not be compared
+    // with its name.
+    let branch = match leading_branch(&b[i..]) {
+        Some(br) => {
+            let br = br.shift(i);
+            params(b, br.end as usize, false, b"")?;
+            Some(br)
+        }
+        None => params(b, i, false, b"branch")?,
+    };
     Some(ViaScan {
         protocol_name: Span::new(0, name_end),
         protocol_version: Span::new(name_end + 1, version_end),
@@ -548,7 +572,11 @@ mod tests {
         if let Some(v) = via(s.as_bytes()) {
             assert_eq!(Ok(v.build(s)), Via::parse_full(s), "Via {s:?}");
             let br = Via::parse_full(s).unwrap();
-            assert_eq!(v.branch.map(|b| b.str(s)), br.branch(), "branch {s:?}");
+            // Both shortcuts (the scan's and `Via::branch`'s) against the
+            // general parameter reader.
+            let long = br.param("branch").flatten();
+            assert_eq!(v.branch.map(|b| b.str(s)), long, "branch {s:?}");
+            assert_eq!(br.branch(), long, "Via::branch {s:?}");
         }
         if let Some(u) = sip_uri(s.as_bytes()) {
             assert_eq!(Ok(Uri::Sip(u.build(s))), Uri::parse_full(s), "URI {s:?}");
@@ -706,7 +734,9 @@ mod tests {
         );
         let gap = pick(&[" ", "  "], &["\t", "", " \r\n ", "\x0c"]);
         let tail = pick(&[""], &[" ", ",", ";"]);
-        let names = &["branch", "BRANCH", "rport", "received", "x"];
+        let names = &[
+            "branch", "BRANCH", "bRanch", "branchx", "rport", "received", "x",
+        ];
         (head, gap, host(), params(names), tail)
             .prop_map(|(h, g, o, p, t)| format!("{h}{g}{o}{p}{t}"))
     }
