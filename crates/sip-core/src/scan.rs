@@ -167,19 +167,38 @@ fn host(b: &[u8], i: usize) -> Option<(HostScan, usize)> {
 }
 
 /// Four dot-separated parts of 1 to 3 digits, each at most 255, from `i`
-/// (the rules of `uri::parse_ipv4`), then where they end.
+/// (the rules of `uri::parse_ipv4`), then where they end. An address has
+/// at most 15 bytes, so it is read from a 16-byte window (zero-padded at
+/// the end of `b`: a zero is neither a digit nor a dot, so reading stops
+/// there as at the end) without a bounds check per byte.
 #[inline]
-fn ipv4(b: &[u8], mut i: usize) -> Option<(Ipv4Addr, usize)> {
-    let digit = |i: usize| {
-        b.get(i)
-            .map(|c| c.wrapping_sub(b'0'))
-            .filter(|d| *d < 10)
-            .map(u32::from)
+fn ipv4(b: &[u8], i: usize) -> Option<(Ipv4Addr, usize)> {
+    let s = b.get(i..)?;
+    let (addr, len) = match s.first_chunk::<16>() {
+        Some(w) => ipv4_in(w)?,
+        None => {
+            let mut w = [0u8; 16];
+            w[..s.len()].copy_from_slice(s);
+            ipv4_in(&w)?
+        }
     };
+    Some((addr, i + len))
+}
+
+/// [`ipv4`] from the start of `w`.
+#[inline(always)]
+fn ipv4_in(w: &[u8; 16]) -> Option<(Ipv4Addr, usize)> {
+    // `i` stays below 16 (four parts of at most three digits and three
+    // dots); `& 15` lets the compiler see it.
+    let digit = |i: usize| {
+        let d = w[i & 15].wrapping_sub(b'0');
+        (d < 10).then_some(u32::from(d))
+    };
+    let mut i = 0;
     let mut out = [0u8; 4];
     for (k, part) in out.iter_mut().enumerate() {
         if k > 0 {
-            if b.get(i) != Some(&b'.') {
+            if w[i & 15] != b'.' {
                 return None;
             }
             i += 1;
@@ -686,8 +705,29 @@ mod tests {
 
     fn host() -> impl Strategy<Value = String> {
         let host = pick(
-            &["h.example", "H-1.EXAMPLE_x", "192.0.2.1", "x."],
-            &["256.0.0.1", "1.2.3", "-x", ".x", "[::1]", "", "h!"],
+            &[
+                "h.example",
+                "H-1.EXAMPLE_x",
+                "192.0.2.1",
+                "x.",
+                "255.255.255.255",
+                "01.002.3.4",
+                "1.2.3.4x",
+            ],
+            &[
+                "256.0.0.1",
+                "1.2.3",
+                "-x",
+                ".x",
+                "[::1]",
+                "",
+                "h!",
+                "1.2.3.4567",
+                "1.2.3.4.5",
+                "1234.1.1.1",
+                "1.2.3.256",
+                "1.2..3",
+            ],
         );
         let port = pick(
             &["", ":5060", ":0", ":65535", ":00080"],
