@@ -139,6 +139,9 @@ impl<'a> Via<'a> {
     pub fn branch(&self) -> Option<&str> {
         // Usually the first parameter, in the simple form: read it at once
         // (what `Params::get` would find first).
+        if let Some(v) = crate::scan::leading_branch(self.params.as_bytes()) {
+            return Some(v.str(&self.params));
+        }
         if let Some(p) = crate::scan::simple_param(self.params.as_bytes(), false) {
             if crate::scan::is_lower_name(p.name.get(self.params.as_bytes()), b"branch") {
                 return p.value.map(|v| v.str(&self.params));

@@ -45,6 +45,28 @@ pub enum Method {
 impl Method {
     /// Classifies a method token without allocating for the known methods.
     pub fn from_bytes(s: &[u8]) -> Result<Method, ParseError> {
+        // By length first, then one fixed-size compare per candidate: the
+        // slice patterns below would test the lengths one arm at a time.
+        let known = match s.len() {
+            3 if s == b"ACK" => Some(Method::Ack),
+            3 if s == b"BYE" => Some(Method::Bye),
+            4 if s == b"INFO" => Some(Method::Info),
+            5 if s == b"PRACK" => Some(Method::Prack),
+            5 if s == b"REFER" => Some(Method::Refer),
+            6 if s == b"INVITE" => Some(Method::Invite),
+            6 if s == b"CANCEL" => Some(Method::Cancel),
+            6 if s == b"NOTIFY" => Some(Method::Notify),
+            6 if s == b"UPDATE" => Some(Method::Update),
+            7 if s == b"OPTIONS" => Some(Method::Options),
+            7 if s == b"PUBLISH" => Some(Method::Publish),
+            7 if s == b"MESSAGE" => Some(Method::Message),
+            8 if s == b"REGISTER" => Some(Method::Register),
+            9 if s == b"SUBSCRIBE" => Some(Method::Subscribe),
+            _ => None,
+        };
+        if let Some(m) = known {
+            return Ok(m);
+        }
         let m = match s {
             b"INVITE" => Method::Invite,
             b"ACK" => Method::Ack,

@@ -167,19 +167,38 @@ fn host(b: &[u8], i: usize) -> Option<(HostScan, usize)> {
 }
 
 /// Four dot-separated parts of 1 to 3 digits, each at most 255, from `i`
-/// (the rules of `uri::parse_ipv4`), then where they end.
+/// (the rules of `uri::parse_ipv4`), then where they end. An address has
+/// at most 15 bytes, so it is read from a 16-byte window (zero-padded at
+/// the end of `b`: a zero is neither a digit nor a dot, so reading stops
+/// there as at the end) without a bounds check per byte.
 #[inline]
-fn ipv4(b: &[u8], mut i: usize) -> Option<(Ipv4Addr, usize)> {
-    let digit = |i: usize| {
-        b.get(i)
-            .map(|c| c.wrapping_sub(b'0'))
-            .filter(|d| *d < 10)
-            .map(u32::from)
+fn ipv4(b: &[u8], i: usize) -> Option<(Ipv4Addr, usize)> {
+    let s = b.get(i..)?;
+    let (addr, len) = match s.first_chunk::<16>() {
+        Some(w) => ipv4_in(w)?,
+        None => {
+            let mut w = [0u8; 16];
+            w[..s.len()].copy_from_slice(s);
+            ipv4_in(&w)?
+        }
     };
+    Some((addr, i + len))
+}
+
+/// [`ipv4`] from the start of `w`.
+#[inline(always)]
+fn ipv4_in(w: &[u8; 16]) -> Option<(Ipv4Addr, usize)> {
+    // `i` stays below 16 (four parts of at most three digits and three
+    // dots); `& 15` lets the compiler see it.
+    let digit = |i: usize| {
+        let d = w[i & 15].wrapping_sub(b'0');
+        (d < 10).then_some(u32::from(d))
+    };
+    let mut i = 0;
     let mut out = [0u8; 4];
     for (k, part) in out.iter_mut().enumerate() {
         if k > 0 {
-            if b.get(i) != Some(&b'.') {
+            if w[i & 15] != b'.' {
                 return None;
             }
             i += 1;
@@ -259,6 +278,21 @@ fn param_at(b: &[u8], i: usize, uri: bool) -> Option<SimpleParam> {
         return None;
     }
     Some(SimpleParam { name, value, end })
+}
+
+/// The value of a `;branch=value` at the start of `b` in the simple form
+/// (what [`simple_param`] reads there when the name is `branch`), the
+/// name compared as one word: `| 0x20` lower-cases the six letters only.
+#[inline]
+pub(crate) fn leading_branch(b: &[u8]) -> Option<Span> {
+    const WANT: u64 = u64::from_le_bytes(*b";branch=");
+    const CASE: u64 = u64::from_le_bytes([0, 0x20, 0x20, 0x20, 0x20, 0x20, 0x20, 0]);
+    let w = u64::from_le_bytes(*b.first_chunk::<8>()?);
+    if w | CASE != WANT {
+        return None;
+    }
+    let end = run(b, 8, &HEADER_VALUE);
+    (end > 8 && (end == b.len() || b[end] == b';')).then(|| Span::new(8, end))
 }
 
 /// [`param_at`] the start of `b`, for `params::next_param`.
@@ -356,7 +390,16 @@ pub(crate) fn via(b: &[u8]) -> Option<ViaScan> {
         port_no = Some(p);
         i = end;
     }
-    let branch = params(b, i, false, b"branch")?;
+    // Usually the branch comes first: then the rest need not be compared
+    // with its name.
+    let branch = match leading_branch(&b[i..]) {
+        Some(br) => {
+            let br = br.shift(i);
+            params(b, br.end as usize, false, b"")?;
+            Some(br)
+        }
+        None => params(b, i, false, b"branch")?,
+    };
     Some(ViaScan {
         protocol_name: Span::new(0, name_end),
         protocol_version: Span::new(name_end + 1, version_end),
@@ -548,7 +591,11 @@ mod tests {
         if let Some(v) = via(s.as_bytes()) {
             assert_eq!(Ok(v.build(s)), Via::parse_full(s), "Via {s:?}");
             let br = Via::parse_full(s).unwrap();
-            assert_eq!(v.branch.map(|b| b.str(s)), br.branch(), "branch {s:?}");
+            // Both shortcuts (the scan's and `Via::branch`'s) against the
+            // general parameter reader.
+            let long = br.param("branch").flatten();
+            assert_eq!(v.branch.map(|b| b.str(s)), long, "branch {s:?}");
+            assert_eq!(br.branch(), long, "Via::branch {s:?}");
         }
         if let Some(u) = sip_uri(s.as_bytes()) {
             assert_eq!(Ok(Uri::Sip(u.build(s))), Uri::parse_full(s), "URI {s:?}");
@@ -658,8 +705,29 @@ mod tests {
 
     fn host() -> impl Strategy<Value = String> {
         let host = pick(
-            &["h.example", "H-1.EXAMPLE_x", "192.0.2.1", "x."],
-            &["256.0.0.1", "1.2.3", "-x", ".x", "[::1]", "", "h!"],
+            &[
+                "h.example",
+                "H-1.EXAMPLE_x",
+                "192.0.2.1",
+                "x.",
+                "255.255.255.255",
+                "01.002.3.4",
+                "1.2.3.4x",
+            ],
+            &[
+                "256.0.0.1",
+                "1.2.3",
+                "-x",
+                ".x",
+                "[::1]",
+                "",
+                "h!",
+                "1.2.3.4567",
+                "1.2.3.4.5",
+                "1234.1.1.1",
+                "1.2.3.256",
+                "1.2..3",
+            ],
         );
         let port = pick(
             &["", ":5060", ":0", ":65535", ":00080"],
@@ -706,7 +774,9 @@ mod tests {
         );
         let gap = pick(&[" ", "  "], &["\t", "", " \r\n ", "\x0c"]);
         let tail = pick(&[""], &[" ", ",", ";"]);
-        let names = &["branch", "BRANCH", "rport", "received", "x"];
+        let names = &[
+            "branch", "BRANCH", "bRanch", "branchx", "rport", "received", "x",
+        ];
         (head, gap, host(), params(names), tail)
             .prop_map(|(h, g, o, p, t)| format!("{h}{g}{o}{p}{t}"))
     }
