@@ -4,8 +4,8 @@
 //! cargo run --release -p locus-bench --bin alloc_count
 //! ```
 //!
-//! A counting global allocator (`stats_alloc`, so this crate keeps
-//! `unsafe_code` forbidden) wraps the system one; each message is parsed once
+//! A counting global allocator (`stats_alloc`, so this binary needs
+//! no `unsafe` of its own) wraps the system one; each message is parsed once
 //! to warm up, then the allocations of 1000 parses are averaged.
 
 use std::alloc::System;
