@@ -31,65 +31,29 @@
 # exit. Needs sipp (sip-tester) and, for the kamailio row, kamailio.
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/.." && pwd)
-target=${CARGO_TARGET_DIR:-$root/target}
+BENCH=options_floor
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 RATES=${RATES:-"10000 20000 30000 40000"}
-SECS=${SECS:-3}
 SERVERS=${SERVERS:-"plain mmsg tokio tokio-mmsg locus kamailio"}
 BATCH=${BATCH:-64}
 PACE_US=${PACE_US:-1000}
 PORT=${PORT:-15970}
-N_KAMAILIO=${N_KAMAILIO:-$(nproc)}
-KAMAILIO=${KAMAILIO:-/usr/sbin/kamailio}
-TICK=$(getconf CLK_TCK)
 
-die() { echo "options_floor: $*" >&2; exit 1; }
 command -v sipp >/dev/null || die "sipp is needed (apt-get install sip-tester)"
 command -v ss >/dev/null || die "ss (iproute2) is needed"
 
-work=$(mktemp -d /tmp/locus-options-floor.XXXXXX)
+# One server at a time; lib.sh's cleanup stops whatever is left in pids.
 pid=
 stop_server() {
     [ -n "$pid" ] || return 0
     local kids
     kids=$(pgrep -P "$pid" || true)
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+    stop "$pid"
     # Kamailio's workers exit with their parent; stop any that did not.
     for p in $kids; do kill "$p" 2>/dev/null || true; done
     pid=
-}
-cleanup() { stop_server; rm -rf "$work"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# CPU seconds used so far by PID and its child processes. (The split
-# between utime and stime is sampled at the clock tick and too coarse over a
-# step to tell the kernel's share: perf does that, see README.)
-cpu_secs() {
-    local ticks=0 p f
-    for p in "$1" $(pgrep -P "$1" || true); do
-        [ -r "/proc/$p/stat" ] || continue
-        # Fields after the ")" of the command name: utime is the 12th, stime the 13th.
-        f=$(sed 's/.*) //' "/proc/$p/stat")
-        ticks=$((ticks + $(echo "$f" | awk '{print $12 + $13}')))
-    done
-    echo "$ticks $TICK" | awk '{printf "%.3f", $1 / $2}'
-}
-
-# Datagrams the kernel dropped on the server's socket (receive buffer full).
-udp_drops() {
-    awk -v a="$(printf '0100007F:%04X' "$1")" '$2 == a { d += $NF } END { print d + 0 }' /proc/net/udp
-}
-
-wait_udp() {
-    local i
-    for i in $(seq 50); do
-        ss -Hlun "sport = :$1" | grep -q . && return 0
-        sleep 0.1
-    done
-    return 1
+    pids=()
 }
 
 # udp_floor's cumulative "datagrams recv_calls" (its last counter line).
@@ -117,6 +81,7 @@ start_server() {
     *) die "unknown server $name" ;;
     esac
     pid=$!
+    pids=("$pid")
     wait_udp "$PORT" || die "$name did not listen: $(tail -5 "$work/server.err")"
 }
 
