@@ -711,7 +711,8 @@ impl Driver {
     /// last call, in order, while their SIP server's publisher has room in
     /// its window and no full state is coming in from their call server
     /// (a download of 100,000 devices must not wait on 100,000 PUBLISHes;
-    /// they follow it).
+    /// they follow it). The queue stops at the first device that cannot go
+    /// yet, whatever the call server of those behind it: order is kept.
     fn publish_pending(&mut self, now: Instant) {
         while let Some(key) = self.to_publish.front() {
             let cs = key.call_server;
