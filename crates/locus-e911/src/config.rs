@@ -30,7 +30,20 @@ pub struct E911Config {
     /// Contact and From; the IP of the first `sip_listen` address when
     /// unset (then that address must not be a wildcard).
     pub sip_host: Option<String>,
+    /// Seconds a cluster member with an established reg subscription may
+    /// stay silent before the manager asks it an OPTIONS (E15: a member
+    /// that died without a word is found and its peers take over);
+    /// 0..=300, 0 = never.
+    pub member_check_interval: u32,
+    /// Seconds that OPTIONS may go unanswered before the member's
+    /// subscriptions count as lost; 1..=30.
+    pub member_check_timeout: u32,
 }
+
+/// Range of `member_check_interval`.
+const MEMBER_CHECK_INTERVAL: std::ops::RangeInclusive<u32> = 0..=300;
+/// Range of `member_check_timeout`.
+const MEMBER_CHECK_TIMEOUT: std::ops::RangeInclusive<u32> = 1..=30;
 
 impl Default for E911Config {
     fn default() -> Self {
@@ -39,6 +52,8 @@ impl Default for E911Config {
             data_dir: "./locus-data".into(),
             sip_listen: vec!["udp:127.0.0.1:5070".into(), "tcp:127.0.0.1:5070".into()],
             sip_host: None,
+            member_check_interval: 10,
+            member_check_timeout: 5,
         }
     }
 }
@@ -120,7 +135,31 @@ impl E911Config {
             }),
             _ => {}
         }
+        if !MEMBER_CHECK_INTERVAL.contains(&self.member_check_interval) {
+            out.push(Invalid {
+                key: "e911.member_check_interval".into(),
+                value: self.member_check_interval.to_string(),
+                allowed: "0 to 300 seconds (0 = never)".into(),
+            });
+        }
+        if !MEMBER_CHECK_TIMEOUT.contains(&self.member_check_timeout) {
+            out.push(Invalid {
+                key: "e911.member_check_timeout".into(),
+                value: self.member_check_timeout.to_string(),
+                allowed: "1 to 30 seconds".into(),
+            });
+        }
         out
+    }
+
+    /// The member check of the reg subscriptions: interval (`None`: off)
+    /// and timeout.
+    pub fn member_check(&self) -> (Option<std::time::Duration>, std::time::Duration) {
+        let secs = |s: u32| std::time::Duration::from_secs(u64::from(s));
+        (
+            (self.member_check_interval > 0).then(|| secs(self.member_check_interval)),
+            secs(self.member_check_timeout.max(1)),
+        )
     }
 
     /// The `sip_listen` entries, parsed (call after [`E911Config::validate`]
@@ -174,5 +213,23 @@ mod tests {
         assert!(c.validate().is_empty());
         c.sip_host = Some("bad host".into());
         assert_eq!(c.validate()[0].key, "e911.sip_host");
+    }
+
+    #[test]
+    fn e15_member_check_ranges() {
+        let mut c = E911Config {
+            member_check_interval: 301,
+            member_check_timeout: 0,
+            ..E911Config::default()
+        };
+        let keys: Vec<String> = c.validate().into_iter().map(|p| p.key).collect();
+        assert_eq!(
+            keys,
+            ["e911.member_check_interval", "e911.member_check_timeout"]
+        );
+        c.member_check_interval = 0;
+        c.member_check_timeout = 30;
+        assert!(c.validate().is_empty());
+        assert_eq!(c.member_check(), (None, std::time::Duration::from_secs(30)));
     }
 }

@@ -37,7 +37,8 @@
 //! `handle_timeout` in, then drain `poll_transmit` and `poll_event`; sleep
 //! until `poll_timeout`. No clock, socket or store here.
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -63,7 +64,7 @@ pub const DEFAULT_USERNAME: &str = "911";
 /// Which machine takes a received message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
-    /// NOTIFY requests and responses to SUBSCRIBE: the
+    /// NOTIFY requests and responses to SUBSCRIBE and OPTIONS: the
     /// [`crate::subscriber::Subscriber`] of the call server (find it by the
     /// source address, or offer the message to each).
     Subscriber,
@@ -81,7 +82,8 @@ pub fn route(msg: &Message) -> Route {
         Message::Request(r) if *r.method() == Method::Notify => Route::Subscriber,
         Message::Request(_) => Route::RedirectUas,
         Message::Response(r) => match r.cseq().map(|c| &c.method) {
-            Some(Method::Subscribe) => Route::Subscriber,
+            // OPTIONS: the subscriber's member check (E15).
+            Some(Method::Subscribe | Method::Options) => Route::Subscriber,
             Some(Method::Publish) => Route::Publisher,
             _ => Route::Drop,
         },
@@ -537,6 +539,12 @@ pub struct PublisherConfig {
     pub rng_seed: u64,
     /// A User-Agent header, if any.
     pub user_agent: Option<String>,
+    /// At most this many PUBLISHes are in flight at once (at least 1);
+    /// the others wait their turn in order. A device download places
+    /// thousands of devices in a second: without a window their PUBLISHes
+    /// would leave in one burst, overflow the server's socket buffer and
+    /// crowd out the NOTIFYs still coming (default 64).
+    pub max_in_flight: usize,
 }
 
 impl PublisherConfig {
@@ -551,6 +559,7 @@ impl PublisherConfig {
             timers: TimerConfig::default(),
             rng_seed: 0x0e11_e911,
             user_agent: None,
+            max_in_flight: 64,
         }
     }
 }
@@ -614,6 +623,8 @@ struct Publication {
     refresh_at: Option<Instant>,
     retry_at: Option<Instant>,
     failures: u32,
+    /// In [`Publisher`]'s queue of PUBLISHes waiting for the window.
+    queued: bool,
 }
 
 /// Publishes each device's PIDF-LO with its ELIN to one SIP server
@@ -633,6 +644,12 @@ struct Publication {
 ///
 /// One PUBLISH per publication is in flight at a time (the entity tag
 /// changes with each answer); a document set meanwhile goes out after it.
+/// At most [`PublisherConfig::max_in_flight`] PUBLISHes are in flight in
+/// all; the rest wait in order.
+///
+/// Timers cost O(log n) per publication, never a walk over all of them:
+/// each time set goes on a heap; an entry made stale by a later change
+/// only causes one wake-up that finds nothing due.
 #[derive(Debug)]
 pub struct Publisher {
     cfg: PublisherConfig,
@@ -641,6 +658,10 @@ pub struct Publisher {
     table: TransactionTable,
     pubs: HashMap<PublicationKey, Publication>,
     client_tx: HashMap<TransactionId, PublicationKey>,
+    /// Refresh and retry instants, earliest first (may hold stale ones).
+    timers: BinaryHeap<Reverse<(Instant, PublicationKey)>>,
+    /// Publications waiting for a place in the window, in order.
+    waiting: VecDeque<PublicationKey>,
     rng: fastrand::Rng,
     transmits: VecDeque<(SocketAddr, Transport, Bytes)>,
     events: VecDeque<PublisherEvent>,
@@ -657,9 +678,16 @@ impl Publisher {
             transport,
             pubs: HashMap::new(),
             client_tx: HashMap::new(),
+            timers: BinaryHeap::new(),
+            waiting: VecDeque::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
         }
+    }
+
+    /// PUBLISHes in flight.
+    pub fn in_flight(&self) -> usize {
+        self.client_tx.len()
     }
 
     /// The entity tag the server gave a publication, if any.
@@ -700,6 +728,7 @@ impl Publisher {
             refresh_at: None,
             retry_at: None,
             failures: 0,
+            queued: false,
         });
         p.doc = doc;
         p.doc_version += 1;
@@ -752,16 +781,25 @@ impl Publisher {
     /// The time given by [`Publisher::poll_timeout`] came.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.table.handle_timeout(now);
-        let due: Vec<PublicationKey> = self
-            .pubs
-            .iter()
-            .filter(|(_, p)| {
+        let mut due = Vec::new();
+        while let Some(Reverse((at, _))) = self.timers.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((_, key))) = self.timers.pop() else {
+                break;
+            };
+            // Stale entries (the time changed, the PUBLISH went out, the
+            // publication is gone) find nothing due.
+            let is_due = self.pubs.get(&key).is_some_and(|p| {
                 p.in_flight.is_none()
                     && (p.refresh_at.is_some_and(|t| t <= now)
                         || p.retry_at.is_some_and(|t| t <= now))
-            })
-            .map(|(k, _)| k.clone())
-            .collect();
+            });
+            if is_due {
+                due.push(key);
+            }
+        }
         for key in due {
             self.send(now, &key);
         }
@@ -770,11 +808,10 @@ impl Publisher {
 
     /// When [`Publisher::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.pubs
-            .values()
-            .filter(|p| p.in_flight.is_none())
-            .flat_map(|p| [p.refresh_at, p.retry_at])
-            .flatten()
+        self.timers
+            .peek()
+            .map(|Reverse((at, _))| *at)
+            .into_iter()
             .chain(self.table.poll_timeout())
             .min()
     }
@@ -795,17 +832,22 @@ impl Publisher {
         let Some(p) = self.pubs.get_mut(key) else {
             return;
         };
-        if p.in_flight.is_some() {
-            return; // sent when the answer comes
+        if p.in_flight.is_some() || p.queued {
+            return; // sent when the answer comes, or when its turn comes
         }
-        p.refresh_at = None;
-        p.retry_at = None;
         if p.removing && p.etag.is_none() {
             self.pubs.remove(key);
             self.events
                 .push_back(PublisherEvent::Removed { key: key.clone() });
             return;
         }
+        if self.client_tx.len() >= self.cfg.max_in_flight.max(1) {
+            p.queued = true;
+            self.waiting.push_back(key.clone());
+            return;
+        }
+        p.refresh_at = None;
+        p.retry_at = None;
         p.cseq = p.cseq.saturating_add(1);
         let branch = sip_core::new_branch();
         let mut b = RequestBuilder::new(Method::Publish, &key.aor)
@@ -858,11 +900,36 @@ impl Publisher {
                 let d = self.cfg.backoff.delay(p.failures, &mut self.rng);
                 p.failures = p.failures.saturating_add(1);
                 p.retry_at = Some(now + d);
+                self.timers.push(Reverse((now + d, key.clone())));
+            }
+        }
+    }
+
+    /// Sends waiting publications while the window has room.
+    fn send_waiting(&mut self, now: Instant) {
+        while self.client_tx.len() < self.cfg.max_in_flight.max(1) {
+            let Some(key) = self.waiting.pop_front() else {
+                break;
+            };
+            if let Some(p) = self.pubs.get_mut(&key) {
+                p.queued = false;
+                self.send(now, &key);
             }
         }
     }
 
     fn pump(&mut self, now: Instant) {
+        loop {
+            self.drain_actions(now);
+            let before = self.client_tx.len();
+            self.send_waiting(now);
+            if self.client_tx.len() == before {
+                break;
+            }
+        }
+    }
+
+    fn drain_actions(&mut self, now: Instant) {
         while let Some((id, action)) = self.table.poll_action() {
             match action {
                 Action::Transmit(b) if self.client_tx.contains_key(&id) => {
@@ -922,7 +989,9 @@ impl Publisher {
                 if let Some(v) = p.sent.take() {
                     p.acked = Some(v);
                 }
-                p.refresh_at = Some(now + refresh_after(granted, floor));
+                let at = now + refresh_after(granted, floor);
+                p.refresh_at = Some(at);
+                self.timers.push(Reverse((at, key.clone())));
                 self.events.push_back(PublisherEvent::Published {
                     key: key.clone(),
                     etag: p.etag.clone(),
@@ -940,6 +1009,7 @@ impl Publisher {
                     return;
                 }
                 p.retry_at = Some(now);
+                self.timers.push(Reverse((now, key.clone())));
             }
             423 => {
                 let min = resp.and_then(|r| number_header(r, HeaderName::MinExpires));
@@ -947,6 +1017,7 @@ impl Publisher {
                     Some(m) if m > p.expires => {
                         p.expires = m;
                         p.retry_at = Some(now);
+                        self.timers.push(Reverse((now, key.clone())));
                     }
                     _ => self.failed(now, key, status, Duration::ZERO),
                 }
@@ -981,6 +1052,7 @@ impl Publisher {
         p.failures = p.failures.saturating_add(1);
         let retry_at = now + d;
         p.retry_at = Some(retry_at);
+        self.timers.push(Reverse((retry_at, key.clone())));
         self.events.push_back(PublisherEvent::Failed {
             key: key.clone(),
             status,

@@ -121,6 +121,7 @@ impl Manager {
                 local,
                 snapshot,
                 devices,
+                member_check: config.member_check(),
             },
         })
     }

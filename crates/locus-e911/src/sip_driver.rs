@@ -20,7 +20,16 @@
 //! the active SIP server of its call server (the first healthy member,
 //! E15). It is published again when its location, ELIN or civic address
 //! changes, or when the active server changes; a device that is no longer
-//! located or tracked is unpublished.
+//! located or tracked is unpublished. Publications wait while a full
+//! state is still coming in from their call server and go out at most
+//! [`PUBLISH_WINDOW`] at a time per SIP server, so a download of 100,000
+//! devices is not slowed by, nor floods the server with, their PUBLISHes.
+//!
+//! # Device download
+//!
+//! A NOTIFY's 200 is sent before its devices are placed (the notifier
+//! prepares its next NOTIFY meanwhile); device writes queued while the
+//! store was busy go in one transaction.
 //!
 //! # Sending
 //!
@@ -28,7 +37,7 @@
 //! task per (transport, destination), so a TCP connect to a dead cluster
 //! member never holds up a 302 to another.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -59,6 +68,9 @@ const AGENT: &str = concat!("Locus-E911/", env!("CARGO_PKG_VERSION"));
 
 /// How long a stream sender task waits for more before it ends.
 const STREAM_SENDER_IDLE: Duration = Duration::from_secs(60);
+
+/// PUBLISHes in flight per SIP server ([`PublisherConfig::max_in_flight`]).
+const PUBLISH_WINDOW: usize = 64;
 
 /// How long shutdown waits for the persister to write what is queued.
 const PERSIST_DRAIN: Duration = Duration::from_secs(5);
@@ -121,6 +133,9 @@ pub(crate) struct Parts {
     pub(crate) local: Local,
     pub(crate) snapshot: ConfigSnapshot,
     pub(crate) devices: Vec<Device>,
+    /// The subscribers' member check: interval (`None`: off) and timeout
+    /// ([`SubscriberConfig::member_check`]).
+    pub(crate) member_check: (Option<Duration>, Duration),
 }
 
 type Job = Box<dyn FnOnce(&mut Store) -> Result<(), StoreError> + Send>;
@@ -143,6 +158,7 @@ pub(crate) async fn run(
         local,
         snapshot,
         devices,
+        member_check,
     } = parts;
     let mut d = Driver {
         endpoint,
@@ -156,13 +172,17 @@ pub(crate) async fn run(
         uas: HashMap::new(),
         devices: HashMap::new(),
         by_user: HashMap::new(),
+        to_publish: VecDeque::new(),
+        publish_queued: HashSet::new(),
         outbox: Vec::new(),
+        member_check,
     };
     let now = Instant::now();
     d.apply_snapshot(now, snapshot, devices);
     d.flush().await;
 
     loop {
+        let mut received = false;
         let deadline = d.poll_timeout().map(tokio::time::Instant::from_std);
         let sleep = async {
             match deadline {
@@ -186,6 +206,7 @@ pub(crate) async fn run(
                         Err(_) => break,
                     }
                 }
+                received = true;
             }
             snap = snap_rx.recv() => {
                 if let Some(snap) = snap {
@@ -193,6 +214,14 @@ pub(crate) async fn run(
                 }
             }
             () = sleep => d.on_timeout(Instant::now()),
+        }
+        if received {
+            // The answers first (a NOTIFY's 200, a 302): the notifier sends
+            // its next NOTIFY while the devices of this one are placed,
+            // recorded and published.
+            d.take_transmits();
+            d.flush().await;
+            d.collect(Instant::now());
         }
         d.flush().await;
     }
@@ -218,12 +247,40 @@ pub(crate) async fn run(
     endpoint.shutdown().await;
 }
 
+/// Most queued jobs written in one store transaction.
+const PERSIST_BATCH: usize = 4096;
+
 /// Writes queued jobs to the store, in order; a failure is logged, never
-/// fatal.
+/// fatal. What is queued when the store is free goes in one transaction
+/// ([`Store::batch`]): a device download queues thousands of devices a
+/// second, and one commit each would cost more than the download itself.
 async fn persist(store: StoreHandle, mut rx: mpsc::UnboundedReceiver<(&'static str, Job)>) {
-    while let Some((what, job)) = rx.recv().await {
-        if let Err(e) = store.call(job).await {
-            tracing::warn!(what, error = %e, "e911 store write failed");
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < PERSIST_BATCH {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let written = store
+            .call(move |s| {
+                s.batch(|s| {
+                    for (what, job) in jobs {
+                        // One job's bug must not lose the others' writes.
+                        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(s))) {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => {
+                                tracing::warn!(what, error = %e, "e911 store write failed")
+                            }
+                            Err(_) => tracing::error!(what, "e911 store write panicked"),
+                        }
+                    }
+                })
+            })
+            .await;
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "e911 store batch not committed");
         }
     }
 }
@@ -297,10 +354,17 @@ struct Driver {
     /// Redirect UASes by gateway username (E12); kept across reloads so
     /// retransmissions meet their transaction.
     uas: HashMap<String, RedirectUas>,
-    devices: HashMap<DevKey, Tracked>,
+    /// Boxed: a record is large (its publication holds a civic address),
+    /// and a download of 100,000 devices grows the map many times over.
+    devices: HashMap<DevKey, Box<Tracked>>,
     /// Lower-case AOR user to the devices with it (emergency caller lookup).
     by_user: HashMap<String, Vec<DevKey>>,
+    /// Devices whose publication may need a change, in order; each once
+    /// ([`Driver::publish_pending`]).
+    to_publish: VecDeque<DevKey>,
+    publish_queued: HashSet<DevKey>,
     outbox: Vec<(SocketAddr, Transport, Bytes)>,
+    member_check: (Option<Duration>, Duration),
 }
 
 fn now_ms() -> i64 {
@@ -467,6 +531,7 @@ impl Driver {
             if !self.publishers.contains_key(&(addr, t)) {
                 let mut cfg = PublisherConfig::new(self.local.uri(), self.local.sent_by(t));
                 cfg.user_agent = Some(AGENT.into());
+                cfg.max_in_flight = PUBLISH_WINDOW;
                 self.publishers
                     .insert((addr, t), Publisher::new(cfg, addr, t));
             }
@@ -507,6 +572,7 @@ impl Driver {
         );
         cfg.user_agent = Some(AGENT.into());
         cfg.rng_seed ^= u64::try_from(c.id).unwrap_or(0);
+        (cfg.member_check, cfg.member_check_timeout) = self.member_check;
         let mode = match c.subscription_mode {
             SubscriptionMode::Server => SubscribeMode::Server,
             SubscriptionMode::PerAor => SubscribeMode::PerAor(c.aors.clone()),
@@ -523,13 +589,13 @@ impl Driver {
 
     fn insert_tracked(&mut self, key: DevKey, t: Tracked) {
         let user = t.dev.user.to_ascii_lowercase();
-        if self.devices.insert(key.clone(), t).is_none() {
+        if self.devices.insert(key.clone(), Box::new(t)).is_none() {
             self.by_user.entry(user).or_default().push(key);
         }
     }
 
     /// Drops a device from memory only.
-    fn forget(&mut self, key: &DevKey) -> Option<Tracked> {
+    fn forget(&mut self, key: &DevKey) -> Option<Box<Tracked>> {
         let t = self.devices.remove(key)?;
         let user = t.dev.user.to_ascii_lowercase();
         if let Some(v) = self.by_user.get_mut(&user) {
@@ -636,7 +702,39 @@ impl Driver {
                 },
             ),
         }
-        self.sync_publication(now, &key);
+        if self.publish_queued.insert(key.clone()) {
+            self.to_publish.push_back(key);
+        }
+    }
+
+    /// Brings publications up to date for the devices placed since the
+    /// last call, in order, while their SIP server's publisher has room in
+    /// its window and no full state is coming in from their call server
+    /// (a download of 100,000 devices must not wait on 100,000 PUBLISHes;
+    /// they follow it). The queue stops at the first device that cannot go
+    /// yet, whatever the call server of those behind it: order is kept.
+    fn publish_pending(&mut self, now: Instant) {
+        while let Some(key) = self.to_publish.front() {
+            let cs = key.call_server;
+            let Some(s) = self.servers.get(&cs) else {
+                let key = self.to_publish.pop_front().expect("front exists");
+                self.publish_queued.remove(&key);
+                continue;
+            };
+            if s.sub.downloading(now) {
+                break;
+            }
+            let full = self
+                .publish_target(cs)
+                .and_then(|t| self.publishers.get(&t))
+                .is_some_and(|p| p.in_flight() >= PUBLISH_WINDOW);
+            if full {
+                break;
+            }
+            let key = self.to_publish.pop_front().expect("front exists");
+            self.publish_queued.remove(&key);
+            self.sync_publication(now, &key);
+        }
     }
 
     /// Where `cs`'s publications go: its active member, else its first.
@@ -817,7 +915,7 @@ impl Driver {
     /// contact, then AOR, then user; the sending call server's devices and
     /// located ones first.
     fn find_caller<'a>(
-        devices: &'a HashMap<DevKey, Tracked>,
+        devices: &'a HashMap<DevKey, Box<Tracked>>,
         by_user: &HashMap<String, Vec<DevKey>>,
         cs: Option<Id>,
         caller: &CallerInfo,
@@ -850,7 +948,7 @@ impl Driver {
                     t.dev.updated_at,
                 )
             })
-            .map(|(_, t)| t)
+            .map(|(_, t)| &**t)
     }
 
     fn on_emergency_call(&mut self, ev: EmergencyCallEvent) {
@@ -926,7 +1024,6 @@ impl Driver {
             }
             other => tracing::debug!(?other, "transport event ignored"),
         }
-        self.collect(now);
     }
 
     fn on_message(&mut self, now: Instant, from: SocketAddr, transport: Transport, msg: &Message) {
@@ -1026,6 +1123,7 @@ impl Driver {
         for ev in calls {
             self.on_emergency_call(ev);
         }
+        self.publish_pending(now);
         for (target, p) in &mut self.publishers {
             while let Some(ev) = p.poll_event() {
                 match ev {
@@ -1041,6 +1139,11 @@ impl Driver {
                 }
             }
         }
+        self.take_transmits();
+    }
+
+    /// Moves everything the machines want sent into the outbox.
+    fn take_transmits(&mut self) {
         for s in self.servers.values_mut() {
             while let Some(t) = s.sub.poll_transmit() {
                 self.outbox.push(t);

@@ -624,121 +624,49 @@ impl Store {
     /// `ident`; `dev.id` is ignored), appending a location history entry
     /// when its location, ELIN or locating rule changed, or when a new
     /// device is placed (E16).
-    pub fn upsert_device(&mut self, mut dev: Device) -> Result<DeviceUpsert> {
-        let tx = self.conn.transaction()?;
-        if !row_exists(&tx, "call_servers", dev.call_server_id)? {
-            return Err(StoreError::UnknownReference {
-                field: "call_server_id",
-                what: "call server",
-                id: dev.call_server_id,
-            });
+    ///
+    /// All or nothing on its own (a transaction). Inside [`Store::batch`]
+    /// the batch is the transaction: every check comes before the first
+    /// write, so a refused device writes nothing (a savepoint per device
+    /// would cost a statement journal page each).
+    pub fn upsert_device(&mut self, dev: Device) -> Result<DeviceUpsert> {
+        if self.conn.is_autocommit() {
+            let tx = self.conn.transaction()?;
+            let done = upsert_device_in(&tx, dev)?;
+            tx.commit()?;
+            Ok(done)
+        } else {
+            upsert_device_in(&self.conn, dev)
         }
-        let location_name = match dev.location_id {
-            Some(id) => Some(
-                tx.query_row("SELECT name FROM locations WHERE id = ?1", [id], |r| {
-                    r.get::<_, String>(0)
-                })
-                .optional()?
-                .ok_or(StoreError::UnknownReference {
-                    field: "location_id",
-                    what: "location",
-                    id,
-                })?,
-            ),
-            None => None,
-        };
-        let old: Option<PlacementRow> = tx
-            .query_row(
-                "SELECT id, location_id, elin, located_by FROM devices
-                 WHERE call_server_id = ?1 AND aor = ?2 AND ident = ?3",
-                params![dev.call_server_id, dev.aor, dev.ident],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()?;
-        let elin = dev.elin.as_ref().map(|e| e.as_str().to_owned());
-        let by = dev.located_by.map(|b| b.as_str().to_owned());
-        let ip = dev.source_ip.map(|a| a.to_string());
-        let (created, location_changed) = match old {
-            Some((id, loc, old_elin, old_by)) => {
-                dev.id = id;
-                tx.execute(
-                    "UPDATE devices SET user = ?1, contact = ?2, source_ip = ?3, mac = ?4,
-                        state = ?5, location_id = ?6, elin = ?7, located_by = ?8, updated_at = ?9
-                     WHERE id = ?10",
-                    params![
-                        dev.user,
-                        dev.contact,
-                        ip,
-                        dev.mac,
-                        dev.state.as_str(),
-                        dev.location_id,
-                        elin,
-                        by,
-                        dev.updated_at,
-                        id
-                    ],
-                )?;
-                (
-                    false,
-                    (loc, old_elin, old_by) != (dev.location_id, elin.clone(), by.clone()),
-                )
-            }
-            None => {
-                tx.execute(
-                    "INSERT INTO devices (call_server_id, aor, ident, user, contact, source_ip,
-                        mac, state, location_id, elin, located_by, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                    params![
-                        dev.call_server_id,
-                        dev.aor,
-                        dev.ident,
-                        dev.user,
-                        dev.contact,
-                        ip,
-                        dev.mac,
-                        dev.state.as_str(),
-                        dev.location_id,
-                        elin,
-                        by,
-                        dev.updated_at
-                    ],
-                )?;
-                dev.id = tx.last_insert_rowid();
-                (true, dev.location_id.is_some() || elin.is_some())
-            }
-        };
-        if location_changed {
-            tx.execute(
-                "INSERT INTO device_location_history
-                    (call_server_id, aor, ident, at, location_id, location_name, elin, located_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    dev.call_server_id,
-                    dev.aor,
-                    dev.ident,
-                    dev.updated_at,
-                    dev.location_id,
-                    location_name,
-                    elin,
-                    by
-                ],
-            )?;
-        }
-        tx.commit()?;
-        Ok(DeviceUpsert {
-            device: dev,
-            created,
-            location_changed,
-        })
     }
 
     /// Forgets a device (it unregistered or was filtered out). Its location
     /// history is kept. `false` when it was not known.
     pub fn remove_device(&mut self, call_server_id: Id, aor: &str, ident: &str) -> Result<bool> {
-        Ok(self.conn.execute(
-            "DELETE FROM devices WHERE call_server_id = ?1 AND aor = ?2 AND ident = ?3",
-            params![call_server_id, aor, ident],
-        )? > 0)
+        Ok(self
+            .conn
+            .prepare_cached(
+                "DELETE FROM devices WHERE call_server_id = ?1 AND aor = ?2 AND ident = ?3",
+            )?
+            .execute(params![call_server_id, aor, ident])?
+            > 0)
+    }
+
+    /// Runs `f` inside one transaction: every write it makes is committed
+    /// together, once, which costs one commit instead of one per write (a
+    /// device download writes thousands of devices a second). Writes that
+    /// must be all or nothing on their own nest as savepoints
+    /// ([`Store::upsert_device`]); one that fails is rolled back alone and
+    /// the others are kept. Not for code that opens a transaction of its
+    /// own (the configuration writes): that fails inside.
+    pub fn batch<R>(&mut self, f: impl FnOnce(&mut Store) -> R) -> Result<R> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let r = f(self);
+        if let Err(e) = self.conn.execute_batch("COMMIT") {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            return Err(e.into());
+        }
+        Ok(r)
     }
 
     /// The location history of device `id`, oldest first (E16).
@@ -1035,6 +963,119 @@ fn from_json<T: serde::de::DeserializeOwned>(table: &'static str, id: Id, doc: &
         table,
         id,
         reason: e.to_string(),
+    })
+}
+
+/// [`Store::upsert_device`] on `tx`: a transaction, or the connection
+/// inside [`Store::batch`]. Every check before the first write.
+fn upsert_device_in(tx: &Connection, mut dev: Device) -> Result<DeviceUpsert> {
+    let call_server_known = tx
+        .prepare_cached("SELECT 1 FROM call_servers WHERE id = ?1")?
+        .query_row([dev.call_server_id], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if !call_server_known {
+        return Err(StoreError::UnknownReference {
+            field: "call_server_id",
+            what: "call server",
+            id: dev.call_server_id,
+        });
+    }
+    let location_name = match dev.location_id {
+        Some(id) => Some(
+            tx.prepare_cached("SELECT name FROM locations WHERE id = ?1")?
+                .query_row([id], |r| r.get::<_, String>(0))
+                .optional()?
+                .ok_or(StoreError::UnknownReference {
+                    field: "location_id",
+                    what: "location",
+                    id,
+                })?,
+        ),
+        None => None,
+    };
+    let old: Option<PlacementRow> = tx
+        .prepare_cached(
+            "SELECT id, location_id, elin, located_by FROM devices
+                 WHERE call_server_id = ?1 AND aor = ?2 AND ident = ?3",
+        )?
+        .query_row(params![dev.call_server_id, dev.aor, dev.ident], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?;
+    let elin = dev.elin.as_ref().map(|e| e.as_str().to_owned());
+    let by = dev.located_by.map(|b| b.as_str().to_owned());
+    let ip = dev.source_ip.map(|a| a.to_string());
+    let (created, location_changed) = match old {
+        Some((id, loc, old_elin, old_by)) => {
+            dev.id = id;
+            tx.prepare_cached(
+                "UPDATE devices SET user = ?1, contact = ?2, source_ip = ?3, mac = ?4,
+                        state = ?5, location_id = ?6, elin = ?7, located_by = ?8, updated_at = ?9
+                     WHERE id = ?10",
+            )?
+            .execute(params![
+                dev.user,
+                dev.contact,
+                ip,
+                dev.mac,
+                dev.state.as_str(),
+                dev.location_id,
+                elin,
+                by,
+                dev.updated_at,
+                id
+            ])?;
+            (
+                false,
+                (loc, old_elin, old_by) != (dev.location_id, elin.clone(), by.clone()),
+            )
+        }
+        None => {
+            tx.prepare_cached(
+                "INSERT INTO devices (call_server_id, aor, ident, user, contact, source_ip,
+                        mac, state, location_id, elin, located_by, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?
+            .execute(params![
+                dev.call_server_id,
+                dev.aor,
+                dev.ident,
+                dev.user,
+                dev.contact,
+                ip,
+                dev.mac,
+                dev.state.as_str(),
+                dev.location_id,
+                elin,
+                by,
+                dev.updated_at
+            ])?;
+            dev.id = tx.last_insert_rowid();
+            (true, dev.location_id.is_some() || elin.is_some())
+        }
+    };
+    if location_changed {
+        tx.prepare_cached(
+            "INSERT INTO device_location_history
+                    (call_server_id, aor, ident, at, location_id, location_name, elin, located_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            dev.call_server_id,
+            dev.aor,
+            dev.ident,
+            dev.updated_at,
+            dev.location_id,
+            location_name,
+            elin,
+            by
+        ])?;
+    }
+    Ok(DeviceUpsert {
+        device: dev,
+        created,
+        location_changed,
     })
 }
 

@@ -40,6 +40,14 @@
 //! A member is **healthy** when each of its subscriptions is active (not
 //! `pending`) and has received its full state.
 //!
+//! Member check ([`SubscriberConfig::member_check`], E15): a SIP server
+//! killed without a word sends no NOTIFY `terminated`, so a member with an
+//! established subscription that stays silent for the interval is asked
+//! an OPTIONS; any message from it (a NOTIFY, a response, the OPTIONS'
+//! answer whatever its status) shows it alive; none within
+//! [`SubscriberConfig::member_check_timeout`] fails each of its
+//! subscriptions (408, backoff) and the next healthy member takes over.
+//!
 //! Retry policy: errors and timeouts back off exponentially
 //! ([`Backoff`]: 1 s doubling to 60 s, jitter from a seeded RNG); 489 Bad
 //! Event and the RFC 6665 section 4.1.3 reasons `rejected`, `noresource`
@@ -324,6 +332,19 @@ pub struct SubscriberConfig {
     /// How long a full state may keep coming in several NOTIFYs (E2) before
     /// its changes are emitted; see the module documentation (default 1 s).
     pub full_state_settle: Duration,
+    /// How long a member with an established subscription may stay silent
+    /// before it is asked an OPTIONS (E15): a SIP server that dies without
+    /// a word (SIGKILL, power loss, a cut link) sends no NOTIFY
+    /// `terminated`, and its subscription would look alive until its
+    /// refresh, up to an hour, while its cluster peers take the changes.
+    /// Any message from the member counts as a sign of life. `None`
+    /// (the default here): never asked.
+    pub member_check: Option<Duration>,
+    /// How long the OPTIONS may go unanswered (any final response counts)
+    /// before the member is lost: each of its subscriptions fails (408)
+    /// and is tried again with backoff; another member takes over
+    /// (default 5 s).
+    pub member_check_timeout: Duration,
     /// SIP timers T1, T2, T4 of the transactions.
     pub timers: TimerConfig,
     /// Seed of the RNG that draws the jitter.
@@ -348,6 +369,8 @@ impl SubscriberConfig {
             long_backoff: Duration::from_secs(600),
             refresh_floor: Duration::from_secs(5),
             full_state_settle: Duration::from_secs(1),
+            member_check: None,
+            member_check_timeout: Duration::from_secs(5),
             timers: TimerConfig::default(),
             rng_seed: 0x5eed_e911,
             user_agent: None,
@@ -506,6 +529,14 @@ struct MemberState {
     pending_base: Option<RegistrationSet>,
     settle_until: Option<Instant>,
     settle_cap: Option<Instant>,
+    /// A full state is coming in (RFC 3680 mode): until this instant,
+    /// pushed on by each partial document, at most to `burst_cap`.
+    burst_until: Option<Instant>,
+    burst_cap: Option<Instant>,
+    /// When to ask the member an OPTIONS ([`SubscriberConfig::member_check`]).
+    check_at: Option<Instant>,
+    /// The OPTIONS out and when the member is lost without an answer.
+    check: Option<(TransactionId, Instant)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -528,6 +559,8 @@ pub struct Subscriber {
     by_dialog: HashMap<(String, String), usize>,
     table: TransactionTable,
     client_tx: HashMap<TransactionId, ClientTx>,
+    /// OPTIONS transactions of the member check, by member.
+    check_tx: HashMap<TransactionId, usize>,
     tx_dest: HashMap<TransactionId, (SocketAddr, Transport)>,
     active: Option<usize>,
     /// The state the application last saw while no member is active.
@@ -626,6 +659,7 @@ impl Subscriber {
             subs,
             by_dialog: HashMap::new(),
             client_tx: HashMap::new(),
+            check_tx: HashMap::new(),
             tx_dest: HashMap::new(),
             active: None,
             orphan_base: Some(RegistrationSet::new()),
@@ -664,6 +698,18 @@ impl Subscriber {
     /// Number of subscriptions (members times AORs).
     pub fn subscription_count(&self) -> usize {
         self.subs.len()
+    }
+
+    /// Whether a full state is still coming in from some member at `now`
+    /// (RFC 3680 mode): from a `full` document until
+    /// [`SubscriberConfig::full_state_settle`] passes with no further
+    /// document, ten times that at most. Work that can wait (PUBLISHing
+    /// ELINs) waits for it, so a download of many NOTIFYs is not slowed
+    /// by it; [`Subscriber::poll_timeout`] includes its end.
+    pub fn downloading(&self, now: Instant) -> bool {
+        self.member_state
+            .iter()
+            .any(|m| m.burst_until.is_some_and(|t| t > now))
     }
 
     // ---- input ----
@@ -713,7 +759,9 @@ impl Subscriber {
     ) -> Handled {
         let handled = match msg {
             Message::Response(r) => {
-                if r.cseq().is_none_or(|c| c.method != Method::Subscribe) {
+                if r.cseq()
+                    .is_none_or(|c| c.method != Method::Subscribe && c.method != Method::Options)
+                {
                     return Handled::NotMine;
                 }
                 self.on_response_message(now, r);
@@ -747,7 +795,14 @@ impl Subscriber {
             };
             [s.retry_at, refresh, s.expires_at, s.notify_by]
         });
-        let settles = self.member_state.iter().map(|m| m.settle_until);
+        let settles = self.member_state.iter().flat_map(|m| {
+            [
+                m.settle_until,
+                m.burst_until,
+                m.check_at,
+                m.check.map(|(_, lost_at)| lost_at),
+            ]
+        });
         subs.chain(settles)
             .flatten()
             .chain(self.table.poll_timeout())
@@ -791,6 +846,23 @@ impl Subscriber {
                     self.transmits.push_back((dest, transport, bytes));
                 }
             }
+            Action::Response { status, .. } if status >= 200 && self.check_tx.contains_key(&id) => {
+                if let Some(m) = self.check_tx.remove(&id) {
+                    if self.member_state[m].check.is_some_and(|(t, _)| t == id) {
+                        self.alive(now, m);
+                    }
+                }
+            }
+            Action::Timeout(_) | Action::TransportError if self.check_tx.contains_key(&id) => {
+                // No answer at all (or a dead connection): lost at once.
+                if let Some(m) = self.check_tx.remove(&id) {
+                    if let Some((t, lost_at)) = self.member_state[m].check.as_mut() {
+                        if *t == id {
+                            *lost_at = now;
+                        }
+                    }
+                }
+            }
             Action::Response { status, message } => {
                 if status < 200 {
                     return;
@@ -809,6 +881,7 @@ impl Subscriber {
             }
             Action::Terminated => {
                 self.client_tx.remove(&id);
+                self.check_tx.remove(&id);
                 self.tx_dest.remove(&id);
                 for s in &mut self.subs {
                     if s.in_flight == Some(id) {
@@ -1065,6 +1138,10 @@ impl Subscriber {
         if tx.purpose == Purpose::Unsubscribe {
             return;
         }
+        if resp.is_some() {
+            let m = self.subs[k].member;
+            self.alive(now, m);
+        }
         self.subs[k].in_flight = None;
         match status {
             200..=299 => {
@@ -1190,7 +1267,14 @@ impl Subscriber {
                 }
             }
         }
+        fired |= self.check_members(now);
         for m in 0..self.member_state.len() {
+            if self.member_state[m].burst_until.is_some_and(|t| t <= now) {
+                fired = true;
+                let ms = &mut self.member_state[m];
+                ms.burst_until = None;
+                ms.burst_cap = None;
+            }
             if self.member_state[m].settle_until.is_some_and(|t| t <= now) {
                 fired = true;
                 let ms = &mut self.member_state[m];
@@ -1205,6 +1289,126 @@ impl Subscriber {
             }
         }
         fired
+    }
+
+    // ---- internals: member check (E15) ----
+
+    /// Member `m` answered or sent something: it is alive; the next check
+    /// comes after a full interval of silence.
+    fn alive(&mut self, now: Instant, m: usize) {
+        let ms = &mut self.member_state[m];
+        ms.check = None;
+        ms.check_at = self.cfg.member_check.map(|i| now + i.min(MAX_WAIT));
+    }
+
+    /// Sends the OPTIONS of members silent for a whole interval; a member
+    /// that left one unanswered past the timeout is lost: each of its
+    /// subscriptions fails (408) and is tried again with backoff. Members
+    /// with no established subscription are not checked (their SUBSCRIBE
+    /// transactions time out by themselves). Returns whether anything
+    /// happened.
+    fn check_members(&mut self, now: Instant) -> bool {
+        let Some(interval) = self.cfg.member_check else {
+            return false;
+        };
+        let mut fired = false;
+        for m in 0..self.members.len() {
+            let established = self.member_subs[m]
+                .iter()
+                .any(|&k| self.subs[k].phase == Phase::Active);
+            if !established {
+                let ms = &mut self.member_state[m];
+                ms.check_at = None;
+                ms.check = None;
+                continue;
+            }
+            match self.member_state[m].check {
+                Some((_, lost_at)) if lost_at <= now => {
+                    fired = true;
+                    self.member_state[m].check = None;
+                    self.member_state[m].check_at = None;
+                    tracing::warn!(
+                        member = m,
+                        addr = %self.members[m].addr,
+                        "the SIP server answers no OPTIONS: its subscriptions are lost"
+                    );
+                    for i in 0..self.member_subs[m].len() {
+                        let k = self.member_subs[m][i];
+                        if self.subs[k].phase != Phase::Idle {
+                            self.fail(now, k, 408, Retry::Backoff, Duration::ZERO);
+                        }
+                    }
+                }
+                Some(_) => {}
+                None => match self.member_state[m].check_at {
+                    None => {
+                        self.member_state[m].check_at = Some(now + interval.min(MAX_WAIT));
+                    }
+                    Some(t) if t <= now => {
+                        fired = true;
+                        self.send_check(now, m);
+                    }
+                    Some(_) => {}
+                },
+            }
+        }
+        fired
+    }
+
+    /// Asks member `m` an OPTIONS outside any dialog.
+    fn send_check(&mut self, now: Instant, m: usize) {
+        let member = &self.members[m];
+        let (dest, transport) = (member.addr, member.transport);
+        let scheme = if transport == Transport::Tls {
+            "sips"
+        } else {
+            "sip"
+        };
+        let uri = format!("{scheme}:{}", member.host());
+        let branch = sip_core::new_branch();
+        let mut b = RequestBuilder::new(Method::Options, &uri)
+            .raw_header(
+                "Via",
+                format!(
+                    "SIP/2.0/{} {};branch={branch};rport",
+                    transport.as_via_str(),
+                    one_line(&self.cfg.sent_by)
+                ),
+            )
+            .raw_header("Max-Forwards", "70")
+            .raw_header(
+                "From",
+                format!(
+                    "<{}>;tag={}",
+                    one_line(&self.cfg.local_uri),
+                    sip_core::new_tag()
+                ),
+            )
+            .raw_header("To", format!("<{uri}>"))
+            .raw_header("Call-ID", sip_core::new_call_id(None))
+            .cseq(1)
+            .raw_header("Accept", "application/sdp");
+        if let Some(ua) = &self.cfg.user_agent {
+            b = b.raw_header("User-Agent", one_line(ua));
+        }
+        let key = TransactionKey::client(&branch, Kind::Other);
+        let lost_at = now + self.cfg.member_check_timeout.min(MAX_WAIT);
+        match self
+            .table
+            .start_client_non_invite(now, key, b.to_bytes(), tx_transport(transport))
+        {
+            Ok(id) => {
+                self.tx_dest.insert(id, (dest, transport));
+                self.check_tx.insert(id, m);
+                let ms = &mut self.member_state[m];
+                ms.check = Some((id, lost_at));
+                ms.check_at = None;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not start an OPTIONS transaction");
+                self.member_state[m].check_at = Some(lost_at);
+            }
+        }
     }
 
     // ---- internals: NOTIFY ----
@@ -1273,6 +1477,8 @@ impl Subscriber {
             }
         }
         self.respond(now, id, req, 200);
+        let m = self.subs[k].member;
+        self.alive(now, m);
 
         // The NOTIFY establishes the dialog if the 2xx has not come yet
         // (RFC 6665 section 4.1.2.4).
@@ -1352,6 +1558,14 @@ impl Subscriber {
         let settle = self.cfg.full_state_settle.min(MAX_WAIT);
         {
             let ms = &mut self.member_state[m];
+            if self.mode == QuirkMode::Rfc3680 && !settle.is_zero() {
+                if full {
+                    ms.burst_until = Some(now + settle);
+                    ms.burst_cap = Some(now + settle.saturating_mul(10));
+                } else if let (Some(_), Some(cap)) = (ms.burst_until, ms.burst_cap) {
+                    ms.burst_until = Some((now + settle).min(cap));
+                }
+            }
             if full && self.mode == QuirkMode::Rfc3680 && !ms.set.is_empty() && !settle.is_zero() {
                 if active && ms.pending_base.is_none() {
                     ms.pending_base = Some(ms.set.clone());

@@ -313,6 +313,7 @@ fn routing_of_received_messages() {
         Message::parse(Bytes::from(s)).unwrap()
     };
     assert_eq!(route(&resp("SUBSCRIBE")), Route::Subscriber);
+    assert_eq!(route(&resp("OPTIONS")), Route::Subscriber);
     assert_eq!(route(&resp("PUBLISH")), Route::Publisher);
     assert_eq!(route(&resp("INVITE")), Route::Drop);
 }
@@ -511,4 +512,74 @@ fn e11_publish_carries_pidf_with_elin_and_refreshes_with_etag() {
     let ev: Vec<_> = std::iter::from_fn(|| p2.poll_event()).collect();
     assert!(ev.contains(&PublisherEvent::Removed { key: k2 }));
     assert!(p2.is_empty());
+}
+
+/// E11 at scale: a download places thousands of devices at once; at most
+/// `max_in_flight` PUBLISHes are out at a time, each answer lets the next
+/// waiting one go, in order, and every publication is refreshed on time.
+#[test]
+fn e11_publishes_go_out_through_a_window_in_order() {
+    let mut cfg = PublisherConfig::new("sip:e911@192.0.2.10:5070", "192.0.2.10:5070");
+    cfg.max_in_flight = 4;
+    let mut p = Publisher::new(cfg, addr(SERVER), Transport::Tcp);
+    let t0 = Instant::now();
+    let sent = |p: &mut Publisher| -> Vec<sip_core::Request> {
+        std::iter::from_fn(|| p.poll_transmit())
+            .map(|(_, _, b)| match Message::parse(b).unwrap() {
+                Message::Request(r) => r,
+                Message::Response(_) => panic!("the publisher only sends requests"),
+            })
+            .collect()
+    };
+    let ok = |p: &mut Publisher, now: Instant, r: &sip_core::Request| {
+        let b = Response::for_request(r, StatusCode::OK, None)
+            .to_tag("pt")
+            .raw_header("SIP-ETag", "e1")
+            .raw_header("Expires", "600")
+            .to_bytes();
+        let m = Message::parse(b).unwrap();
+        let _ = p.handle_message(now, addr(SERVER), Transport::Tcp, &m);
+    };
+    for i in 0..10 {
+        let mut doc = location("+15551234567");
+        doc.device_id = Some(format!("urn:uuid:{i:04}"));
+        p.publish(t0, &format!("sip:u{i}@example.com"), doc);
+    }
+    let first = sent(&mut p);
+    let uris: Vec<_> = first.iter().map(|r| r.uri_str().to_owned()).collect();
+    assert_eq!(
+        uris,
+        [
+            "sip:u0@example.com",
+            "sip:u1@example.com",
+            "sip:u2@example.com",
+            "sip:u3@example.com"
+        ]
+    );
+    assert_eq!(p.in_flight(), 4);
+    // One answer, one more PUBLISH: the next in order.
+    ok(&mut p, t0, &first[0]);
+    let next = sent(&mut p);
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].uri_str(), "sip:u4@example.com");
+    let mut out: Vec<_> = first[1..].iter().chain(&next).cloned().collect();
+    let mut done = 1;
+    while let Some(r) = out.pop() {
+        ok(&mut p, t0, &r);
+        done += 1;
+        out.extend(sent(&mut p));
+        assert!(p.in_flight() <= 4);
+    }
+    assert_eq!(done, 10, "every publication went out once");
+    // The ended transactions' timers first (nothing to send), then the
+    // refreshes (80 % of 600 s) come due together and share the window.
+    p.handle_timeout(t0);
+    assert!(sent(&mut p).is_empty());
+    assert_eq!(p.poll_timeout(), Some(t0 + Duration::from_secs(480)));
+    p.handle_timeout(t0 + Duration::from_secs(480));
+    let refreshes = sent(&mut p);
+    assert_eq!(refreshes.len(), 4);
+    assert!(refreshes
+        .iter()
+        .all(|r| r.first(HeaderName::SipIfMatch).is_some() && r.body().is_empty()));
 }

@@ -631,3 +631,58 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// E9 at scale: a download's device writes go in one transaction
+/// (`Store::batch`); a device the store refuses (unknown location) writes
+/// nothing and the others are kept, history included.
+#[test]
+fn e9_batch_writes_devices_together_and_a_refused_one_alone_is_lost() {
+    let mut s = Store::open_in_memory().unwrap();
+    let hq = s
+        .create_location(location("HQ", &["+15551230001"]))
+        .unwrap();
+    let cs = s.create_call_server(call_server("A", None)).unwrap();
+    let results = s
+        .batch(|s| {
+            (0..100)
+                .map(|i| {
+                    let loc = if i == 50 {
+                        Some(hq.id + 1000)
+                    } else {
+                        Some(hq.id)
+                    };
+                    s.upsert_device(device(
+                        cs.id,
+                        &format!("sip:u{i}@example.com"),
+                        &format!("urn:uuid:{i:04}"),
+                        loc,
+                        Some("+15551230001"),
+                        1000,
+                    ))
+                    .is_ok()
+                })
+                .collect::<Vec<_>>()
+        })
+        .unwrap();
+    assert_eq!(results.iter().filter(|ok| !**ok).count(), 1);
+    assert!(!results[50]);
+    let all = s.list_devices(&DeviceQuery::default()).unwrap();
+    assert_eq!(all.len(), 99);
+    assert!(all.iter().all(|d| d.aor != "sip:u50@example.com"));
+    let h = s
+        .history_of(cs.id, "sip:u7@example.com", "urn:uuid:0007")
+        .unwrap();
+    assert_eq!(h.len(), 1);
+    assert_eq!(h[0].location_id, Some(hq.id));
+    // Outside a batch the same write stands alone and is committed.
+    s.upsert_device(device(
+        cs.id,
+        "sip:u50@example.com",
+        "urn:uuid:0050",
+        Some(hq.id),
+        None,
+        2000,
+    ))
+    .unwrap();
+    assert_eq!(s.list_devices(&DeviceQuery::default()).unwrap().len(), 100);
+}

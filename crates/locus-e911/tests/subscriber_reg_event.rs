@@ -1069,3 +1069,113 @@ fn close_unsubscribes_and_stops_retrying() {
         .run_until_subscribe(Duration::from_secs(100_000))
         .is_none());
 }
+
+/// E15: a member that dies without a word (SIGKILL: no NOTIFY terminated)
+/// is found by the member check. After `member_check` of silence each
+/// established member is asked an OPTIONS; an answer (or any message from
+/// it) keeps it; no answer within `member_check_timeout` loses its
+/// subscription (408, new SUBSCRIBE with backoff), and the next member
+/// takes over with what it reported meanwhile: nothing lost.
+#[test]
+fn e15_silent_member_is_asked_options_and_lost_when_it_does_not_answer() {
+    let mut cfg = config();
+    cfg.member_check = Some(Duration::from_secs(10));
+    cfg.member_check_timeout = Duration::from_secs(5);
+    // TCP: no retransmissions muddle what is sent when.
+    let mut h = Harness::with_config(
+        cfg,
+        &[(M1, Transport::Tcp), (M2, Transport::Tcp)],
+        SubscribeMode::Server,
+    );
+    h.sub.start(h.now);
+    let subs = h.subscribes();
+    let full = doc(0, DocState::Full, vec![alice(), bob()]);
+    let _n1 = established(&mut h, M1, &subs[0].1, &full);
+    let mut n2 = established(&mut h, M2, &subs[1].1, &full);
+    h.events();
+    assert_eq!(h.sub.active_member(), Some(0));
+    let t0 = h.now;
+
+    // Member 1 dies silently. 3 s later carol registers; only member 2
+    // reports it (a NOTIFY: member 2 is alive, its check starts again).
+    h.advance_to(t0 + Duration::from_secs(3));
+    assert!(h.sent().is_empty(), "nothing to ask yet");
+    let nb = n2.notify("active", Some(&doc(1, DocState::Partial, vec![carol()])));
+    h.deliver(M2, nb);
+    h.sent();
+    assert!(h.changes().is_empty(), "member 2 is not the active one");
+
+    // 10 s of silence from member 1: an OPTIONS to it, none to member 2
+    // (it spoke at 3 s).
+    let next = h.sub.poll_timeout().unwrap();
+    assert_eq!(next, t0 + Duration::from_secs(10));
+    h.advance_to(next);
+    let asked: Vec<(SocketAddr, Request)> = h
+        .sent()
+        .into_iter()
+        .filter_map(|(d, m)| match m {
+            Message::Request(r) if *r.method() == Method::Options => Some((d, r)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].0, addr(M1));
+    assert_eq!(asked[0].1.uri_str(), "sip:10.0.0.1");
+    asked[0].1.validate().unwrap();
+
+    // Member 2's turn at 13 s: it answers (even a 405 says it is alive).
+    h.advance_to(t0 + Duration::from_secs(13));
+    let to_m2: Vec<Request> = h
+        .sent()
+        .into_iter()
+        .filter_map(|(d, m)| match m {
+            Message::Request(r) if *r.method() == Method::Options && d == addr(M2) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(to_m2.len(), 1);
+    let busy = Response::for_request(&to_m2[0], StatusCode::new(405).unwrap(), None)
+        .to_tag("o2")
+        .to_bytes();
+    h.deliver(M2, busy);
+    assert!(h.events().is_empty(), "an answer keeps member 2");
+
+    // 15 s: member 1 never answered. Its subscription is lost and will be
+    // asked again in 1 s; member 2 takes over and carol arrives.
+    h.advance_to(t0 + Duration::from_secs(15));
+    let lost_at = h.now;
+    let ev = h.events();
+    assert!(
+        ev.contains(&SubscriberEvent::SubscriptionState {
+            member: 0,
+            aor: None,
+            state: SubscriptionStatus::Failed {
+                status: 408,
+                retry_at: lost_at + Duration::from_secs(1)
+            }
+        }),
+        "{ev:?}"
+    );
+    assert!(ev.contains(&SubscriberEvent::ActiveMemberChanged {
+        from: Some(0),
+        to: Some(1)
+    }));
+    let ch: Vec<DeviceChange> = ev
+        .into_iter()
+        .filter_map(|e| match e {
+            SubscriberEvent::DeviceChanged(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(added(&ch), vec![pair("sip:carol@example.com", "c1")]);
+    assert_eq!(ch.len(), 1, "alice and bob unchanged: nothing repeated");
+    assert!(!h.sub.is_healthy(0));
+    assert!(h.sub.is_healthy(1));
+
+    // A new subscription to member 1 goes out with backoff (1 s).
+    let (at, dest, req) = h.run_until_subscribe(Duration::from_secs(5)).unwrap();
+    assert_eq!((at, dest), (lost_at + Duration::from_secs(1), addr(M1)));
+    assert!(req.to_tag().is_none(), "a new subscription");
+    // Member 2 is asked again only after 10 s more of silence (23 s).
+    assert!(h.sub.poll_timeout().unwrap() <= t0 + Duration::from_secs(23));
+}

@@ -108,6 +108,13 @@ impl Locus {
         let _ = self.child.kill();
         panic!("locus did not stop within 5 s of SIGTERM");
     }
+
+    /// SIGKILL (no clean shutdown: no NOTIFY terminated to subscribers)
+    /// and reap.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Drop for Locus {
