@@ -71,20 +71,33 @@ fn init_logging(config: &Config) {
     }
 }
 
-/// Resolves when SIGTERM or SIGINT arrives.
-async fn shutdown_signal() {
+/// Watches SIGTERM and SIGINT from now on; the future resolves when one
+/// arrives. The handlers are installed by this call, not when the future is
+/// first polled: a signal sent as soon as the addresses are printed must
+/// stop the process cleanly, not kill it with the default action.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot watch SIGTERM; stop with SIGINT");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+                _ = int.recv() => tracing::info!("SIGINT: stopping"),
+            },
+            (Ok(mut term), Err(e)) => {
+                tracing::error!(error = %e, "cannot watch SIGINT; stop with SIGTERM");
+                term.recv().await;
+            }
+            (Err(e), Ok(mut int)) => {
+                tracing::error!(error = %e, "cannot watch SIGTERM; stop with SIGINT");
+                int.recv().await;
+            }
+            (Err(e), Err(_)) => {
+                tracing::error!(error = %e, "cannot watch SIGTERM or SIGINT; running until killed");
+                std::future::pending::<()>().await;
+            }
         }
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
     }
 }
 
@@ -139,6 +152,7 @@ fn run(config: Config, services: Services) -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        let shutdown = shutdown_signal();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stopped = move || {
             let mut rx = stop_rx.clone();
@@ -197,7 +211,7 @@ fn run(config: Config, services: Services) -> ExitCode {
             let _ = stdout.write_all(out.as_bytes());
             let _ = stdout.flush();
         }
-        shutdown_signal().await;
+        shutdown.await;
         let _ = stop_tx.send(true);
         for t in tasks {
             let _ = t.await;
