@@ -225,7 +225,10 @@ fn notify(
 }
 
 /// Side `side`'s dialog and where it is reached, when confirmed.
-fn side_parts(call: &mut Call, side: Side) -> Option<(&mut Dialog, Local, Outbound, bool)> {
+pub(super) fn side_parts(
+    call: &mut Call,
+    side: Side,
+) -> Option<(&mut Dialog, Local, Outbound, bool)> {
     match side {
         Side::A => Some((
             &mut call.a,
