@@ -603,6 +603,25 @@ mod media_tests {
     use super::*;
 
     #[test]
+    fn session_timer_keys_are_validated_with_their_names() {
+        let keys = |expires, min_se| {
+            let c = SipConfig {
+                session_timer: SessionTimerConfig {
+                    expires_secs: expires,
+                    min_se_secs: min_se,
+                },
+                ..SipConfig::default()
+            };
+            c.validate().into_iter().map(|i| i.key).collect::<Vec<_>>()
+        };
+        assert!(keys(0, 90).is_empty(), "0 turns the timers off");
+        assert!(keys(4, 2).is_empty(), "short values for tests");
+        assert_eq!(keys(60, 90), ["sip.session_timer.expires_secs"]);
+        assert_eq!(keys(100_000, 90), ["sip.session_timer.expires_secs"]);
+        assert_eq!(keys(1800, 0), ["sip.session_timer.min_se_secs"]);
+    }
+
+    #[test]
     fn media_port_range_must_start_even_above_1023() {
         for bad in [[1022, 2000], [30001, 40000], [30000, 30002], [40000, 30000]] {
             let mut c = SipConfig::default();

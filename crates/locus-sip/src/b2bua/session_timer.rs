@@ -519,6 +519,21 @@ impl Calls {
         let Some(call) = self.calls.get_mut(&call_id) else {
             return true;
         };
+        // A leg replaced since its timer started (blind transfer) is a new
+        // dialog: the old timer is dropped, not acted on.
+        for side in [Side::A, Side::B] {
+            let current = match side {
+                Side::A => Some(call.a.call_id()),
+                Side::B => call.b.as_ref().map(|b| b.dialog.call_id()),
+            };
+            let leg = call.session.leg(side);
+            if leg
+                .as_ref()
+                .is_some_and(|t| Some(t.dialog.as_str()) != current)
+            {
+                *leg = None;
+            }
+        }
         match call.session.poll(ctx.now) {
             Some(Due::Expired(side)) => {
                 tracing::info!(call = call_id, leg = ?side, "session expired (RFC 4028): BYE both ways");
