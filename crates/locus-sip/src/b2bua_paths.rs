@@ -384,7 +384,7 @@ fn rfc4028_far_ends_422_retried_once_with_its_min_se() {
 }
 
 #[test]
-fn rfc4028_locus_refreshes_the_far_leg_at_half_the_interval_with_the_same_sdp() {
+fn c6_rfc4028_locus_refreshes_the_far_leg_at_half_the_interval_with_the_same_sdp() {
     // The far end makes Locus the refresher (refresher=uac in its 2xx);
     // the carrier refreshes its own leg. At 900 s Locus re-INVITEs the far
     // end with the description it gave it; the carrier sees nothing.
@@ -398,6 +398,8 @@ fn rfc4028_locus_refreshes_the_far_leg_at_half_the_interval_with_the_same_sdp() 
     let out = p.advance(Duration::from_secs(1));
     let refresh = requests(&out, "INVITE", FAR);
     assert_eq!(refresh.len(), 1, "{out:#?}");
+    // C6: trunks answer UPDATE with 405, so a refresh is never one.
+    assert!(requests(&out, "UPDATE", FAR).is_empty(), "{out:#?}");
     assert!(
         out.iter().all(|(d, _)| d.to_string() != CARRIER),
         "{out:#?}"
