@@ -129,7 +129,8 @@ pub(crate) enum UasAnswer {
 }
 
 /// RFC 4028 section 9: the session interval and refresher for an INVITE
-/// with these headers. A `Session-Expires` below Locus's minimum gets 422;
+/// with these headers. A `Session-Expires` below Locus's minimum gets 422
+/// when the UAC supports timers (table 2);
 /// the UAC refreshes when it supports timers and asked to or left it open;
 /// otherwise Locus does.
 pub(crate) fn uas_answer(settings: Settings, h: &Headers) -> UasAnswer {
@@ -137,7 +138,10 @@ pub(crate) fn uas_answer(settings: Settings, h: &Headers) -> UasAnswer {
     let uac_supports = supports_timer(h);
     let floor = min_se(h).unwrap_or(0).max(settings.min_se);
     let secs = match asked {
-        Some(se) if se.secs < settings.min_se => return UasAnswer::TooSmall(floor),
+        // Only a UAC that supports timers can take a 422; a proxy's small
+        // interval for one that does not is kept (never increased).
+        Some(se) if se.secs < settings.min_se && uac_supports => return UasAnswer::TooSmall(floor),
+        Some(se) if se.secs == 0 => return UasAnswer::None,
         Some(se) => se.secs,
         None if settings.expires == 0 => return UasAnswer::None,
         None => settings.expires.max(floor),
@@ -762,8 +766,19 @@ mod tests {
         let r = headers("Session-Expires: 60\r\nSupported: timer\r\n");
         assert_eq!(uas_answer(S, r.headers()), UasAnswer::TooSmall(90));
         // The larger of the request's Min-SE and ours.
-        let r = headers("Session-Expires: 60\r\nMin-SE: 120\r\n");
+        let r = headers("Session-Expires: 60\r\nMin-SE: 120\r\nSupported: timer\r\n");
         assert_eq!(uas_answer(S, r.headers()), UasAnswer::TooSmall(120));
+        // A UAC without timer support cannot take a 422: the interval a
+        // proxy put in is kept, and Locus refreshes.
+        let r = headers("Session-Expires: 60\r\n");
+        assert_eq!(
+            uas_answer(S, r.headers()),
+            UasAnswer::Timer {
+                secs: 60,
+                refresher: Refresher::Uas,
+                uac_supports: false
+            }
+        );
     }
 
     #[test]
