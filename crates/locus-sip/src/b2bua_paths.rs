@@ -139,6 +139,9 @@ fn far_response(b_invite: &str, status: &str, sdp: bool) -> String {
         {
             r.push_str(line);
             r.push_str("\r\n");
+        } else if line.starts_with("To:") && line.contains(";tag=") {
+            // In a dialog already (a re-INVITE's answer).
+            r.push_str(&format!("{line}\r\n"));
         } else if line.starts_with("To:") {
             r.push_str(&format!("{line};tag=f1\r\n"));
         }
@@ -484,4 +487,35 @@ fn rfc4028_carriers_refresh_is_answered_by_locus_and_the_far_end_undisturbed() {
     );
     let relayed = first(&out, FAR, "INVITE ");
     assert!(body(relayed).contains("a=sendonly"), "{relayed}");
+}
+
+#[test]
+fn rfc4028_refused_refresh_retried_once_then_the_session_expires() {
+    // Section 10: a refresh refused with 491 (glare) goes again after a
+    // pause, once; refused again, the session runs out and Locus sends
+    // BYE both ways before it expires (1800 - 32 s).
+    let mut p = Pair::new();
+    p.timed_call(
+        "Session-Expires: 3600;refresher=uac\r\nSupported: timer\r\n",
+        "Session-Expires: 1800;refresher=uac\r\nRequire: timer\r\n",
+    );
+    let out = p.advance(Duration::from_secs(900));
+    let refresh = requests(&out, "INVITE", FAR)[0].to_owned();
+    let out = p.feed(FAR, &far_response(&refresh, "491 Request Pending", false));
+    assert_eq!(requests(&out, "ACK", FAR).len(), 1, "{out:#?}");
+    let out = p.advance(Duration::from_millis(1900));
+    assert!(requests(&out, "INVITE", FAR).is_empty(), "{out:#?}");
+    let out = p.advance(Duration::from_millis(100));
+    let again = requests(&out, "INVITE", FAR);
+    assert_eq!(again.len(), 1, "retried once: {out:#?}");
+    assert_ne!(header(again[0], "CSeq"), header(&refresh, "CSeq"));
+    let again = again[0].to_owned();
+    p.feed(FAR, &far_response(&again, "491 Request Pending", false));
+    let out = p.advance(Duration::from_secs(1768 - 903));
+    assert!(requests(&out, "INVITE", FAR).is_empty(), "{out:#?}");
+    assert!(requests(&out, "BYE", FAR).is_empty(), "{out:#?}");
+    let out = p.advance(Duration::from_secs(1));
+    assert_eq!(requests(&out, "BYE", FAR).len(), 1, "{out:#?}");
+    assert_eq!(requests(&out, "BYE", CARRIER).len(), 1, "{out:#?}");
+    assert_eq!(p.core.calls(), 0);
 }

@@ -178,6 +178,10 @@ pub(crate) struct LegTimer {
     pub(crate) since: Instant,
     /// A refresh was sent and not answered yet.
     pub(crate) refreshing: bool,
+    /// A refused refresh goes again at this time (once per interval).
+    pub(crate) retry_at: Option<Instant>,
+    /// The refresh of this interval was already retried.
+    pub(crate) retried: bool,
     /// The leg's Call-ID: a leg replaced (transfer) drops its timer.
     pub(crate) dialog: String,
 }
@@ -199,6 +203,8 @@ impl LegTimer {
             we_refresh,
             since: now,
             refreshing: false,
+            retry_at: None,
+            retried: false,
             dialog: dialog.to_owned(),
         }
     }
@@ -213,7 +219,7 @@ impl LegTimer {
     /// Section 7.4 and 8.3: the refresher refreshes at half the interval.
     pub(crate) fn deadline(&self) -> Instant {
         if self.we_refresh && !self.refreshing {
-            self.since + self.interval / 2
+            self.retry_at.unwrap_or(self.since + self.interval / 2)
         } else {
             self.expiry()
         }
@@ -223,6 +229,21 @@ impl LegTimer {
     pub(crate) fn refreshed(&mut self, now: Instant) {
         self.since = now;
         self.refreshing = false;
+        self.retry_at = None;
+        self.retried = false;
+    }
+
+    /// Locus's refresh was refused at `now` with a status worth one more
+    /// try (section 10: "retry if possible", not continuously): `true`
+    /// when it goes again at `at`.
+    pub(crate) fn retry(&mut self, at: Instant) -> bool {
+        if self.retried {
+            return false;
+        }
+        self.retried = true;
+        self.refreshing = false;
+        self.retry_at = Some(at);
+        true
     }
 }
 
@@ -348,6 +369,7 @@ impl CallTimers {
         for (side, leg) in [(Side::A, &mut self.a), (Side::B, &mut self.b)] {
             if let Some(t) = leg.as_mut().filter(|t| now >= t.deadline()) {
                 t.refreshing = true;
+                t.retry_at = None;
                 return Some(Due::Refresh(side));
             }
         }
@@ -630,7 +652,30 @@ impl Calls {
             }
             tracing::info!(call = call_id, leg = ?side, status, "session refresh refused");
             if matches!(status, 408 | 481) {
-                self.on_refresh_failure(ctx, call_id);
+                return self.on_refresh_failure(ctx, call_id);
+            }
+            // Section 10: retry if possible, once. 491 (glare, RFC 3261
+            // section 14.1) after a pause; 422 at once with its Min-SE.
+            let now = ctx.now;
+            let Some(call) = self.calls.get_mut(&call_id) else {
+                return;
+            };
+            let Some(t) = call.session.leg(side).as_mut() else {
+                return;
+            };
+            let at = match (status, min_se(resp.headers())) {
+                (491, _) => now + Duration::from_secs(2),
+                (422, Some(floor)) => {
+                    t.interval = t.interval.max(Duration::from_secs(u64::from(floor)));
+                    call.session.b_min_se = call.session.b_min_se.max(floor);
+                    now
+                }
+                _ => return,
+            };
+            if let Some(t) = call.session.leg(side).as_mut() {
+                if t.retry(at) {
+                    self.dirty.push(call_id);
+                }
             }
             return;
         }
