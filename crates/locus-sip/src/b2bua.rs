@@ -1140,7 +1140,7 @@ impl Calls {
         retry: Option<Retry>,
     ) -> bool {
         let fallback = call.a_local.addr.ip();
-        let Some(leg) = Self::invite_leg_with(
+        let Some(leg) = Self::invite_leg(
             ctx,
             &call.a_invite,
             fallback,
@@ -1176,20 +1176,8 @@ impl Calls {
     /// caller of `a_invite`, with `offer` as body): the leg, its client
     /// transaction started and its destination recorded; `None` when it
     /// could not be started. The caller records the transaction's role.
+    /// `timer`: the RFC 4028 `Session-Expires` and `Min-SE` it offers.
     fn invite_leg(
-        ctx: &mut Ctx<'_>,
-        a_invite: &Request,
-        fallback: IpAddr,
-        offer: Option<&(String, Bytes)>,
-        at: Attempt,
-        retry: Option<Retry>,
-    ) -> Option<LegB> {
-        Self::invite_leg_with(ctx, a_invite, fallback, offer, at, retry, None)
-    }
-
-    /// [`Calls::invite_leg`], offering RFC 4028 session timers when
-    /// `timer` gives (`Session-Expires`, `Min-SE`).
-    fn invite_leg_with(
         ctx: &mut Ctx<'_>,
         a_invite: &Request,
         fallback: IpAddr,

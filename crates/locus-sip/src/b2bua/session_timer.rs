@@ -22,8 +22,8 @@
 //! a peer whose description did not change (the same but for the `o=`
 //! version) is a refresh of that leg only and is answered by Locus; one
 //! that changes the media (hold, resume) is relayed as before. When a leg
-//! is replaced (blind transfer) its timer is dropped: the new leg has
-//! none. Without `Session-Expires` in B's 2xx there is no timer on B
+//! is replaced (blind transfer) its timer is the target's, offered and
+//! read as on any INVITE Locus sends. Without `Session-Expires` in B's 2xx there is no timer on B
 //! (section 7.2: Locus does not impose refreshes on a far end that did
 //! not accept them).
 
@@ -456,6 +456,16 @@ pub(super) fn answered(
         h.push((HeaderName::Require, "timer".into()));
     }
     h
+}
+
+/// A transfer target (`leg`, answered with `resp`) takes `side`'s place:
+/// that side's timer is the target's, as its 2xx says (section 7.2).
+pub(super) fn transferred(call: &mut Call, side: Side, leg: &LegB, resp: &Response, now: Instant) {
+    let st = &mut call.session;
+    st.sent(side, body_of(leg.invite.headers()).as_ref());
+    st.got(side, body_of(resp.headers()).as_ref());
+    *st.leg(side) =
+        uac_timer(resp).map(|(secs, we)| LegTimer::new(secs, we, now, leg.dialog.call_id()));
 }
 
 /// A relayed re-INVITE (`req`, from the other side than `to`) was
