@@ -490,10 +490,11 @@ fn rfc4028_carriers_refresh_is_answered_by_locus_and_the_far_end_undisturbed() {
 }
 
 #[test]
-fn rfc4028_refused_refresh_retried_once_then_the_session_expires() {
+fn rfc4028_refused_refresh_retried_once_then_kept_408_ends_the_call() {
     // Section 10: a refresh refused with 491 (glare) goes again after a
-    // pause, once; refused again, the session runs out and Locus sends
-    // BYE both ways before it expires (1800 - 32 s).
+    // pause, once. Refused again, the far end still answered: its dialog
+    // is alive, so the call is kept and refreshed an interval later. A
+    // 408 (or 481) says the dialog is gone: BYE both ways.
     let mut p = Pair::new();
     p.timed_call(
         "Session-Expires: 3600;refresher=uac\r\nSupported: timer\r\n",
@@ -511,10 +512,14 @@ fn rfc4028_refused_refresh_retried_once_then_the_session_expires() {
     assert_ne!(header(again[0], "CSeq"), header(&refresh, "CSeq"));
     let again = again[0].to_owned();
     p.feed(FAR, &far_response(&again, "491 Request Pending", false));
-    let out = p.advance(Duration::from_secs(1768 - 903));
+    let out = p.advance(Duration::from_secs(899));
     assert!(requests(&out, "INVITE", FAR).is_empty(), "{out:#?}");
     assert!(requests(&out, "BYE", FAR).is_empty(), "{out:#?}");
+    assert_eq!(p.core.calls(), 1, "the far end answered: kept");
     let out = p.advance(Duration::from_secs(1));
+    let third = requests(&out, "INVITE", FAR);
+    assert_eq!(third.len(), 1, "the next refresh: {out:#?}");
+    let out = p.feed(FAR, &far_response(third[0], "408 Request Timeout", false));
     assert_eq!(requests(&out, "BYE", FAR).len(), 1, "{out:#?}");
     assert_eq!(requests(&out, "BYE", CARRIER).len(), 1, "{out:#?}");
     assert_eq!(p.core.calls(), 0);

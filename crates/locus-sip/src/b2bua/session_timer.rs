@@ -637,8 +637,9 @@ impl Calls {
 
     /// The answer to Locus's refresh on `side`: a 2xx is ACKed (again for
     /// each retransmission) and restarts the leg's timer as it says; a
-    /// 408 or 481 ends the call (section 10); any other refusal leaves the
-    /// session to expire.
+    /// 408 or 481 ends the call (section 10); a 491 or 422 is retried
+    /// once; any other answer keeps the call another interval (the peer
+    /// is there).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn on_refresh_response(
         &mut self,
@@ -666,6 +667,10 @@ impl Calls {
             }
             // Section 10: retry if possible, once. 491 (glare, RFC 3261
             // section 14.1) after a pause; 422 at once with its Min-SE.
+            // Otherwise the peer answered: its dialog is alive (only 408
+            // and 481 say it is gone, RFC 3261 section 12.2.1.2), so the
+            // call is kept for another interval rather than cut because a
+            // trunk refuses re-INVITEs.
             let now = ctx.now;
             let Some(call) = self.calls.get_mut(&call_id) else {
                 return;
@@ -674,19 +679,17 @@ impl Calls {
                 return;
             };
             let at = match (status, min_se(resp.headers())) {
-                (491, _) => now + Duration::from_secs(2),
+                (491, _) => Some(now + Duration::from_secs(2)),
                 (422, Some(floor)) => {
                     t.interval = t.interval.max(Duration::from_secs(u64::from(floor)));
-                    call.session.b_min_se = call.session.b_min_se.max(floor);
-                    now
+                    Some(now)
                 }
-                _ => return,
+                _ => None,
             };
-            if let Some(t) = call.session.leg(side).as_mut() {
-                if t.retry(at) {
-                    self.dirty.push(call_id);
-                }
+            if !at.is_some_and(|at| t.retry(at)) {
+                t.refreshed(now);
             }
+            self.dirty.push(call_id);
             return;
         }
         if let Some(ack) = self.accepted.get(&id) {
