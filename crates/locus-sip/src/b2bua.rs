@@ -2419,7 +2419,7 @@ impl Calls {
                 if status >= 200 {
                     // A re-INVITE refreshes both legs' sessions (RFC 4028).
                     for (h, v) in
-                        session_timer::relayed(call, req, Some(resp), body.as_ref(), *to, ctx.now)
+                        session_timer::relayed(call, req, resp, body.as_ref(), *to, ctx.now)
                     {
                         r = r.header(h, v);
                     }

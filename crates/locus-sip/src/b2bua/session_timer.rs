@@ -474,7 +474,7 @@ pub(super) fn transferred(call: &mut Call, side: Side, leg: &LegB, resp: &Respon
 pub(super) fn relayed(
     call: &mut Call,
     req: &Request,
-    resp: Option<&Response>,
+    resp: &Response,
     body: Option<&(String, Bytes)>,
     to: Side,
     now: Instant,
@@ -482,7 +482,7 @@ pub(super) fn relayed(
     let from = other(to);
     let st = &mut call.session;
     st.sent(from, body);
-    if let (Some(t), Some(resp)) = (st.leg(to).as_mut(), resp) {
+    if let Some(t) = st.leg(to).as_mut() {
         match uac_timer(resp) {
             Some((secs, we)) => {
                 t.interval = Duration::from_secs(u64::from(secs));
