@@ -76,6 +76,7 @@ use crate::routes::Destination;
 use crate::trunk::{OutboundName, Trunk, TrunkAuth, Trunks, TRUNK_ALLOW};
 use crate::via::stamp_top_via;
 
+mod session_timer;
 mod transfer;
 pub(crate) use transfer::{refer_target, ReferTarget};
 
@@ -355,6 +356,8 @@ struct Call {
     emergency: Option<Box<Emergency>>,
     /// A blind transfer in progress (REFER, [`transfer`]).
     transfer: Option<Box<transfer::Transfer>>,
+    /// RFC 4028 session timers of both legs ([`session_timer`]).
+    session: Box<session_timer::CallTimers>,
 }
 
 /// Where a new call comes from.
@@ -414,6 +417,7 @@ impl Call {
             self.emergency.as_ref().and_then(|e| e.deadline),
             self.transfer.as_ref().map(|t| t.deadline),
             self.transfer.as_ref().and_then(|t| t.resolve_deadline),
+            self.session.deadline(),
         ]
         .into_iter()
         .flatten()
@@ -453,6 +457,9 @@ enum TxRole {
     /// The re-INVITE that takes a transferee off hold once its new party
     /// answered (the call, the transferee's side, the INVITE as sent).
     Unhold(u64, Side, Box<Request>),
+    /// A session refresh re-INVITE Locus sent on a leg (RFC 4028,
+    /// [`session_timer`]): the call, the leg, the INVITE as sent.
+    Refresh(u64, Side, Box<Request>),
 }
 
 /// One entry per live call: its earliest deadline.
@@ -476,6 +483,8 @@ pub(crate) struct Calls {
     media: Option<Box<dyn MediaPort>>,
     /// The RTP-inactivity guard's limit; `None` when off.
     inactivity: Option<Duration>,
+    /// `[sip.session_timer]` (RFC 4028).
+    session_timer: session_timer::Settings,
     /// Resolutions waiting for the driver.
     resolve_out: VecDeque<ResolveRequest>,
     /// Resolutions in progress: the call and the name.
@@ -590,6 +599,7 @@ impl Calls {
             dirty: Vec::new(),
             media: None,
             inactivity: None,
+            session_timer: session_timer::Settings::default(),
             resolve_out: VecDeque::new(),
             lookups: HashMap::new(),
             next_token: 1,
@@ -605,6 +615,14 @@ impl Calls {
     /// waits that plus half a second before going on without the name.
     pub(crate) fn set_dns_timeout(&mut self, timeout: Duration) {
         self.dns_wait = timeout + Duration::from_millis(500);
+    }
+
+    /// RFC 4028 session timers for calls set up from now on.
+    pub(crate) fn set_session_timer(&mut self, config: &crate::config::SessionTimerConfig) {
+        self.session_timer = session_timer::Settings {
+            expires: config.expires_secs,
+            min_se: config.min_se_secs,
+        };
     }
 
     /// The next resolution for the driver to run ([`crate::dns`]).
@@ -757,6 +775,11 @@ impl Calls {
         if attempts.is_empty() {
             return answer(ctx, 503, Some("Service Unavailable (no endpoint)"));
         }
+        let Some(session) =
+            self.session_start(ctx, id, req, inbound, &tag, origin, emergency.is_some())
+        else {
+            return;
+        };
         let call_id = self.next_id;
         self.next_id += 1;
         let a_local = ctx.local(inbound.transport, inbound.local.ip());
@@ -790,6 +813,7 @@ impl Calls {
                 Box::new(e)
             }),
             transfer: None,
+            session,
         };
         if self.media.is_some() {
             match Self::cross_body(&mut self.media, &mut call, call_id, Side::A, offer, true) {
@@ -1123,9 +1147,11 @@ impl Calls {
             call.offer.as_ref(),
             at,
             retry,
+            Self::b_timer_offer(&call.session),
         ) else {
             return false;
         };
+        call.session.sent(Side::B, call.offer.as_ref());
         if let Some(id) = leg.tx {
             by_tx.insert(id, TxRole::BInvite(call_id));
         }
@@ -1150,6 +1176,7 @@ impl Calls {
     /// caller of `a_invite`, with `offer` as body): the leg, its client
     /// transaction started and its destination recorded; `None` when it
     /// could not be started. The caller records the transaction's role.
+    /// `timer`: the RFC 4028 `Session-Expires` and `Min-SE` it offers.
     fn invite_leg(
         ctx: &mut Ctx<'_>,
         a_invite: &Request,
@@ -1157,6 +1184,7 @@ impl Calls {
         offer: Option<&(String, Bytes)>,
         at: Attempt,
         retry: Option<Retry>,
+        timer: Option<(u32, u32)>,
     ) -> Option<LegB> {
         let local = ctx.local(at.transport, fallback);
         // C19: the calling identity as this attempt's identity mode
@@ -1208,6 +1236,12 @@ impl Calls {
         }
         for (h, _, v) in &authorization {
             b = b.header(*h, v);
+        }
+        if let Some((expires, min_se)) = timer {
+            b = b
+                .header(HeaderName::Supported, "timer")
+                .header(HeaderName::SessionExpires, expires)
+                .header(HeaderName::MinSe, min_se);
         }
         if ident.contact_user.is_some() {
             b = b
@@ -1380,6 +1414,9 @@ impl Calls {
                 TxRole::Unhold(call, side, sent) => {
                     self.on_unhold_response(ctx, call, side, id, &sent, *status, message);
                 }
+                TxRole::Refresh(call, side, sent) => {
+                    self.on_refresh_response(ctx, call, side, id, &sent, *status, message);
+                }
                 _ => {}
             },
             Action::Ack(bytes) => {
@@ -1396,6 +1433,7 @@ impl Calls {
                 TxRole::ReferBye(key) => {
                     self.retired.remove(&key);
                 }
+                TxRole::Refresh(call, ..) => self.on_refresh_failure(ctx, call),
                 TxRole::AInvite(_) | TxRole::Own | TxRole::Unhold(..) => {}
             },
             Action::Terminated => {
@@ -1656,6 +1694,9 @@ impl Calls {
                     }
                 };
                 let mut r = Self::a_dialog_response(ctx, call, 200, None);
+                for (h, v) in session_timer::answered(call, &resp, body.as_ref(), ctx.now) {
+                    r = r.header(h, v);
+                }
                 if let Some((ct, body)) = body {
                     r = r.body(&ct, body);
                 }
@@ -1739,6 +1780,12 @@ impl Calls {
                             self.end(ctx, call_id);
                         }
                     },
+                    // RFC 4028 section 7.4: once more with the far end's
+                    // larger Min-SE.
+                    422 if call.session.retry_422(&resp) => {
+                        call.attempts.push_front(Step::Try(b.at.clone()));
+                        self.try_next(ctx, call_id);
+                    }
                     // E6, RFC 6442 section 4.1: the location we added was
                     // refused (424 Bad Location Information). That is ours
                     // to handle, never the caller's: the same endpoint at
@@ -2192,7 +2239,14 @@ impl Calls {
                 // a blind transfer, taken by the core to [`transfer`]).
                 let method = method.clone();
                 let mut body = body_of(req.headers());
+                if method == Method::Invite && call.session.is_refresh(side, body.as_ref()) {
+                    // RFC 4028: a refresh of this leg only; the other leg
+                    // is not disturbed ([`session_timer`]).
+                    self.answer_refresh(ctx, call_id, side, id, req, source);
+                    return true;
+                }
                 if method == Method::Invite {
+                    call.session.got(side, body.as_ref());
                     // A re-INVITE's offer (hold, resume, new address).
                     match Self::cross_body(&mut self.media, call, call_id, side, body, true) {
                         Ok(b) => body = b,
@@ -2221,6 +2275,16 @@ impl Calls {
                 };
                 let dr = dialog.request(method.clone(), &local);
                 let mut b = dr.builder.raw_header("User-Agent", ctx.user_agent);
+                if method == Method::Invite {
+                    let other = match side {
+                        Side::A => Side::B,
+                        Side::B => Side::A,
+                    };
+                    call.session.sent(other, body.as_ref());
+                    for (h, v) in call.session.headers(other, true) {
+                        b = b.header(h, v);
+                    }
+                }
                 for h in [
                     HeaderName::Event,
                     HeaderName::SubscriptionState,
@@ -2344,12 +2408,22 @@ impl Calls {
             if is_invite && status < 300 {
                 // The answer to a re-INVITE (an offer when it had none).
                 let offer = body_of(req.headers()).is_none();
+                call.session.got(*to, body.as_ref());
                 match Self::cross_body(&mut self.media, call, *call_id, *to, body, offer) {
                     Ok(b) => body = b,
                     Err(_) => {
                         body = None;
                         refused = status >= 200;
                     }
+                }
+                if status >= 200 {
+                    // A re-INVITE refreshes both legs' sessions (RFC 4028).
+                    for (h, v) in
+                        session_timer::relayed(call, req, resp, body.as_ref(), *to, ctx.now)
+                    {
+                        r = r.header(h, v);
+                    }
+                    self.dirty.push(*call_id);
                 }
             }
             if let Some((ct, body)) = body {
@@ -2464,6 +2538,12 @@ impl Calls {
                     }
                 }
             }
+            if call.session.deadline().is_some_and(|d| now >= d) && self.session_due(ctx, call_id) {
+                continue;
+            }
+            let Some(call) = self.calls.get_mut(&call_id) else {
+                continue;
+            };
             if call
                 .emergency
                 .as_ref()

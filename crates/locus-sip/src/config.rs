@@ -49,6 +49,8 @@ pub struct SipConfig {
     pub routes: crate::routes::RoutesConfig,
     /// Limits on calls through the B2BUA (`[sip.calls]`).
     pub calls: CallsConfig,
+    /// RFC 4028 session timers on each leg of a call (`[sip.session_timer]`).
+    pub session_timer: SessionTimerConfig,
     /// The media relay anchoring every call's RTP (`[sip.media]`).
     pub media: MediaConfig,
     /// DNS for trunk `outbound` names (`[sip.dns]`, C9, C20).
@@ -162,6 +164,29 @@ impl Default for CallsConfig {
     }
 }
 
+/// `[sip.session_timer]`: RFC 4028 session timers, so a call whose peer
+/// vanished without BYE ends (issue 3 item 2).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionTimerConfig {
+    /// The session interval Locus offers (`Session-Expires`) and imposes on
+    /// callers that do not ask for one, in seconds; 0 turns Locus's own
+    /// timers off (a caller's request is still honoured).
+    pub expires_secs: u32,
+    /// The smallest interval Locus accepts (`Min-SE`; a smaller request
+    /// gets 422). RFC 4028 makes 90 the floor; lower is for tests.
+    pub min_se_secs: u32,
+}
+
+impl Default for SessionTimerConfig {
+    fn default() -> Self {
+        Self {
+            expires_secs: 1800,
+            min_se_secs: 90,
+        }
+    }
+}
+
 impl Default for SipConfig {
     fn default() -> Self {
         Self {
@@ -174,6 +199,7 @@ impl Default for SipConfig {
             trunks: Vec::new(),
             routes: crate::routes::RoutesConfig::default(),
             calls: CallsConfig::default(),
+            session_timer: SessionTimerConfig::default(),
             media: MediaConfig::default(),
             dns: crate::dns::DnsConfig::default(),
             data_dir: "./locus-data".into(),
@@ -384,6 +410,24 @@ impl SipConfig {
             1,
             3_600,
         );
+        let st = &self.session_timer;
+        check_range(
+            &mut out,
+            "sip.session_timer.min_se_secs",
+            st.min_se_secs,
+            1,
+            86_400,
+        );
+        if st.expires_secs != 0 && (st.expires_secs < st.min_se_secs || st.expires_secs > 86_400) {
+            out.push(Invalid::new(
+                "sip.session_timer.expires_secs",
+                st.expires_secs,
+                format!(
+                    "0 (off) or {} (sip.session_timer.min_se_secs) to 86400",
+                    st.min_se_secs
+                ),
+            ));
+        }
         let m = &self.media;
         if let Some(ip) = &m.bind_ip {
             if ip.parse::<std::net::IpAddr>().is_err() {
@@ -557,6 +601,25 @@ mod emergency_tests {
 #[cfg(test)]
 mod media_tests {
     use super::*;
+
+    #[test]
+    fn session_timer_keys_are_validated_with_their_names() {
+        let keys = |expires, min_se| {
+            let c = SipConfig {
+                session_timer: SessionTimerConfig {
+                    expires_secs: expires,
+                    min_se_secs: min_se,
+                },
+                ..SipConfig::default()
+            };
+            c.validate().into_iter().map(|i| i.key).collect::<Vec<_>>()
+        };
+        assert!(keys(0, 90).is_empty(), "0 turns the timers off");
+        assert!(keys(4, 2).is_empty(), "short values for tests");
+        assert_eq!(keys(60, 90), ["sip.session_timer.expires_secs"]);
+        assert_eq!(keys(100_000, 90), ["sip.session_timer.expires_secs"]);
+        assert_eq!(keys(1800, 0), ["sip.session_timer.min_se_secs"]);
+    }
 
     #[test]
     fn media_port_range_must_start_even_above_1023() {

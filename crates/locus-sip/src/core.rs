@@ -33,8 +33,9 @@ pub const ALLOW: &str =
     "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REFER, NOTIFY, REGISTER, SUBSCRIBE";
 /// Body types the server accepts (its `Accept` header).
 pub const ACCEPT: &str = "application/sdp";
-/// Option tags the server supports (its `Supported` header); none yet.
-pub const SUPPORTED: &str = "";
+/// Option tags the server supports (its `Supported` header): RFC 4028
+/// session timers.
+pub const SUPPORTED: &str = "timer";
 
 /// Counters of the core, for logs and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -179,6 +180,7 @@ impl SipCore {
             calls: {
                 let mut calls = Calls::new(&config.calls, timers.t1, timers.t2);
                 calls.set_dns_timeout(config.dns.timeout());
+                calls.set_session_timer(&config.session_timer);
                 calls
             },
             locals: config

@@ -225,7 +225,10 @@ fn notify(
 }
 
 /// Side `side`'s dialog and where it is reached, when confirmed.
-fn side_parts(call: &mut Call, side: Side) -> Option<(&mut Dialog, Local, Outbound, bool)> {
+pub(super) fn side_parts(
+    call: &mut Call,
+    side: Side,
+) -> Option<(&mut Dialog, Local, Outbound, bool)> {
     match side {
         Side::A => Some((
             &mut call.a,
@@ -374,6 +377,7 @@ impl Calls {
             a_invite,
             a_local,
             transfer,
+            session,
             ..
         } = call;
         let Some(t) = transfer.as_mut() else { return };
@@ -403,6 +407,7 @@ impl Calls {
                         Some(&t.offer),
                         at,
                         None,
+                        Self::b_timer_offer(session),
                     );
                     if let Some(leg) = leg {
                         if let Some(tx) = leg.tx {
@@ -606,6 +611,7 @@ impl Calls {
                                 a_invite,
                                 a_local,
                                 transfer,
+                                session,
                                 ..
                             } = call;
                             let Some(t) = transfer.as_mut() else { return };
@@ -616,6 +622,7 @@ impl Calls {
                                 Some(&t.offer),
                                 at,
                                 Some(retry),
+                                Self::b_timer_offer(session),
                             );
                             match leg {
                                 Some(leg) => {
@@ -716,6 +723,9 @@ impl Calls {
             call.transfer = Some(t);
             return self.fail_transfer(ctx, call_id, 488, "Not Acceptable Here");
         };
+        // RFC 4028: the target's leg gets its own session timer, as its
+        // 2xx says ([`session_timer`]).
+        session_timer::transferred(call, t.side, &leg, resp, ctx.now);
         let tx = leg.tx;
         let new_key = (
             leg.dialog.call_id().to_owned(),
@@ -1600,5 +1610,57 @@ uri = "sip:target@{TARGET}"
         );
         let out = drain(&mut bare);
         assert_eq!(responses(&out, CARRIER)[0].status().as_u16(), 501);
+    }
+
+    #[test]
+    fn rfc4028_transfer_target_gets_its_own_session_timer() {
+        // The target's INVITE offers Locus's interval like any INVITE it
+        // sends; the target's 2xx makes it the refresher of a 90 s
+        // session. It never refreshes: at 90 - 30 = 60 s after its answer,
+        // BYE to the target and the far end (issue 3 item 2).
+        let port = Shared::default();
+        let mut core = core(Some(&port));
+        let now = Instant::now();
+        let (to, _) = answered_call(&mut core, now);
+        feed(
+            &mut core,
+            now,
+            CARRIER,
+            &refer(&to, "sip:+15551230001@127.0.0.1"),
+        );
+        let out = drain(&mut core);
+        let target_invite = requests(&out, TARGET, Method::Invite).remove(0);
+        assert_eq!(
+            text(target_invite.headers(), HeaderName::SessionExpires),
+            "1800"
+        );
+        let ok = answer(
+            &target_invite,
+            "200 OK",
+            "t1",
+            &format!("sip:target@{TARGET}"),
+            Some(&sdp(44000, "127.0.0.7", "0 101")),
+        )
+        .replacen("Contact:", "Session-Expires: 90;refresher=uas\nContact:", 1);
+        feed(&mut core, now, TARGET, &ok);
+        drain(&mut core);
+        let run = |core: &mut SipCore, from: Instant, to: Instant| {
+            let mut out = Vec::new();
+            let mut at = from;
+            while let Some(t) = core.poll_timeout().filter(|t| *t <= to) {
+                at = t.max(at);
+                core.handle_timeout(at);
+                out.extend(drain(core));
+            }
+            out
+        };
+        let t59 = now + Duration::from_secs(59);
+        let out = run(&mut core, now, t59);
+        assert!(requests(&out, TARGET, Method::Bye).is_empty(), "{out:?}");
+        assert!(requests(&out, FAR, Method::Bye).is_empty(), "{out:?}");
+        let out = run(&mut core, t59, now + Duration::from_secs(60));
+        assert_eq!(requests(&out, TARGET, Method::Bye).len(), 1, "{out:?}");
+        assert_eq!(requests(&out, FAR, Method::Bye).len(), 1, "{out:?}");
+        assert_eq!(core.calls(), 0);
     }
 }
