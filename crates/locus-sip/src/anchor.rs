@@ -4,8 +4,8 @@
 //!
 //! # The seam
 //!
-//! Allocating a relay session binds four UDP sockets: IO, which the B2BUA
-//! must not do. The B2BUA holds a [`MediaPort`] trait object instead and
+//! Allocating a relay session binds (or takes from the relay's pool) four
+//! UDP sockets: IO, which the B2BUA must not do. The B2BUA holds a [`MediaPort`] trait object instead and
 //! calls it synchronously from its entry points. Every method is
 //! non-blocking: the driver's implementation, [`RelayPort`], wraps
 //! [`media::Relay`], whose `allocate_session` binds non-blocking sockets
@@ -604,6 +604,11 @@ pub(crate) mod tests {
             tokio::task::yield_now().await;
         }
         assert_eq!(port.relay().ports_in_use(), 0, "no port leak");
-        assert!(std::net::UdpSocket::bind(legs.a_rtp).is_ok());
+        // The pairs wait, bound, in the relay's pool; the next call reuses
+        // the least recently released one.
+        assert_eq!(port.relay().ports_pooled(), 4);
+        let again = port.allocate(9).unwrap();
+        assert_eq!(again.a_rtp, legs.a_rtp);
+        assert_eq!(port.relay().ports_pooled(), 2);
     }
 }
