@@ -230,9 +230,7 @@ impl MediaPort for RelayPort {
 #[derive(Debug, Clone)]
 struct OriginState {
     origin: sdp::Origin,
-    /// The last description sent, without its `o=` line.
-    last: String,
-    /// The last description sent, as sent.
+    /// The last description sent, as sent (with `origin`).
     text: String,
 }
 
@@ -354,7 +352,7 @@ impl Anchor {
             }
         }
         sdp.set_connection_address(ip);
-        Ok(self.with_origin(to, &sdp.serialize()))
+        Ok(self.with_origin(to, sdp))
     }
 
     /// The offer for a party taking side `side`'s place in the call (the
@@ -397,48 +395,33 @@ impl Anchor {
                 }
             }
         }
-        Some(self.with_origin(side, &sdp.serialize()))
+        Some(self.with_origin(side, &mut sdp))
     }
 
-    /// `text` with Locus's `o=` line for side `to`.
-    fn with_origin(&mut self, to: Leg, text: &str) -> String {
-        let body: String = text
-            .split_inclusive('\n')
-            .filter(|l| !l.starts_with("o="))
-            .collect();
-        let parsed = SessionDescription::parse(text).ok();
+    /// `sdp` written with Locus's `o=` line for side `to`: the origin of
+    /// the first description sent to `to`, its version one higher each
+    /// time what is sent changes. Works on the parsed description: no
+    /// second parse of the text.
+    fn with_origin(&mut self, to: Leg, sdp: &mut SessionDescription) -> String {
         let slot = &mut self.origins[to.index()];
-        let state = match slot {
-            Some(s) => {
-                if s.last != body {
-                    s.origin.session_version = s.origin.session_version.saturating_add(1);
-                    s.last = body;
-                }
-                s
-            }
-            None => match parsed {
-                Some(p) => slot.insert(OriginState {
-                    origin: p.origin().clone(),
-                    last: body,
-                    text: String::new(),
-                }),
-                None => return text.to_owned(),
-            },
+        let Some(state) = slot else {
+            let text = sdp.serialize();
+            *slot = Some(OriginState {
+                origin: sdp.origin().clone(),
+                text: text.clone(),
+            });
+            return text;
         };
-        let line = format!("o={}", state.origin);
-        let out: String = text
-            .split_inclusive('\n')
-            .map(|l| {
-                if l.starts_with("o=") {
-                    let end = &l[l.trim_end_matches(['\r', '\n']).len()..];
-                    format!("{line}{end}")
-                } else {
-                    l.to_owned()
-                }
-            })
-            .collect();
-        state.text.clone_from(&out);
-        out
+        sdp.set_origin(&state.origin);
+        let text = sdp.serialize();
+        if text == state.text {
+            return text;
+        }
+        state.origin.session_version = state.origin.session_version.saturating_add(1);
+        sdp.set_origin(&state.origin);
+        let text = sdp.serialize();
+        state.text.clone_from(&text);
+        text
     }
 }
 

@@ -432,6 +432,13 @@ impl SessionDescription {
         self.rewrite_origin();
     }
 
+    /// Replaces the `o=` line with `origin` (a B2BUA's own origin toward
+    /// one side, RFC 3264 section 8).
+    pub fn set_origin(&mut self, origin: &Origin) {
+        self.origin.clone_from(origin);
+        self.rewrite_origin();
+    }
+
     /// Sets the `o=` address (and its address type).
     pub fn set_origin_address(&mut self, ip: IpAddr) {
         self.origin.addr_type = crate::types::addr_type(ip).to_owned();
