@@ -130,7 +130,7 @@ pub trait MediaPort: fmt::Debug + Send {
 #[derive(Debug)]
 pub struct RelayPort {
     relay: media::Relay,
-    sessions: HashMap<u64, media::Session>,
+    sessions: HashMap<u64, media::Session, foldhash::fast::RandomState>,
 }
 
 impl RelayPort {
@@ -138,7 +138,7 @@ impl RelayPort {
     pub fn new(relay: media::Relay) -> Self {
         Self {
             relay,
-            sessions: HashMap::new(),
+            sessions: HashMap::default(),
         }
     }
 

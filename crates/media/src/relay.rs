@@ -642,7 +642,11 @@ impl SessionIo {
     #[inline]
     fn socket(&self, i: usize) -> Option<&UdpSocket> {
         let pair = self.pairs[i / 2].as_ref()?;
-        Some(if i.is_multiple_of(2) { &pair.rtp } else { &pair.rtcp })
+        Some(if i.is_multiple_of(2) {
+            &pair.rtp
+        } else {
+            &pair.rtcp
+        })
     }
 
     async fn run(self, shared: Arc<Shared>) {
