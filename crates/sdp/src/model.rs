@@ -648,7 +648,14 @@ impl MediaSection {
 
     /// The `a=rtpmap` of a payload type.
     pub fn rtpmap(&self, payload_type: &str) -> Option<RtpMap<'_>> {
-        self.rtpmaps().find(|r| r.payload_type == payload_type)
+        // The payload type is the text before the first space: lines of
+        // other payload types are skipped without parsing them.
+        self.lines
+            .iter()
+            .filter_map(|l| l.attribute_value("rtpmap"))
+            .filter(|v| v.split_once(' ').is_some_and(|(pt, _)| pt == payload_type))
+            .filter_map(|v| RtpMap::parse(v).ok())
+            .next()
     }
 
     /// The `a=fmtp` of a format.
