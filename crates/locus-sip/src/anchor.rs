@@ -559,6 +559,8 @@ pub(crate) mod tests {
     async fn relay_port_gives_every_port_back_on_release() {
         let relay = media::Relay::new(media::RelayConfig {
             bind_ip: "127.0.0.1".parse().unwrap(),
+            // Released pairs reusable at once (no rest in the pool).
+            pool_quarantine: Duration::ZERO,
             ..media::RelayConfig::default()
         })
         .unwrap();

@@ -110,8 +110,9 @@ pub struct MediaConfig {
     /// legs get BYE (the RTP-inactivity guard); 0 turns it off.
     pub inactivity_timeout_secs: u64,
     /// RTP/RTCP port pairs kept bound after their call ends, for the next
-    /// calls to reuse instead of opening and closing sockets per call; 0
-    /// closes them with each call.
+    /// calls to reuse instead of opening and closing sockets per call (each
+    /// after resting 1 s, so a hung-up peer's late media reaches no one);
+    /// 0 closes them with each call.
     pub pool_pairs: usize,
 }
 

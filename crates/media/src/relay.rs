@@ -46,7 +46,10 @@ const BIND_ATTEMPTS: usize = 32;
 const DRAIN_LIMIT: usize = 256;
 
 /// Default [`RelayConfig::pool_pairs`].
-pub const DEFAULT_POOL_PAIRS: usize = 1024;
+pub const DEFAULT_POOL_PAIRS: usize = 4096;
+
+/// Default [`RelayConfig::pool_quarantine`].
+pub const DEFAULT_POOL_QUARANTINE: Duration = Duration::from_secs(1);
 
 thread_local! {
     static RECV_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; RECV_BUF_LEN].into_boxed_slice());
@@ -65,12 +68,19 @@ pub struct RelayConfig {
     /// [`Session::is_inactive`] says so (the B2BUA's RTP-inactivity guard).
     pub inactivity_timeout: Duration,
     /// Port pairs (RTP and RTCP sockets) kept bound after their session
-    /// ends, for the next sessions to reuse (default 1024; 0: every session
+    /// ends, for the next sessions to reuse (default 4096; 0: every session
     /// opens and closes its own sockets). Pooled ports stay in
     /// `port_range` and out of other sessions' reach; each is handed to one
     /// live session at a time, least recently released first, with what
     /// arrived on it while pooled thrown away.
     pub pool_pairs: usize,
+    /// How long a released pair rests in the pool before a new session may
+    /// take it (default 1 s), so that the media a hung-up peer still sends
+    /// for a moment is thrown away instead of reaching the next call (the
+    /// relay sends to SDP addresses whatever the source, C24). Before that,
+    /// a fresh pair is bound from the range; a resting pair is used only
+    /// when the range has no other.
+    pub pool_quarantine: Duration,
 }
 
 impl Default for RelayConfig {
@@ -80,6 +90,7 @@ impl Default for RelayConfig {
             port_range: DEFAULT_PORT_RANGE,
             inactivity_timeout: Duration::from_secs(60),
             pool_pairs: DEFAULT_POOL_PAIRS,
+            pool_quarantine: DEFAULT_POOL_QUARANTINE,
         }
     }
 }
@@ -153,6 +164,7 @@ impl RelayInner {
                         rtcp,
                         port,
                         local,
+                        released: Instant::now(),
                     });
                     return;
                 }
@@ -180,22 +192,27 @@ struct PooledPair {
     rtcp: std::net::UdpSocket,
     port: u16,
     local: LocalLeg,
+    released: Instant,
 }
 
 /// Reads and discards what is queued on `socket` (packets sent to the
-/// previous session, ICMP errors). `false` when more than
-/// [`DRAIN_LIMIT`] datagrams were queued.
-fn drain(socket: &std::net::UdpSocket) -> bool {
+/// previous session, ICMP errors): how many datagrams, `None` when more
+/// than [`DRAIN_LIMIT`] were queued.
+fn drain(socket: &std::net::UdpSocket) -> Option<usize> {
     // A one-byte buffer: UDP drops the rest of a longer datagram.
     let mut byte = [0u8; 1];
-    for _ in 0..DRAIN_LIMIT {
+    for n in 0..DRAIN_LIMIT {
         match socket.recv(&mut byte) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(n),
             _ => {}
         }
     }
-    false
+    None
 }
+
+/// Pooled pairs found still receiving that one allocation puts back before
+/// binding a fresh pair instead.
+const REQUEUE_LIMIT: usize = 4;
 
 impl Relay {
     /// A relay with `config`. No socket is opened until
@@ -274,34 +291,83 @@ impl Relay {
         })
     }
 
-    /// A pair for a new session: the least recently released pooled one,
-    /// emptied of what reached it since, else a newly bound one.
+    /// A pair for a new session: the least recently released pooled one
+    /// once it has rested [`RelayConfig::pool_quarantine`] and nothing
+    /// reached it meanwhile, else a newly bound one, else (range used up) a
+    /// resting one. What reached a pooled pair since its release is thrown
+    /// away; a pair that received something (the old peer still sends)
+    /// goes back to rest again.
     fn take_pair(&self) -> Result<Pair, RelayError> {
+        let quarantine = self.inner.config.pool_quarantine;
+        if let Some(pair) = self.pop_pooled(Some(quarantine)) {
+            return Ok(pair);
+        }
+        match self.bind_pair() {
+            Err(RelayError::Exhausted(e)) => self.pop_pooled(None).ok_or(RelayError::Exhausted(e)),
+            other => other,
+        }
+    }
+
+    /// The pool's oldest pair, drained and registered with this runtime.
+    /// With a `quarantine`: only a pair released that long ago that
+    /// received nothing since.
+    fn pop_pooled(&self, quarantine: Option<Duration>) -> Option<Pair> {
+        let mut requeued = 0;
         loop {
-            let Some(pooled) = self.inner.pool().pop_front() else {
-                break;
+            let pooled = {
+                let mut pool = self.inner.pool();
+                let ready = pool
+                    .front()
+                    .is_some_and(|p| quarantine.is_none_or(|q| p.released.elapsed() >= q));
+                if !ready {
+                    return None;
+                }
+                pool.pop_front()?
             };
-            let PooledPair {
-                rtp,
-                rtcp,
-                port,
-                local,
-            } = pooled;
-            if drain(&rtp) && drain(&rtcp) {
-                if let (Ok(rtp), Ok(rtcp)) = (UdpSocket::from_std(rtp), UdpSocket::from_std(rtcp)) {
-                    return Ok(Pair {
+            let drained = drain(&pooled.rtp)
+                .zip(drain(&pooled.rtcp))
+                .map(|(a, b)| a + b);
+            match drained {
+                Some(n) if n > 0 && quarantine.is_some() => {
+                    // Late media of the previous call: rest again.
+                    self.inner.pool().push_back(PooledPair {
+                        released: Instant::now(),
+                        ..pooled
+                    });
+                    requeued += 1;
+                    if requeued == REQUEUE_LIMIT {
+                        return None;
+                    }
+                }
+                Some(_) => {
+                    let PooledPair {
                         rtp,
                         rtcp,
                         port,
                         local,
-                    });
+                        ..
+                    } = pooled;
+                    if let (Ok(rtp), Ok(rtcp)) =
+                        (UdpSocket::from_std(rtp), UdpSocket::from_std(rtcp))
+                    {
+                        return Some(Pair {
+                            rtp,
+                            rtcp,
+                            port,
+                            local,
+                        });
+                    }
+                    // Not registrable: closed (dropped above).
+                    self.inner.ports().release(port);
+                }
+                None => {
+                    // Flooded while pooled: closed, its port back in the range.
+                    let port = pooled.port;
+                    drop(pooled);
+                    self.inner.ports().release(port);
                 }
             }
-            // Flooded while pooled, or not registrable: closed (dropped
-            // above), its port back in the range.
-            self.inner.ports().release(port);
         }
-        self.bind_pair()
     }
 
     fn bind_pair(&self) -> Result<Pair, RelayError> {

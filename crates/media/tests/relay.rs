@@ -19,15 +19,16 @@ const WAIT: Duration = Duration::from_secs(5);
 /// Each test its own port range, so tests running in parallel never race
 /// for a port.
 fn relay(range: RangeInclusive<u16>) -> Relay {
-    relay_with_pool(range, media::DEFAULT_POOL_PAIRS)
+    relay_with_pool(range, media::DEFAULT_POOL_PAIRS, Duration::ZERO)
 }
 
-fn relay_with_pool(range: RangeInclusive<u16>, pool_pairs: usize) -> Relay {
+fn relay_with_pool(range: RangeInclusive<u16>, pool_pairs: usize, quarantine: Duration) -> Relay {
     Relay::new(RelayConfig {
         bind_ip: "127.0.0.1".parse().unwrap(),
         port_range: range,
         inactivity_timeout: Duration::from_secs(60),
         pool_pairs,
+        pool_quarantine: quarantine,
     })
     .unwrap()
 }
@@ -399,7 +400,7 @@ async fn inactivity_detection() {
 async fn close_frees_the_ports() {
     bounded(async {
         // No pool: the sockets close with the session.
-        let relay = relay_with_pool(31900..=31999, 0);
+        let relay = relay_with_pool(31900..=31999, 0, Duration::ZERO);
         let session = relay.allocate_session().unwrap();
         let addrs: Vec<SocketAddr> = [Leg::A, Leg::B]
             .iter()
@@ -452,8 +453,9 @@ fn session_ports(s: &Session) -> Vec<u16> {
 #[tokio::test]
 async fn c24_pooled_ports_are_reused_without_the_previous_calls_packets() {
     bounded(async {
-        // Two sessions' worth of ports: the third session must reuse.
-        let relay = relay_with_pool(35000..=35007, 8);
+        // Two sessions' worth of ports; no rest in the pool: the next
+        // session takes the pooled pairs at once.
+        let relay = relay_with_pool(35000..=35007, 8, Duration::ZERO);
         let first = relay.allocate_session().unwrap();
         let first_ports = session_ports(&first);
         let (old_a, old_b) = (peer().await, peer().await);
@@ -531,7 +533,7 @@ async fn c24_pooled_ports_are_reused_without_the_previous_calls_packets() {
 #[tokio::test]
 async fn pool_keeps_at_most_pool_pairs() {
     bounded(async {
-        let relay = relay_with_pool(35100..=35199, 1);
+        let relay = relay_with_pool(35100..=35199, 1, Duration::ZERO);
         let s = relay.allocate_session().unwrap();
         let ports = session_ports(&s);
         s.close().await;
@@ -541,6 +543,80 @@ async fn pool_keeps_at_most_pool_pairs() {
             .filter(|p| StdUdpSocket::bind(("127.0.0.1", **p)).is_ok())
             .count();
         assert_eq!(free, 2, "one pair closed, one pooled: {ports:?}");
+    })
+    .await
+}
+
+/// A released pair rests in the pool: while it does, a new session gets
+/// freshly bound ports (so a hung-up peer's late media reaches no one); a
+/// resting pair is used only when the range has no other.
+#[tokio::test]
+async fn c24_pooled_pairs_rest_before_reuse() {
+    bounded(async {
+        // Three sessions' worth of ports, a quarantine no test outlasts.
+        let relay = relay_with_pool(35200..=35211, 8, Duration::from_secs(3600));
+        let first = relay.allocate_session().unwrap();
+        let mut first_ports = session_ports(&first);
+        first.close().await;
+        assert_eq!(relay.ports_pooled(), 2);
+        let second = relay.allocate_session().unwrap();
+        let second_ports = session_ports(&second);
+        assert!(
+            second_ports.iter().all(|p| !first_ports.contains(p)),
+            "fresh ports while the released ones rest: {first_ports:?} {second_ports:?}"
+        );
+        assert_eq!(relay.ports_pooled(), 2);
+        // The range holds one more session: fresh again; then only the
+        // resting pairs are left, and they are used rather than failing.
+        let third = relay.allocate_session().unwrap();
+        assert_eq!(relay.ports_pooled(), 2);
+        let fourth = relay.allocate_session().unwrap();
+        let mut fourth_ports = session_ports(&fourth);
+        fourth_ports.sort_unstable();
+        first_ports.sort_unstable();
+        assert_eq!(fourth_ports, first_ports);
+        assert_eq!((relay.ports_in_use(), relay.ports_pooled()), (6, 0));
+        assert!(matches!(
+            relay.allocate_session(),
+            Err(RelayError::Exhausted(_))
+        ));
+        for s in [second, third, fourth] {
+            s.close().await;
+        }
+        assert_eq!(relay.ports_in_use(), 0);
+    })
+    .await
+}
+
+/// A pooled pair that still receives media after its rest (the old peer
+/// has not stopped) rests again; a quiet one is reused.
+#[tokio::test]
+async fn c24_pooled_pair_still_receiving_rests_again() {
+    bounded(async {
+        let quarantine = Duration::from_millis(200);
+        let relay = relay_with_pool(35300..=35315, 8, quarantine);
+        let first = relay.allocate_session().unwrap();
+        let (a_port, b_port) = (
+            first.leg_a.local_rtp_addr().port(),
+            first.leg_b.local_rtp_addr().port(),
+        );
+        let a_addr = first.leg_a.local_rtp_addr();
+        first.close().await;
+        let old_peer = peer().await;
+        send(&old_peer, &audio(1), a_addr).await;
+        tokio::time::sleep(quarantine + Duration::from_millis(100)).await;
+        let second = relay.allocate_session().unwrap();
+        let ports = session_ports(&second);
+        assert!(
+            !ports.contains(&a_port),
+            "{a_port} still receiving: {ports:?}"
+        );
+        assert!(
+            ports.contains(&b_port),
+            "{b_port} quiet and rested: {ports:?}"
+        );
+        assert_eq!(relay.ports_pooled(), 1);
+        second.close().await;
     })
     .await
 }
