@@ -6,6 +6,7 @@
 #   bench/call_load.sh           # about 3 minutes after the build
 #   RATES="500 1000" MEDIA_RATES="100 200" SECS=3 HOLD_MS=1000 bench/call_load.sh
 #   RELAY_ONLY=1 bench/call_load.sh   # only the relay against rtpengine
+#   RELAY_COMPARE=0 bench/call_load.sh   # calls only, without the relays alone
 #
 # A call (bench/sipp/call_uac.xml, SIPp from 127.0.0.2): INVITE with SDP,
 # 100, 200 with SDP, ACK, HOLD_MS of hold, BYE, 200; the far end
@@ -39,8 +40,9 @@
 # sender can (its capacity per core; goal: at least 300,000).
 #
 # Locus: target/release/locus (`cargo build --release -p locus`;
-# CARGO_TARGET_DIR is honoured), a voice carrier trunk for 127.0.0.2 and a
-# byoc trunk to the far end, log level warn. Kamailio: Debian's 5.x with
+# CARGO_TARGET_DIR is honoured; LOCUS_BIN runs another binary instead, for
+# a before/after), a voice carrier trunk for 127.0.0.2 and a byoc trunk to
+# the far end, log level warn. Kamailio: Debian's 5.x with
 # bench/kamailio/call.cfg (tm, rr; rtpengine module for media), started
 # with `-x tlsf -m 4096` and N_KAMAILIO children (default: nproc).
 # rtpengine: Debian's rtpengine-daemon, userspace only. The common part is
@@ -159,8 +161,10 @@ after_step() {
 
 install_missing /usr/bin/sipp:sip-tester "$KAMAILIO":kamailio "$RTPENGINE":rtpengine-daemon
 build_locus
-echo "building the relay benchmark (cargo bench -p media --bench relay --no-run)"
-(cd "$root" && cargo bench -p media --bench relay --no-run -q 2>/dev/null)
+if [ "${RELAY_COMPARE:-1}" != 0 ]; then
+    echo "building the relay benchmark (cargo bench -p media --bench relay --no-run)"
+    (cd "$root" && cargo bench -p media --bench relay --no-run -q 2>/dev/null)
+fi
 
 head -c 8000 /dev/zero | tr '\0' '\377' >"$work/silence.ulaw"
 
@@ -275,5 +279,7 @@ if [ -s "$work/relay.pps" ]; then
         for (n in p) printf "%-12s relayed %d packets in the passed media steps, %.3f CPU s: %.0f packets per CPU-second\n", n, p[n], c[n], p[n] / c[n] }' "$work/relay.pps" | sort
 fi
 
-echo
-relay_compare
+if [ "${RELAY_COMPARE:-1}" != 0 ]; then
+    echo
+    relay_compare
+fi

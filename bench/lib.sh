@@ -118,10 +118,11 @@ print_context() {
     fi
 }
 
-# start_locus CONFIG PORT: starts target/release/locus sip in the
+# start_locus CONFIG PORT: starts target/release/locus sip (or LOCUS_BIN,
+# e.g. an older build kept aside for a before/after run) in the
 # background; sets locus_pid.
 start_locus() {
-    "$target/release/locus" sip --config "$1" >"$work/locus.out" 2>"$work/locus.err" &
+    "${LOCUS_BIN:-$target/release/locus}" sip --config "$1" >"$work/locus.out" 2>"$work/locus.err" &
     locus_pid=$!
     pids+=("$locus_pid")
     wait_udp "$2" || die "locus did not listen: $(cat "$work/locus.err")"

@@ -4,8 +4,8 @@
 //!
 //! # The seam
 //!
-//! Allocating a relay session binds four UDP sockets: IO, which the B2BUA
-//! must not do. The B2BUA holds a [`MediaPort`] trait object instead and
+//! Allocating a relay session binds (or takes from the relay's pool) four
+//! UDP sockets: IO, which the B2BUA must not do. The B2BUA holds a [`MediaPort`] trait object instead and
 //! calls it synchronously from its entry points. Every method is
 //! non-blocking: the driver's implementation, [`RelayPort`], wraps
 //! [`media::Relay`], whose `allocate_session` binds non-blocking sockets
@@ -130,7 +130,7 @@ pub trait MediaPort: fmt::Debug + Send {
 #[derive(Debug)]
 pub struct RelayPort {
     relay: media::Relay,
-    sessions: HashMap<u64, media::Session>,
+    sessions: HashMap<u64, media::Session, foldhash::fast::RandomState>,
 }
 
 impl RelayPort {
@@ -138,7 +138,7 @@ impl RelayPort {
     pub fn new(relay: media::Relay) -> Self {
         Self {
             relay,
-            sessions: HashMap::new(),
+            sessions: HashMap::default(),
         }
     }
 
@@ -230,9 +230,7 @@ impl MediaPort for RelayPort {
 #[derive(Debug, Clone)]
 struct OriginState {
     origin: sdp::Origin,
-    /// The last description sent, without its `o=` line.
-    last: String,
-    /// The last description sent, as sent.
+    /// The last description sent, as sent (with `origin`).
     text: String,
 }
 
@@ -354,7 +352,7 @@ impl Anchor {
             }
         }
         sdp.set_connection_address(ip);
-        Ok(self.with_origin(to, &sdp.serialize()))
+        Ok(self.with_origin(to, sdp))
     }
 
     /// The offer for a party taking side `side`'s place in the call (the
@@ -397,48 +395,33 @@ impl Anchor {
                 }
             }
         }
-        Some(self.with_origin(side, &sdp.serialize()))
+        Some(self.with_origin(side, &mut sdp))
     }
 
-    /// `text` with Locus's `o=` line for side `to`.
-    fn with_origin(&mut self, to: Leg, text: &str) -> String {
-        let body: String = text
-            .split_inclusive('\n')
-            .filter(|l| !l.starts_with("o="))
-            .collect();
-        let parsed = SessionDescription::parse(text).ok();
+    /// `sdp` written with Locus's `o=` line for side `to`: the origin of
+    /// the first description sent to `to`, its version one higher each
+    /// time what is sent changes. Works on the parsed description: no
+    /// second parse of the text.
+    fn with_origin(&mut self, to: Leg, sdp: &mut SessionDescription) -> String {
         let slot = &mut self.origins[to.index()];
-        let state = match slot {
-            Some(s) => {
-                if s.last != body {
-                    s.origin.session_version = s.origin.session_version.saturating_add(1);
-                    s.last = body;
-                }
-                s
-            }
-            None => match parsed {
-                Some(p) => slot.insert(OriginState {
-                    origin: p.origin().clone(),
-                    last: body,
-                    text: String::new(),
-                }),
-                None => return text.to_owned(),
-            },
+        let Some(state) = slot else {
+            let text = sdp.serialize();
+            *slot = Some(OriginState {
+                origin: sdp.origin().clone(),
+                text: text.clone(),
+            });
+            return text;
         };
-        let line = format!("o={}", state.origin);
-        let out: String = text
-            .split_inclusive('\n')
-            .map(|l| {
-                if l.starts_with("o=") {
-                    let end = &l[l.trim_end_matches(['\r', '\n']).len()..];
-                    format!("{line}{end}")
-                } else {
-                    l.to_owned()
-                }
-            })
-            .collect();
-        state.text.clone_from(&out);
-        out
+        sdp.set_origin(&state.origin);
+        let text = sdp.serialize();
+        if text == state.text {
+            return text;
+        }
+        state.origin.session_version = state.origin.session_version.saturating_add(1);
+        sdp.set_origin(&state.origin);
+        let text = sdp.serialize();
+        state.text.clone_from(&text);
+        text
     }
 }
 
@@ -576,6 +559,8 @@ pub(crate) mod tests {
     async fn relay_port_gives_every_port_back_on_release() {
         let relay = media::Relay::new(media::RelayConfig {
             bind_ip: "127.0.0.1".parse().unwrap(),
+            // Released pairs reusable at once (no rest in the pool).
+            pool_quarantine: Duration::ZERO,
             ..media::RelayConfig::default()
         })
         .unwrap();
@@ -604,6 +589,11 @@ pub(crate) mod tests {
             tokio::task::yield_now().await;
         }
         assert_eq!(port.relay().ports_in_use(), 0, "no port leak");
-        assert!(std::net::UdpSocket::bind(legs.a_rtp).is_ok());
+        // The pairs wait, bound, in the relay's pool; the next call reuses
+        // the least recently released one.
+        assert_eq!(port.relay().ports_pooled(), 4);
+        let again = port.allocate(9).unwrap();
+        assert_eq!(again.a_rtp, legs.a_rtp);
+        assert_eq!(port.relay().ports_pooled(), 2);
     }
 }

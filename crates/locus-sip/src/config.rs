@@ -111,6 +111,11 @@ pub struct MediaConfig {
     /// Seconds without any RTP or RTCP on an answered call before both
     /// legs get BYE (the RTP-inactivity guard); 0 turns it off.
     pub inactivity_timeout_secs: u64,
+    /// RTP/RTCP port pairs kept bound after their call ends, for the next
+    /// calls to reuse instead of opening and closing sockets per call (each
+    /// after resting 1 s, so a hung-up peer's late media reaches no one);
+    /// 0 closes them with each call.
+    pub pool_pairs: usize,
 }
 
 impl Default for MediaConfig {
@@ -120,6 +125,7 @@ impl Default for MediaConfig {
             bind_ip: None,
             port_range: [30_000, 60_000],
             inactivity_timeout_secs: 60,
+            pool_pairs: media::DEFAULT_POOL_PAIRS,
         }
     }
 }

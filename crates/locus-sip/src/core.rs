@@ -116,10 +116,11 @@ fn tx_transport(t: Transport) -> sip_transaction::Transport {
 /// built from the fields RFC 2543 matched on, so retransmissions still match.
 fn server_key(req: &Request, kind: Kind) -> Option<TransactionKey> {
     let via = req.top_via()?;
-    let sent_by = match via.port {
-        Some(p) => format!("{}:{p}", via.host),
-        None => via.host.to_string(),
-    };
+    let mut sent_by = via.host.to_string();
+    if let Some(p) = via.port {
+        sent_by.push(':');
+        sip_core::addr_text::push_port(&mut sent_by, p);
+    }
     match via.branch() {
         Some(b) if via.is_rfc3261_branch() => Some(TransactionKey::server(b, &sent_by, kind)),
         _ => {

@@ -15,6 +15,7 @@
 use std::borrow::Cow;
 use std::net::SocketAddr;
 
+use sip_core::addr_text::push_socket_addr;
 use sip_core::{new_branch, HeaderName, Method, NameAddr, Request, RequestBuilder, Response, Uri};
 use sip_transport::Transport;
 
@@ -34,11 +35,17 @@ impl Local {
     /// A Via value with this branch. `rport` asks the peer to answer to the
     /// port we sent from (RFC 3581), which is the listening port anyway.
     pub fn via(&self, branch: &str) -> String {
-        format!(
-            "SIP/2.0/{} {};branch={branch};rport",
-            self.transport.as_via_str(),
-            self.addr
-        )
+        // Written piece by piece into a sized buffer: a Via on every
+        // request Locus sends.
+        let mut v = String::with_capacity(64 + branch.len());
+        v.push_str("SIP/2.0/");
+        v.push_str(self.transport.as_via_str());
+        v.push(' ');
+        push_socket_addr(&mut v, self.addr);
+        v.push_str(";branch=");
+        v.push_str(branch);
+        v.push_str(";rport");
+        v
     }
 
     /// The server's Contact (a name-addr): where in-dialog requests reach it.
@@ -48,11 +55,17 @@ impl Local {
         } else {
             "sip"
         };
-        match self.transport {
-            Transport::Udp => format!("<{scheme}:{}>", self.addr),
-            Transport::Tcp => format!("<{scheme}:{};transport=tcp>", self.addr),
-            Transport::Tls => format!("<{scheme}:{};transport=tls>", self.addr),
-        }
+        let mut c = String::with_capacity(72);
+        c.push('<');
+        c.push_str(scheme);
+        c.push(':');
+        push_socket_addr(&mut c, self.addr);
+        c.push_str(match self.transport {
+            Transport::Udp => ">",
+            Transport::Tcp => ";transport=tcp>",
+            Transport::Tls => ";transport=tls>",
+        });
+        c
     }
 }
 
@@ -137,7 +150,11 @@ fn with_tag(uri: &str, tag: &str) -> String {
     if tag.is_empty() {
         uri.to_owned()
     } else {
-        format!("{uri};tag={tag}")
+        let mut s = String::with_capacity(uri.len() + 5 + tag.len());
+        s.push_str(uri);
+        s.push_str(";tag=");
+        s.push_str(tag);
+        s
     }
 }
 

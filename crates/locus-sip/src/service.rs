@@ -142,6 +142,8 @@ impl Server {
                 bind_ip: m.bind_ip(&config.listen),
                 port_range: m.port_range[0]..=m.port_range[1],
                 inactivity_timeout: Duration::from_secs(m.inactivity_timeout_secs.max(1)),
+                pool_pairs: m.pool_pairs,
+                ..media::RelayConfig::default()
             })
             .map_err(StartError::Media)?;
             tracing::info!(ip = %relay.config().bind_ip, ports = ?relay.config().port_range, "media relay");

@@ -48,4 +48,7 @@ pub use forward::{
     Verdict,
 };
 pub use ports::{PortAllocator, PortRangeError, PortsExhausted, DEFAULT_PORT_RANGE, MIN_PORT};
-pub use relay::{LegStats, LocalLeg, Relay, RelayConfig, RelayError, Session};
+pub use relay::{
+    LegStats, LocalLeg, Relay, RelayConfig, RelayError, Session, DEFAULT_POOL_PAIRS,
+    DEFAULT_POOL_QUARANTINE,
+};

@@ -1,7 +1,10 @@
 //! The tokio edge: sockets, one driver task per session, counters.
 //!
 //! Each [`Session`] owns four UDP sockets (leg A RTP/RTCP, leg B RTP/RTCP)
-//! and one task that drains them in turn. A datagram is read into a
+//! and one task that drains them in turn. When a session ends its port
+//! pairs go, still bound, into the relay's pool (up to
+//! [`RelayConfig::pool_pairs`]), and the next session takes them from
+//! there instead of opening, binding and closing four sockets per call. A datagram is read into a
 //! per-thread buffer, judged by the pure [`ForwardTable::decide`], and sent
 //! with a single `sendto` on the other leg's socket: no allocation, no
 //! channel, no lock per packet. Configuration changes from the B2BUA go into
@@ -9,6 +12,7 @@
 //! (one atomic load) before each packet.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -37,6 +41,16 @@ const RECV_BUF_LEN: usize = 65_536;
 /// processes are skipped).
 const BIND_ATTEMPTS: usize = 32;
 
+/// Datagrams read and thrown away from a pooled socket before it is reused;
+/// a socket that still has more (flooded while pooled) is closed instead.
+const DRAIN_LIMIT: usize = 256;
+
+/// Default [`RelayConfig::pool_pairs`].
+pub const DEFAULT_POOL_PAIRS: usize = 4096;
+
+/// Default [`RelayConfig::pool_quarantine`].
+pub const DEFAULT_POOL_QUARANTINE: Duration = Duration::from_secs(1);
+
 thread_local! {
     static RECV_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; RECV_BUF_LEN].into_boxed_slice());
 }
@@ -53,6 +67,20 @@ pub struct RelayConfig {
     /// How long a session may see no packet on either leg before
     /// [`Session::is_inactive`] says so (the B2BUA's RTP-inactivity guard).
     pub inactivity_timeout: Duration,
+    /// Port pairs (RTP and RTCP sockets) kept bound after their session
+    /// ends, for the next sessions to reuse (default 4096; 0: every session
+    /// opens and closes its own sockets). Pooled ports stay in
+    /// `port_range` and out of other sessions' reach; each is handed to one
+    /// live session at a time, least recently released first, with what
+    /// arrived on it while pooled thrown away.
+    pub pool_pairs: usize,
+    /// How long a released pair rests in the pool before a new session may
+    /// take it (default 1 s), so that the media a hung-up peer still sends
+    /// for a moment is thrown away instead of reaching the next call (the
+    /// relay sends to SDP addresses whatever the source, C24). Before that,
+    /// a fresh pair is bound from the range; a resting pair is used only
+    /// when the range has no other.
+    pub pool_quarantine: Duration,
 }
 
 impl Default for RelayConfig {
@@ -61,6 +89,8 @@ impl Default for RelayConfig {
             bind_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             port_range: DEFAULT_PORT_RANGE,
             inactivity_timeout: Duration::from_secs(60),
+            pool_pairs: DEFAULT_POOL_PAIRS,
+            pool_quarantine: DEFAULT_POOL_QUARANTINE,
         }
     }
 }
@@ -97,7 +127,12 @@ pub struct Relay {
 #[derive(Debug)]
 struct RelayInner {
     config: RelayConfig,
+    /// Every port bound by the relay is held here, pooled ones included.
     ports: Mutex<PortAllocator>,
+    /// Bound pairs no session uses, least recently released first. Std
+    /// sockets, not registered with any runtime's reactor, so a pair can
+    /// go to a session on another runtime.
+    pool: Mutex<VecDeque<PooledPair>>,
     epoch: Instant,
 }
 
@@ -105,7 +140,79 @@ impl RelayInner {
     fn ports(&self) -> MutexGuard<'_, PortAllocator> {
         self.ports.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    fn pool(&self) -> MutexGuard<'_, VecDeque<PooledPair>> {
+        self.pool.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A pair leaving a session: into the pool while there is room, else
+    /// closed and its port given back.
+    fn recycle(&self, pair: Pair) {
+        let Pair {
+            rtp,
+            rtcp,
+            port,
+            local,
+        } = pair;
+        if self.config.pool_pairs > 0 {
+            // `into_std` takes the sockets off this runtime's reactor.
+            if let (Ok(rtp), Ok(rtcp)) = (rtp.into_std(), rtcp.into_std()) {
+                let mut pool = self.pool();
+                if pool.len() < self.config.pool_pairs {
+                    pool.push_back(PooledPair {
+                        rtp,
+                        rtcp,
+                        port,
+                        local,
+                        released: Instant::now(),
+                    });
+                    return;
+                }
+            }
+        }
+        // The sockets are closed by now (dropped above): the port is free.
+        self.ports().release(port);
+    }
 }
+
+/// A bound RTP/RTCP pair owned by a session.
+#[derive(Debug)]
+struct Pair {
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    /// The RTP port, held in the allocator while this pair lives.
+    port: u16,
+    local: LocalLeg,
+}
+
+/// A bound pair waiting in the pool.
+#[derive(Debug)]
+struct PooledPair {
+    rtp: std::net::UdpSocket,
+    rtcp: std::net::UdpSocket,
+    port: u16,
+    local: LocalLeg,
+    released: Instant,
+}
+
+/// Reads and discards what is queued on `socket` (packets sent to the
+/// previous session, ICMP errors): how many datagrams, `None` when more
+/// than [`DRAIN_LIMIT`] were queued.
+fn drain(socket: &std::net::UdpSocket) -> Option<usize> {
+    // A one-byte buffer: UDP drops the rest of a longer datagram.
+    let mut byte = [0u8; 1];
+    for n in 0..DRAIN_LIMIT {
+        match socket.recv(&mut byte) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(n),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Pooled pairs found still receiving that one allocation puts back before
+/// binding a fresh pair instead.
+const REQUEUE_LIMIT: usize = 4;
 
 impl Relay {
     /// A relay with `config`. No socket is opened until
@@ -120,6 +227,7 @@ impl Relay {
             inner: Arc::new(RelayInner {
                 config,
                 ports: Mutex::new(ports),
+                pool: Mutex::new(VecDeque::new()),
                 epoch: Instant::now(),
             }),
         })
@@ -132,12 +240,19 @@ impl Relay {
 
     /// Number of port pairs held by live sessions (two per session).
     pub fn ports_in_use(&self) -> usize {
-        self.inner.ports().in_use()
+        let held = self.inner.ports().in_use();
+        held.saturating_sub(self.ports_pooled())
     }
 
-    /// Binds a new session: two legs, each with an RTP socket on an even
-    /// port and an RTCP socket on the next, and spawns its driver task on
-    /// the current Tokio runtime. Nothing is forwarded until
+    /// Number of port pairs bound and waiting in the pool for the next
+    /// sessions.
+    pub fn ports_pooled(&self) -> usize {
+        self.inner.pool().len()
+    }
+
+    /// Makes a new session: two legs, each with an RTP socket on an even
+    /// port and an RTCP socket on the next (from the pool, else newly
+    /// bound), and spawns its driver task on the current Tokio runtime. Nothing is forwarded until
     /// [`Session::set_peer`] gives a destination.
     ///
     /// # Errors
@@ -146,10 +261,14 @@ impl Relay {
     /// [`RelayError::Bind`] when no free port could be bound.
     pub fn allocate_session(&self) -> Result<Session, RelayError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| RelayError::NoRuntime)?;
-        let (a_rtp, a_rtcp, a_lease) = self.bind_pair()?;
-        let (b_rtp, b_rtcp, b_lease) = self.bind_pair()?;
-        let leg_a = LocalLeg::of(&a_rtp, &a_rtcp)?;
-        let leg_b = LocalLeg::of(&b_rtp, &b_rtcp)?;
+        let a = self.take_pair()?;
+        // On failure `a` goes back through `SessionIo`'s drop.
+        let mut io = SessionIo {
+            pairs: [Some(a), None],
+            relay: Arc::clone(&self.inner),
+        };
+        io.pairs[1] = Some(self.take_pair()?);
+        let (leg_a, leg_b) = (io.local(0), io.local(1));
         let created = Instant::now();
         let shared = Arc::new(Shared {
             table: Mutex::new(ForwardTable::new()),
@@ -159,10 +278,6 @@ impl Relay {
             created,
             inactivity_timeout: self.inner.config.inactivity_timeout,
         });
-        let io = SessionIo {
-            sockets: [a_rtp, a_rtcp, b_rtp, b_rtcp],
-            _leases: [a_lease, b_lease],
-        };
         tracing::debug!(
             a = %leg_a.rtp, b = %leg_b.rtp,
             "media session allocated"
@@ -176,27 +291,97 @@ impl Relay {
         })
     }
 
-    fn bind_pair(&self) -> Result<(UdpSocket, UdpSocket, PortLease), RelayError> {
+    /// A pair for a new session: the least recently released pooled one
+    /// once it has rested [`RelayConfig::pool_quarantine`] and nothing
+    /// reached it meanwhile, else a newly bound one, else (range used up) a
+    /// resting one. What reached a pooled pair since its release is thrown
+    /// away; a pair that received something (the old peer still sends)
+    /// goes back to rest again.
+    fn take_pair(&self) -> Result<Pair, RelayError> {
+        let quarantine = self.inner.config.pool_quarantine;
+        if let Some(pair) = self.pop_pooled(Some(quarantine)) {
+            return Ok(pair);
+        }
+        match self.bind_pair() {
+            Err(RelayError::Exhausted(e)) => self.pop_pooled(None).ok_or(RelayError::Exhausted(e)),
+            other => other,
+        }
+    }
+
+    /// The pool's oldest pair, drained and registered with this runtime.
+    /// With a `quarantine`: only a pair released that long ago that
+    /// received nothing since.
+    fn pop_pooled(&self, quarantine: Option<Duration>) -> Option<Pair> {
+        let mut requeued = 0;
+        loop {
+            let pooled = {
+                let mut pool = self.inner.pool();
+                let ready = pool
+                    .front()
+                    .is_some_and(|p| quarantine.is_none_or(|q| p.released.elapsed() >= q));
+                if !ready {
+                    return None;
+                }
+                pool.pop_front()?
+            };
+            let drained = drain(&pooled.rtp)
+                .zip(drain(&pooled.rtcp))
+                .map(|(a, b)| a + b);
+            match drained {
+                Some(n) if n > 0 && quarantine.is_some() => {
+                    // Late media of the previous call: rest again.
+                    self.inner.pool().push_back(PooledPair {
+                        released: Instant::now(),
+                        ..pooled
+                    });
+                    requeued += 1;
+                    if requeued == REQUEUE_LIMIT {
+                        return None;
+                    }
+                }
+                Some(_) => {
+                    let PooledPair {
+                        rtp,
+                        rtcp,
+                        port,
+                        local,
+                        ..
+                    } = pooled;
+                    if let (Ok(rtp), Ok(rtcp)) =
+                        (UdpSocket::from_std(rtp), UdpSocket::from_std(rtcp))
+                    {
+                        return Some(Pair {
+                            rtp,
+                            rtcp,
+                            port,
+                            local,
+                        });
+                    }
+                    // Not registrable: closed (dropped above).
+                    self.inner.ports().release(port);
+                }
+                None => {
+                    // Flooded while pooled: closed, its port back in the range.
+                    let port = pooled.port;
+                    drop(pooled);
+                    self.inner.ports().release(port);
+                }
+            }
+        }
+    }
+
+    fn bind_pair(&self) -> Result<Pair, RelayError> {
         let ip = self.inner.config.bind_ip;
         let mut last = None;
         for _ in 0..BIND_ATTEMPTS {
             let port = self.inner.ports().allocate()?;
-            // Dropping the lease on failure puts the port at the back of
-            // the queue.
-            let lease = PortLease {
-                relay: Arc::clone(&self.inner),
-                port,
-            };
-            let rtp = match bind(SocketAddr::new(ip, port)) {
-                Ok(s) => s,
+            match bind_both(ip, port) {
+                Ok(pair) => return Ok(pair),
                 Err(e) => {
-                    last = Some((port, e));
-                    continue;
+                    // Back of the queue; tried again last.
+                    self.inner.ports().release(port);
+                    last = Some(e);
                 }
-            };
-            match bind(SocketAddr::new(ip, port + 1)) {
-                Ok(rtcp) => return Ok((rtp, rtcp, lease)),
-                Err(e) => last = Some((port + 1, e)),
             }
         }
         let (port, source) = last.unwrap_or((0, io::ErrorKind::AddrInUse.into()));
@@ -204,24 +389,24 @@ impl Relay {
     }
 }
 
+/// Binds `port` and `port + 1` on `ip`; the failing port and its error.
+fn bind_both(ip: IpAddr, port: u16) -> Result<Pair, (u16, io::Error)> {
+    let rtp = bind(SocketAddr::new(ip, port)).map_err(|e| (port, e))?;
+    let rtcp = bind(SocketAddr::new(ip, port + 1)).map_err(|e| (port + 1, e))?;
+    let local = LocalLeg::of(&rtp, &rtcp).map_err(|e| (port, e))?;
+    Ok(Pair {
+        rtp,
+        rtcp,
+        port,
+        local,
+    })
+}
+
 fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     UdpSocket::from_std(socket.into())
-}
-
-/// An RTP port (and the RTCP port after it) held until dropped.
-#[derive(Debug)]
-struct PortLease {
-    relay: Arc<RelayInner>,
-    port: u16,
-}
-
-impl Drop for PortLease {
-    fn drop(&mut self) {
-        self.relay.ports().release(self.port);
-    }
 }
 
 /// The relay's own addresses on one leg: what the B2BUA writes into the
@@ -233,14 +418,10 @@ pub struct LocalLeg {
 }
 
 impl LocalLeg {
-    fn of(rtp: &UdpSocket, rtcp: &UdpSocket) -> Result<Self, RelayError> {
-        let addr = |s: &UdpSocket| {
-            s.local_addr()
-                .map_err(|source| RelayError::Bind { port: 0, source })
-        };
+    fn of(rtp: &UdpSocket, rtcp: &UdpSocket) -> io::Result<Self> {
         Ok(Self {
-            rtp: addr(rtp)?,
-            rtcp: addr(rtcp)?,
+            rtp: rtp.local_addr()?,
+            rtcp: rtcp.local_addr()?,
         })
     }
 
@@ -335,8 +516,9 @@ impl Shared {
 ///    for that leg. Each takes effect from the next packet.
 /// 3. Periodically: [`Session::is_inactive`] / [`Session::idle_for`] for
 ///    the RTP-inactivity guard, [`Session::stats`] for logs.
-/// 4. [`Session::close`] (or drop) when the call ends: the sockets close and
-///    the ports go back to the relay.
+/// 4. [`Session::close`] (or drop) when the call ends: the sockets go back
+///    to the relay's pool (or close, past its size) and no packet reaches
+///    this session any more.
 #[derive(Debug)]
 pub struct Session {
     /// The relay's addresses facing the caller.
@@ -464,13 +646,14 @@ impl Session {
         self.idle_for(now) >= self.shared.inactivity_timeout
     }
 
-    /// Stops forwarding, closes the four sockets and returns the ports to
-    /// the relay; when this returns the ports can be bound again. Dropping
-    /// a session does the same without waiting.
+    /// Stops forwarding and gives the four sockets back to the relay: into
+    /// its pool, or closed past [`RelayConfig::pool_pairs`] (then the ports
+    /// can be bound again when this returns). Dropping a session does the
+    /// same without waiting.
     pub async fn close(mut self) {
         self.task.abort();
-        // The task's future (which owns the sockets and port leases) is
-        // dropped before the handle completes.
+        // The task's future (which owns the sockets) is dropped before the
+        // handle completes.
         let _ = (&mut self.task).await;
         tracing::debug!(a = %self.leg_a.rtp, b = %self.leg_b.rtp, "media session closed");
     }
@@ -482,12 +665,19 @@ impl Drop for Session {
     }
 }
 
-/// What the session task owns. Field order matters: the sockets close
-/// before the leases return their ports.
+/// What the session task owns: leg A's pair, leg B's pair (always both
+/// once the task runs), given back to the relay when dropped.
 struct SessionIo {
-    /// A RTP, A RTCP, B RTP, B RTCP.
-    sockets: [UdpSocket; 4],
-    _leases: [PortLease; 2],
+    pairs: [Option<Pair>; 2],
+    relay: Arc<RelayInner>,
+}
+
+impl Drop for SessionIo {
+    fn drop(&mut self) {
+        for pair in self.pairs.iter_mut().filter_map(Option::take) {
+            self.relay.recycle(pair);
+        }
+    }
 }
 
 /// The task's copy of the forwarding table.
@@ -504,6 +694,27 @@ const SOCKET_ROLES: [(Leg, Channel); 4] = [
 ];
 
 impl SessionIo {
+    fn local(&self, leg: usize) -> LocalLeg {
+        self.pairs[leg]
+            .as_ref()
+            .map(|p| p.local)
+            .unwrap_or(LocalLeg {
+                rtp: SocketAddr::from(([0, 0, 0, 0], 0)),
+                rtcp: SocketAddr::from(([0, 0, 0, 0], 0)),
+            })
+    }
+
+    /// The socket in role `i` of [`SOCKET_ROLES`].
+    #[inline]
+    fn socket(&self, i: usize) -> Option<&UdpSocket> {
+        let pair = self.pairs[i / 2].as_ref()?;
+        Some(if i.is_multiple_of(2) {
+            &pair.rtp
+        } else {
+            &pair.rtcp
+        })
+    }
+
     async fn run(self, shared: Arc<Shared>) {
         let mut local = Local {
             table: ForwardTable::new(),
@@ -521,14 +732,16 @@ impl SessionIo {
             let mut active = [false; 2];
             loop {
                 let mut progressed = false;
-                for (i, socket) in self.sockets.iter().enumerate() {
+                for (i, &(leg, channel)) in SOCKET_ROLES.iter().enumerate() {
+                    let Some(socket) = self.socket(i) else {
+                        continue;
+                    };
                     let mut read = ReadBuf::new(buf);
                     // `recv`, not `recv_from`: the source plays no part (C24,
                     // no latching), so the kernel need not copy it out.
                     match socket.poll_recv(cx, &mut read) {
                         Poll::Ready(Ok(())) => {
                             let len = read.filled().len();
-                            let (leg, channel) = SOCKET_ROLES[i];
                             self.handle(leg, channel, &mut buf[..len], shared, local);
                             active[leg.index()] = true;
                             progressed = true;
@@ -597,7 +810,10 @@ impl SessionIo {
         // A direct sendto on the other leg's socket: UDP sockets are always
         // writable unless the send buffer is full, in which case the packet
         // is dropped (late media is useless).
-        match SockRef::from(&self.sockets[out]).send_to(packet, &SockAddr::from(forward.dest)) {
+        let Some(socket) = self.socket(out) else {
+            return;
+        };
+        match SockRef::from(socket).send_to(packet, &SockAddr::from(forward.dest)) {
             Ok(_) => {
                 bump(&counters.forwarded, 1);
                 if forward.kind == Kind::TelephoneEvent {

@@ -19,10 +19,16 @@ const WAIT: Duration = Duration::from_secs(5);
 /// Each test its own port range, so tests running in parallel never race
 /// for a port.
 fn relay(range: RangeInclusive<u16>) -> Relay {
+    relay_with_pool(range, media::DEFAULT_POOL_PAIRS, Duration::ZERO)
+}
+
+fn relay_with_pool(range: RangeInclusive<u16>, pool_pairs: usize, quarantine: Duration) -> Relay {
     Relay::new(RelayConfig {
         bind_ip: "127.0.0.1".parse().unwrap(),
         port_range: range,
         inactivity_timeout: Duration::from_secs(60),
+        pool_pairs,
+        pool_quarantine: quarantine,
     })
     .unwrap()
 }
@@ -393,7 +399,8 @@ async fn inactivity_detection() {
 #[tokio::test]
 async fn close_frees_the_ports() {
     bounded(async {
-        let relay = relay(31900..=31999);
+        // No pool: the sockets close with the session.
+        let relay = relay_with_pool(31900..=31999, 0, Duration::ZERO);
         let session = relay.allocate_session().unwrap();
         let addrs: Vec<SocketAddr> = [Leg::A, Leg::B]
             .iter()
@@ -417,6 +424,199 @@ async fn close_frees_the_ports() {
         let dropped = relay.allocate_session().unwrap();
         drop(dropped);
         wait_until(|| relay.ports_in_use() == 0).await;
+    })
+    .await
+}
+
+/// An RTCP receiver report (RFC 3550 section 6.4.2).
+const RTCP_RR: [u8; 32] = [
+    0x81, 201, 0, 7, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0,
+    0, 4,
+];
+
+fn session_ports(s: &Session) -> Vec<u16> {
+    [Leg::A, Leg::B]
+        .iter()
+        .flat_map(|&l| {
+            [
+                s.leg(l).local_rtp_addr().port(),
+                s.leg(l).local_rtcp_addr().port(),
+            ]
+        })
+        .collect()
+}
+
+/// The pool: a closed session's sockets stay bound for the next session
+/// (no socket opened or closed per call), never shared by two live
+/// sessions, and the next session sees nothing of the packets sent to the
+/// previous one.
+#[tokio::test]
+async fn c24_pooled_ports_are_reused_without_the_previous_calls_packets() {
+    bounded(async {
+        // Two sessions' worth of ports; no rest in the pool: the next
+        // session takes the pooled pairs at once.
+        let relay = relay_with_pool(35000..=35007, 8, Duration::ZERO);
+        let first = relay.allocate_session().unwrap();
+        let first_ports = session_ports(&first);
+        let (old_a, old_b) = (peer().await, peer().await);
+        first.set_peer(Leg::A, addr(&old_a), None).unwrap();
+        first.set_peer(Leg::B, addr(&old_b), None).unwrap();
+        send(&old_a, &audio(1), first.leg_a.local_rtp_addr()).await;
+        assert_eq!(recv(&old_b).await.0, audio(1));
+        let (old_rtp, old_rtcp) = (first.leg_a.local_rtp_addr(), first.leg_a.local_rtcp_addr());
+        first.close().await;
+        assert_eq!((relay.ports_in_use(), relay.ports_pooled()), (0, 2));
+        // Still bound by the relay: no one else takes them meanwhile.
+        for p in &first_ports {
+            assert!(StdUdpSocket::bind(("127.0.0.1", *p)).is_err(), "{p}");
+        }
+        // The old caller keeps sending (RTP and RTCP) after the hangup.
+        for seq in 2..40 {
+            send(&old_a, &audio(seq), old_rtp).await;
+            send(&old_a, &RTCP_RR, old_rtcp).await;
+        }
+        let second = relay.allocate_session().unwrap();
+        let mut second_ports = session_ports(&second);
+        second_ports.sort_unstable();
+        let mut sorted_first = first_ports.clone();
+        sorted_first.sort_unstable();
+        assert_eq!(second_ports, sorted_first, "the pooled pairs are reused");
+        assert_eq!((relay.ports_in_use(), relay.ports_pooled()), (2, 0));
+        let (new_a, new_b) = (peer().await, peer().await);
+        second.set_peer(Leg::A, addr(&new_a), None).unwrap();
+        second.set_peer(Leg::B, addr(&new_b), None).unwrap();
+        // The new caller's first packet is the first thing either new peer
+        // gets: the old call's queued packets were thrown away.
+        send(&new_a, &audio(500), second.leg_a.local_rtp_addr()).await;
+        assert_eq!(
+            recv(&new_b).await,
+            (audio(500), second.leg_b.local_rtp_addr())
+        );
+        send(&new_b, &audio(600), second.leg_b.local_rtp_addr()).await;
+        assert_eq!(
+            recv(&new_a).await,
+            (audio(600), second.leg_a.local_rtp_addr())
+        );
+        assert_eq!(second.stats(Leg::A).rtp_packets, 1);
+        assert_eq!(second.stats(Leg::A).rtcp_packets, 0);
+        // Nothing else arrives at the new callee, nor at the old one.
+        let mut buf = [0u8; 2048];
+        assert!(
+            timeout(Duration::from_millis(200), new_b.recv_from(&mut buf))
+                .await
+                .is_err()
+        );
+        assert!(
+            timeout(Duration::from_millis(200), old_b.recv_from(&mut buf))
+                .await
+                .is_err()
+        );
+        // Live sessions never share a pair: the only two are taken.
+        let third = relay.allocate_session().unwrap();
+        let mut all: Vec<u16> = second_ports.clone();
+        all.extend(session_ports(&third));
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 8);
+        assert!(matches!(
+            relay.allocate_session(),
+            Err(RelayError::Exhausted(_))
+        ));
+        second.close().await;
+        third.close().await;
+        assert_eq!((relay.ports_in_use(), relay.ports_pooled()), (0, 4));
+    })
+    .await
+}
+
+/// Past `pool_pairs`, released pairs close and their ports are free again.
+#[tokio::test]
+async fn pool_keeps_at_most_pool_pairs() {
+    bounded(async {
+        let relay = relay_with_pool(35100..=35199, 1, Duration::ZERO);
+        let s = relay.allocate_session().unwrap();
+        let ports = session_ports(&s);
+        s.close().await;
+        assert_eq!((relay.ports_in_use(), relay.ports_pooled()), (0, 1));
+        let free = ports
+            .iter()
+            .filter(|p| StdUdpSocket::bind(("127.0.0.1", **p)).is_ok())
+            .count();
+        assert_eq!(free, 2, "one pair closed, one pooled: {ports:?}");
+    })
+    .await
+}
+
+/// A released pair rests in the pool: while it does, a new session gets
+/// freshly bound ports (so a hung-up peer's late media reaches no one); a
+/// resting pair is used only when the range has no other.
+#[tokio::test]
+async fn c24_pooled_pairs_rest_before_reuse() {
+    bounded(async {
+        // Three sessions' worth of ports, a quarantine no test outlasts.
+        let relay = relay_with_pool(35200..=35211, 8, Duration::from_secs(3600));
+        let first = relay.allocate_session().unwrap();
+        let mut first_ports = session_ports(&first);
+        first.close().await;
+        assert_eq!(relay.ports_pooled(), 2);
+        let second = relay.allocate_session().unwrap();
+        let second_ports = session_ports(&second);
+        assert!(
+            second_ports.iter().all(|p| !first_ports.contains(p)),
+            "fresh ports while the released ones rest: {first_ports:?} {second_ports:?}"
+        );
+        assert_eq!(relay.ports_pooled(), 2);
+        // The range holds one more session: fresh again; then only the
+        // resting pairs are left, and they are used rather than failing.
+        let third = relay.allocate_session().unwrap();
+        assert_eq!(relay.ports_pooled(), 2);
+        let fourth = relay.allocate_session().unwrap();
+        let mut fourth_ports = session_ports(&fourth);
+        fourth_ports.sort_unstable();
+        first_ports.sort_unstable();
+        assert_eq!(fourth_ports, first_ports);
+        assert_eq!((relay.ports_in_use(), relay.ports_pooled()), (6, 0));
+        assert!(matches!(
+            relay.allocate_session(),
+            Err(RelayError::Exhausted(_))
+        ));
+        for s in [second, third, fourth] {
+            s.close().await;
+        }
+        assert_eq!(relay.ports_in_use(), 0);
+    })
+    .await
+}
+
+/// A pooled pair that still receives media after its rest (the old peer
+/// has not stopped) rests again; a quiet one is reused.
+#[tokio::test]
+async fn c24_pooled_pair_still_receiving_rests_again() {
+    bounded(async {
+        let quarantine = Duration::from_millis(200);
+        let relay = relay_with_pool(35300..=35315, 8, quarantine);
+        let first = relay.allocate_session().unwrap();
+        let (a_port, b_port) = (
+            first.leg_a.local_rtp_addr().port(),
+            first.leg_b.local_rtp_addr().port(),
+        );
+        let a_addr = first.leg_a.local_rtp_addr();
+        first.close().await;
+        let old_peer = peer().await;
+        send(&old_peer, &audio(1), a_addr).await;
+        tokio::time::sleep(quarantine + Duration::from_millis(100)).await;
+        let second = relay.allocate_session().unwrap();
+        let ports = session_ports(&second);
+        assert!(
+            !ports.contains(&a_port),
+            "{a_port} still receiving: {ports:?}"
+        );
+        assert!(
+            ports.contains(&b_port),
+            "{b_port} quiet and rested: {ports:?}"
+        );
+        assert_eq!(relay.ports_pooled(), 1);
+        second.close().await;
     })
     .await
 }

@@ -432,6 +432,13 @@ impl SessionDescription {
         self.rewrite_origin();
     }
 
+    /// Replaces the `o=` line with `origin` (a B2BUA's own origin toward
+    /// one side, RFC 3264 section 8).
+    pub fn set_origin(&mut self, origin: &Origin) {
+        self.origin.clone_from(origin);
+        self.rewrite_origin();
+    }
+
     /// Sets the `o=` address (and its address type).
     pub fn set_origin_address(&mut self, ip: IpAddr) {
         self.origin.addr_type = crate::types::addr_type(ip).to_owned();
@@ -641,7 +648,14 @@ impl MediaSection {
 
     /// The `a=rtpmap` of a payload type.
     pub fn rtpmap(&self, payload_type: &str) -> Option<RtpMap<'_>> {
-        self.rtpmaps().find(|r| r.payload_type == payload_type)
+        // The payload type is the text before the first space: lines of
+        // other payload types are skipped without parsing them.
+        self.lines
+            .iter()
+            .filter_map(|l| l.attribute_value("rtpmap"))
+            .filter(|v| v.split_once(' ').is_some_and(|(pt, _)| pt == payload_type))
+            .filter_map(|v| RtpMap::parse(v).ok())
+            .next()
     }
 
     /// The `a=fmtp` of a format.

@@ -43,10 +43,15 @@ impl Fields {
         self.fields.push((n, value.to_vec()));
     }
 
-    fn render(&self, start_line: &[u8]) -> Bytes {
+    /// The message: `start_line` (its pieces in order), the fields, the
+    /// body, in one buffer sized up front.
+    fn render(&self, start_line: &[&[u8]]) -> Bytes {
         let size: usize = self.fields.iter().map(|(_, v)| v.len() + 24).sum();
-        let mut out = BytesMut::with_capacity(start_line.len() + size + 32 + self.body.len());
-        out.put_slice(start_line);
+        let line_len: usize = start_line.iter().map(|p| p.len()).sum();
+        let mut out = BytesMut::with_capacity(line_len + size + 32 + self.body.len());
+        for piece in start_line {
+            out.put_slice(piece);
+        }
         out.put_slice(b"\r\n");
         let compact = self.form == HeaderForm::Compact;
         for (name, value) in &self.fields {
@@ -60,7 +65,14 @@ impl Fields {
             out.put_slice(b"\r\n");
         }
         out.put_slice(HeaderName::ContentLength.wire_name(compact).as_bytes());
-        let _ = write!(Adapter(&mut out), ": {}\r\n\r\n", self.body.len());
+        out.put_slice(b": ");
+        match u16::try_from(self.body.len()) {
+            Ok(n) => out.put_slice(crate::addr_text::u16_str(n, &mut [0; 5]).as_bytes()),
+            Err(_) => {
+                let _ = write!(Adapter(&mut out), "{}", self.body.len());
+            }
+        }
+        out.put_slice(b"\r\n\r\n");
         out.put_slice(&self.body);
         out.freeze()
     }
@@ -147,8 +159,12 @@ impl RequestBuilder {
 
     /// The serialized request.
     pub fn to_bytes(&self) -> Bytes {
-        let line = format!("{} {} SIP/2.0", self.method, self.uri);
-        self.f.render(line.as_bytes())
+        self.f.render(&[
+            self.method.as_str().as_bytes(),
+            b" ",
+            self.uri.as_bytes(),
+            b" SIP/2.0",
+        ])
     }
 
     /// Serializes and parses back: the request as a receiver would see it.
@@ -209,8 +225,10 @@ impl ResponseBuilder {
 
     /// The serialized response.
     pub fn to_bytes(&self) -> Bytes {
-        let line = format!("SIP/2.0 {} {}", self.status, self.reason);
-        self.f.render(line.as_bytes())
+        let mut code = [0u8; 5];
+        let code = crate::addr_text::u16_str(self.status.as_u16(), &mut code);
+        self.f
+            .render(&[b"SIP/2.0 ", code.as_bytes(), b" ", self.reason.as_bytes()])
     }
 
     /// Serializes and parses back.

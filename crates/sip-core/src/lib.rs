@@ -29,6 +29,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod addr_text;
 mod builder;
 mod error;
 mod header_name;

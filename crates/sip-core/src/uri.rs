@@ -348,7 +348,7 @@ impl fmt::Display for Host<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Host::Domain(d) => f.write_str(d),
-            Host::Ipv4(a) => a.fmt(f),
+            Host::Ipv4(a) => f.write_str(crate::addr_text::ipv4_str(*a, &mut [0; 15])),
             Host::Ipv6(a) => write!(f, "[{a}]"),
         }
     }
@@ -606,7 +606,8 @@ impl fmt::Display for SipUri<'_> {
         }
         self.host.fmt(f)?;
         if let Some(p) = self.port {
-            write!(f, ":{p}")?;
+            f.write_str(":")?;
+            f.write_str(crate::addr_text::u16_str(p, &mut [0; 5]))?;
         }
         f.write_str(&self.params)?;
         if !self.headers.is_empty() {

@@ -4,6 +4,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Instant;
 
 use bytes::Bytes;
+use foldhash::fast::RandomState;
 
 use crate::{
     Action, ClientInvite, ClientInviteState, ClientNonInvite, ClientNonInviteState, Error, Kind,
@@ -120,8 +121,10 @@ struct Entry {
 pub struct TransactionTable {
     config: TimerConfig,
     next_id: u64,
-    entries: HashMap<TransactionId, Entry>,
-    index: HashMap<TransactionKey, TransactionId>,
+    entries: HashMap<TransactionId, Entry, RandomState>,
+    /// Keys carry the peer's branch and sent-by: a keyed hash with a
+    /// random seed per table, so crafted branches cannot aim at a bucket.
+    index: HashMap<TransactionKey, TransactionId, RandomState>,
     timers: BTreeSet<(Instant, TransactionId)>,
     actions: VecDeque<(TransactionId, Action)>,
 }
@@ -132,8 +135,8 @@ impl TransactionTable {
         TransactionTable {
             config,
             next_id: 0,
-            entries: HashMap::new(),
-            index: HashMap::new(),
+            entries: HashMap::default(),
+            index: HashMap::default(),
             timers: BTreeSet::new(),
             actions: VecDeque::new(),
         }
