@@ -133,8 +133,28 @@ fn own_call_server(sip: std::net::SocketAddr) -> locus_e911::model::CallServer {
     }
 }
 
+/// Raises the soft limit on open files to the hard limit, as SIP servers
+/// do (Kamailio, FreeSWITCH): every call holds four relay sockets, the
+/// relay keeps released ones pooled, and TCP/TLS peers each hold one.
+/// With a shell's usual 1024 the pool alone could starve TCP accepts.
+fn raise_open_files_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    let (Some(current), Some(hard)) = (limit.current, limit.maximum) else {
+        return; // unlimited: nothing to raise
+    };
+    if current < hard {
+        limit.current = Some(hard);
+        match setrlimit(Resource::Nofile, limit) {
+            Ok(()) => tracing::info!(from = current, to = hard, "raised the open files limit"),
+            Err(e) => tracing::warn!(error = %e, current, "cannot raise the open files limit"),
+        }
+    }
+}
+
 fn run(config: Config, services: Services) -> ExitCode {
     init_logging(&config);
+    raise_open_files_limit();
     // One thread runs the SIP core and its sockets: a datagram is received,
     // handled and answered without crossing threads. Measured with
     // bench/options_load.sh, the multi-thread runtime spent most of its CPU

@@ -302,9 +302,11 @@ impl Relay {
         if let Some(pair) = self.pop_pooled(Some(quarantine)) {
             return Ok(pair);
         }
+        // Range used up, or no socket to be had (out of file descriptors):
+        // a resting pair is better than a failed call.
         match self.bind_pair() {
-            Err(RelayError::Exhausted(e)) => self.pop_pooled(None).ok_or(RelayError::Exhausted(e)),
-            other => other,
+            Err(e) => self.pop_pooled(None).ok_or(e),
+            ok => ok,
         }
     }
 
