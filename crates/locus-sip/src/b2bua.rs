@@ -407,6 +407,26 @@ pub(crate) struct Emergency {
 }
 
 impl Call {
+    /// Whether `side`'s peer is written to in compact form (C15).
+    fn compact(&self, side: Side) -> bool {
+        match side {
+            Side::A => self.a_compact,
+            Side::B => self.b.as_ref().is_some_and(|b| b.compact),
+        }
+    }
+
+    /// Takes a request's CSeq from `side`'s peer; `false` when it is out of
+    /// order (RFC 3261 section 12.2.2: answer 500).
+    fn accept_remote_seq(&mut self, side: Side, seq: u32) -> bool {
+        match side {
+            Side::A => self.a.accept_remote_seq(seq),
+            Side::B => self
+                .b
+                .as_mut()
+                .is_some_and(|b| b.dialog.accept_remote_seq(seq)),
+        }
+    }
+
     fn next_deadline(&self) -> Instant {
         [
             self.ring_deadline,
@@ -2158,10 +2178,7 @@ impl Calls {
         let Some(call) = self.calls.get_mut(&call_id) else {
             return false;
         };
-        let compact = match side {
-            Side::A => call.a_compact,
-            Side::B => call.b.as_ref().is_some_and(|b| b.compact),
-        };
+        let compact = call.compact(side);
         let answer = |ctx: &mut Ctx<'_>, status: u16, reason: Option<&str>| {
             let r = reply(req, source, status, reason, "", &ua)
                 .form(form_of(compact))
@@ -2169,13 +2186,7 @@ impl Calls {
             ctx.respond(id, status, r);
         };
         let seq = req.cseq().map_or(0, |c| c.seq);
-        let in_order = match side {
-            Side::A => call.a.accept_remote_seq(seq),
-            Side::B => call
-                .b
-                .as_mut()
-                .is_some_and(|b| b.dialog.accept_remote_seq(seq)),
-        };
+        let in_order = call.accept_remote_seq(side, seq);
         if !in_order {
             // RFC 3261 section 12.2.2.
             answer(ctx, 500, Some("Server Internal Error (CSeq out of order)"));

@@ -266,10 +266,7 @@ impl Calls {
         let Some(call) = self.calls.get_mut(&call_id) else {
             return false;
         };
-        let compact = match side {
-            Side::A => call.a_compact,
-            Side::B => call.b.as_ref().is_some_and(|b| b.compact),
-        };
+        let compact = call.compact(side);
         let answer = |ctx: &mut Ctx<'_>, status: u16, reason: Option<&str>| {
             let r = reply(req, source, status, reason, "", &ua)
                 .form(form_of(compact))
@@ -277,13 +274,7 @@ impl Calls {
             ctx.respond(id, status, r);
         };
         let seq = req.cseq().map_or(0, |c| c.seq);
-        let in_order = match side {
-            Side::A => call.a.accept_remote_seq(seq),
-            Side::B => call
-                .b
-                .as_mut()
-                .is_some_and(|b| b.dialog.accept_remote_seq(seq)),
-        };
+        let in_order = call.accept_remote_seq(side, seq);
         if !in_order {
             answer(ctx, 500, Some("Server Internal Error (CSeq out of order)"));
             return true;
