@@ -396,18 +396,7 @@ impl SippServer {
             let _ = child.kill();
             let _ = child.wait();
         }
-        let mut log = String::new();
-        for entry in std::fs::read_dir(self.work.path())
-            .expect("read sipp dir")
-            .flatten()
-        {
-            if let Ok(text) = std::fs::read_to_string(entry.path()) {
-                log.push_str(&format!(
-                    "\n--- {} ---\n{text}",
-                    entry.file_name().to_string_lossy()
-                ));
-            }
-        }
+        let log = self.logs();
         SippRun {
             success: status.is_some_and(|s| s.success()),
             log,
@@ -619,40 +608,12 @@ impl SippServer {
     /// Like [`SippServer::start`], for `calls` calls (a UAS scenario that
     /// takes several Call-IDs, such as a notifier and a PUBLISH receiver).
     pub fn start_calls(scenario_file: &Path, ip: &str, calls: u32) -> SippServer {
-        let work = tempfile::tempdir().expect("temp dir");
-        let port = free_udp_port_on(ip);
-        let child = Command::new("sipp")
-            .arg("-sf")
-            .arg(scenario_file)
-            .args(["-m", &calls.to_string(), "-i", ip, "-p"])
-            .arg(port.to_string())
-            .args(["-t", "u1"])
-            .args(["-timeout", "20s", "-timeout_error", "-nostdin"])
-            .args(["-trace_err", "-trace_msg"])
-            .current_dir(work.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(
-                std::fs::File::create(work.path().join("stderr.txt"))
-                    .map(Stdio::from)
-                    .unwrap_or_else(|_| Stdio::null()),
-            )
-            .spawn()
-            .expect("run sipp (Debian package sip-tester; scripts/test installs it)");
-        let addr: SocketAddr = format!("{ip}:{port}").parse().expect("addr");
-        // Bound once the port can no longer be taken.
-        for _ in 0..100 {
-            match std::net::UdpSocket::bind(addr) {
-                Ok(s) => drop(s),
-                Err(_) => break,
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        SippServer {
-            child: Some(child),
-            work,
-            addr,
-        }
+        SippServer::start_on(
+            scenario_file,
+            ip,
+            free_udp_port_on(ip),
+            &["-m", &calls.to_string()],
+        )
     }
 }
 
