@@ -8,7 +8,10 @@ use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{free_udp_port_on, scenario_from_template, sipp_from, Locus, SippRun, SippServer};
+use common::{
+    free_udp_port_on, scenario_from_template, sipp_from, sipp_response, sipp_rings_then_cancelled,
+    sipp_takes_bye, Locus, SippRun, SippServer, NO_BODY, SIPP_UAS_TAG,
+};
 
 const DID: &str = "+15551230000";
 const FAR_IP: &str = "127.0.0.6";
@@ -126,18 +129,6 @@ Content-Length: 0
     )
 }
 
-const CARRIER_WAITS_BYE: &str = r#"<recv request="BYE"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>"#;
-
 fn rejected(ruser: &str, status: u16) -> String {
     format!(
         r#"<recv response="{status}"/>
@@ -236,25 +227,9 @@ a=rtpmap:101 telephone-event/8000
 a=fmtp:101 0-15
 "
     } else {
-        "Content-Length: 0
-
-"
+        NO_BODY
     };
-    let extra = if extra.is_empty() {
-        String::new()
-    } else {
-        format!("{extra}\n")
-    };
-    format!(
-        r#"<send><![CDATA[
-SIP/2.0 {status}
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-{extra}{body}]]></send>"#
-    )
+    sipp_response(status, SIPP_UAS_TAG, extra, body)
 }
 
 const CONTACT: &str = "Contact: <sip:far@[local_ip]:[local_port];transport=[transport]>";
@@ -273,17 +248,8 @@ fn far_answers(extra: &str) -> String {
 
 fn far_waits_bye(check: &str) -> String {
     format!(
-        r#"<recv request="BYE">{check}</recv>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>"#
+        "<recv request=\"BYE\">{check}</recv>\n  {}",
+        sipp_response("200 OK", "", "", NO_BODY)
     )
 }
 
@@ -309,39 +275,10 @@ fn far_rejects(status: &str, extra: &str) -> String {
     )
 }
 
-const FAR_RINGS_THEN_CANCELLED: &str = r#"<send><![CDATA[
-SIP/2.0 180 Ringing
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:far@[local_ip]:[local_port]>
-Content-Length: 0
-
-]]></send>
-  <recv request="CANCEL"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-  <send><![CDATA[
-SIP/2.0 487 Request Terminated
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-CSeq: 1 INVITE
-Content-Length: 0
-
-]]></send>
-  <recv request="ACK" crlf="true"/>"#;
+/// The far end rings, then is cancelled by the carrier (487).
+fn far_rings_then_cancelled() -> String {
+    sipp_rings_then_cancelled("Contact: <sip:far@[local_ip]:[local_port]>")
+}
 
 fn far_end(dir: &std::path::Path, name: &str, check: &str, steps: &str) -> PathBuf {
     let file = scenario_from_template(
@@ -390,6 +327,23 @@ fn one_far_end(steps: &str, check: &str, carrier: impl FnOnce(&str) -> Carrier<'
     );
 }
 
+/// A far end (SIPp on 127.0.0.6, scenario file `name`) that rejects the
+/// INVITE with `status`.
+fn far_end_rejecting(dir: &std::path::Path, name: &str, status: &str) -> SippServer {
+    SippServer::start(&far_end(dir, name, "", &far_rejects(status, "")), FAR_IP)
+}
+
+/// A far end that answers the INVITE and takes the carrier's BYE.
+fn far_end_answering(dir: &std::path::Path, name: &str) -> SippServer {
+    let steps = format!("{}\n  {}", far_answers(""), far_waits_bye(""));
+    SippServer::start(&far_end(dir, name, "", &steps), FAR_IP)
+}
+
+/// The carrier calls the DID, expects it answered, and hangs up.
+fn carrier_call_answered(locus: &Locus) -> SippRun {
+    Carrier::call(DID, answered(DID, &carrier_bye(DID))).run(locus)
+}
+
 #[test]
 fn basic_call_carrier_hangs_up() {
     let steps = format!("{}\n  {}", far_answers(""), far_waits_bye(""));
@@ -402,7 +356,7 @@ fn basic_call_carrier_hangs_up() {
 fn basic_call_far_end_hangs_up() {
     let steps = format!("{}\n  {FAR_SENDS_BYE}", far_answers(""));
     one_far_end(&steps, CURI, |d| {
-        Carrier::call(d, answered(d, CARRIER_WAITS_BYE))
+        Carrier::call(d, answered(d, &sipp_takes_bye()))
     });
 }
 
@@ -455,19 +409,10 @@ fn c16_record_route_honored() {
 #[test]
 fn c13_503_fails_over_to_next_endpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let first = SippServer::start(
-        &far_end(
-            dir.path(),
-            "f1.xml",
-            "",
-            &far_rejects("503 Service Unavailable", ""),
-        ),
-        FAR_IP,
-    );
-    let steps = format!("{}\n  {}", far_answers(""), far_waits_bye(""));
-    let second = SippServer::start(&far_end(dir.path(), "f2.xml", "", &steps), FAR_IP);
+    let first = far_end_rejecting(dir.path(), "f1.xml", "503 Service Unavailable");
+    let second = far_end_answering(dir.path(), "f2.xml");
     let locus = locus(&[first.addr, second.addr]);
-    let c = Carrier::call(DID, answered(DID, &carrier_bye(DID))).run(&locus);
+    let c = carrier_call_answered(&locus);
     assert_ok("carrier", c);
     assert_ok("first far end (503)", first.finish());
     assert_ok("second far end", second.finish());
@@ -477,11 +422,10 @@ fn c13_503_fails_over_to_next_endpoint() {
 fn c13_timeout_fails_over() {
     let dir = tempfile::tempdir().unwrap();
     let silent = silent_endpoint();
-    let steps = format!("{}\n  {}", far_answers(""), far_waits_bye(""));
-    let second = SippServer::start(&far_end(dir.path(), "f2.xml", "", &steps), FAR_IP);
+    let second = far_end_answering(dir.path(), "f2.xml");
     // T1 = 50 ms: Timer B fires after 3.2 s of silence.
     let locus = locus(&[silent.local_addr().unwrap(), second.addr]);
-    let c = Carrier::call(DID, answered(DID, &carrier_bye(DID))).run(&locus);
+    let c = carrier_call_answered(&locus);
     assert_ok("carrier", c);
     assert_ok("second far end", second.finish());
 }
@@ -489,19 +433,10 @@ fn c13_timeout_fails_over() {
 #[test]
 fn c12_408_fails_over() {
     let dir = tempfile::tempdir().unwrap();
-    let first = SippServer::start(
-        &far_end(
-            dir.path(),
-            "f1.xml",
-            "",
-            &far_rejects("408 Request Timeout", ""),
-        ),
-        FAR_IP,
-    );
-    let steps = format!("{}\n  {}", far_answers(""), far_waits_bye(""));
-    let second = SippServer::start(&far_end(dir.path(), "f2.xml", "", &steps), FAR_IP);
+    let first = far_end_rejecting(dir.path(), "f1.xml", "408 Request Timeout");
+    let second = far_end_answering(dir.path(), "f2.xml");
     let locus = locus(&[first.addr, second.addr]);
-    let c = Carrier::call(DID, answered(DID, &carrier_bye(DID))).run(&locus);
+    let c = carrier_call_answered(&locus);
     assert_ok("carrier", c);
     assert_ok("first far end (408)", first.finish());
     assert_ok("second far end", second.finish());
@@ -510,10 +445,7 @@ fn c12_408_fails_over() {
 #[test]
 fn c12_404_does_not_fail_over() {
     let dir = tempfile::tempdir().unwrap();
-    let first = SippServer::start(
-        &far_end(dir.path(), "f1.xml", "", &far_rejects("404 Not Found", "")),
-        FAR_IP,
-    );
+    let first = far_end_rejecting(dir.path(), "f1.xml", "404 Not Found");
     let second = silent_endpoint();
     let locus = locus(&[first.addr, second.local_addr().unwrap()]);
     let c = Carrier::call(DID, rejected(DID, 404)).run(&locus);
@@ -525,24 +457,8 @@ fn c12_404_does_not_fail_over() {
 #[test]
 fn c12_every_endpoint_failing_gives_503() {
     let dir = tempfile::tempdir().unwrap();
-    let first = SippServer::start(
-        &far_end(
-            dir.path(),
-            "f1.xml",
-            "",
-            &far_rejects("503 Service Unavailable", ""),
-        ),
-        FAR_IP,
-    );
-    let second = SippServer::start(
-        &far_end(
-            dir.path(),
-            "f2.xml",
-            "",
-            &far_rejects("500 Server Internal Error", ""),
-        ),
-        FAR_IP,
-    );
+    let first = far_end_rejecting(dir.path(), "f1.xml", "503 Service Unavailable");
+    let second = far_end_rejecting(dir.path(), "f2.xml", "500 Server Internal Error");
     let locus = locus(&[first.addr, second.addr]);
     let c = Carrier::call(DID, rejected(DID, 503)).run(&locus);
     assert_ok("carrier expecting 503", c);
@@ -577,7 +493,7 @@ fn c11_carrier_302_is_a_rejection_not_followed() {
 
 #[test]
 fn cancel_before_answer_gets_487() {
-    one_far_end(FAR_RINGS_THEN_CANCELLED, "", |d| Carrier {
+    one_far_end(&far_rings_then_cancelled(), "", |d| Carrier {
         prov: r#"<recv response="180"/>"#,
         ..Carrier::call(d, cancelled(d))
     });

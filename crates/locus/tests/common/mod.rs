@@ -754,3 +754,57 @@ impl Dnsmasq {
         assert!(status.success(), "SIGHUP to dnsmasq failed");
     }
 }
+
+// ---- SIPp scenario text shared by the call tests ----
+
+/// The To tag SIPp gives the dialogs it answers as UAS (`SIPpTag01`, as in
+/// its built-in scenarios): the first response to an INVITE adds it.
+pub const SIPP_UAS_TAG: &str = ";tag=[pid]SIPpTag01[call_number]";
+
+/// The end of a message without body: `Content-Length: 0` and the blank
+/// line closing the header.
+pub const NO_BODY: &str = "Content-Length: 0\n\n";
+
+/// A SIPp `<send>` of a response to the request just received: the status
+/// line, the request's Via, From, To, Call-ID and CSeq echoed
+/// (`[last_*:]`), `to_tag` after To (`""` or [`SIPP_UAS_TAG`]), then the
+/// header lines `headers` (`""` for none) and `body` (its Content-* lines,
+/// the blank line and the content; [`NO_BODY`] for none).
+pub fn sipp_response(status: &str, to_tag: &str, headers: &str, body: &str) -> String {
+    let headers = if headers.is_empty() {
+        String::new()
+    } else {
+        format!("{headers}\n")
+    };
+    format!(
+        r#"<send><![CDATA[
+SIP/2.0 {status}
+[last_Via:]
+[last_From:]
+[last_To:]{to_tag}
+[last_Call-ID:]
+[last_CSeq:]
+{headers}{body}]]></send>"#
+    )
+}
+
+/// SIPp (either side of a call) takes a BYE and answers 200 OK.
+pub fn sipp_takes_bye() -> String {
+    format!(
+        "<recv request=\"BYE\"/>\n  {}",
+        sipp_response("200 OK", "", "", NO_BODY)
+    )
+}
+
+/// SIPp as the called side rings (180 with `contact`), takes the caller's
+/// CANCEL, answers it 200, ends the INVITE with 487 and takes the ACK.
+pub fn sipp_rings_then_cancelled(contact: &str) -> String {
+    // The 487 answers the INVITE, not the CANCEL just received: its CSeq.
+    let terminated = sipp_response("487 Request Terminated", SIPP_UAS_TAG, "", NO_BODY)
+        .replace("[last_CSeq:]", "CSeq: 1 INVITE");
+    format!(
+        "{}\n  <recv request=\"CANCEL\"/>\n  {}\n  {terminated}\n  <recv request=\"ACK\" crlf=\"true\"/>",
+        sipp_response("180 Ringing", SIPP_UAS_TAG, contact, NO_BODY),
+        sipp_response("200 OK", SIPP_UAS_TAG, "", NO_BODY),
+    )
+}
