@@ -14,7 +14,10 @@ use std::path::Path;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{free_port, scenario_from_template, sipp_from, Locus, SippRun, SippServer};
+use common::{
+    free_port, scenario_from_template, sipp_from, sipp_response, sipp_rings_then_cancelled,
+    sipp_takes_bye, Locus, SippRun, SippServer, NO_BODY, SIPP_UAS_TAG,
+};
 
 const DID: &str = "+15551230000";
 const CARRIER_IP: &str = "127.0.0.2";
@@ -78,16 +81,8 @@ a=fmtp:101 0-15"
 }
 
 fn far_sdp_response(status: &str, media: &str) -> String {
-    format!(
-        r#"<send><![CDATA[
-SIP/2.0 {status}
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:far@[local_ip]:[local_port];transport=[transport]>
-Content-Type: application/sdp
+    let sdp = format!(
+        "Content-Type: application/sdp
 Content-Length: [len]
 
 v=0
@@ -96,41 +91,24 @@ s=-
 c=IN IP4 [local_ip]
 t=0 0
 {media}
-]]></send>"#
+"
+    );
+    sipp_response(
+        status,
+        SIPP_UAS_TAG,
+        "Contact: <sip:far@[local_ip]:[local_port];transport=[transport]>",
+        &sdp,
     )
 }
 
 /// The far end answers 200 with `media`, takes the ACK, then the BYE.
 fn far_answers_then_bye(media: &str) -> String {
     format!(
-        "{}\n  <recv request=\"ACK\" crlf=\"true\"/>\n  {FAR_WAITS_BYE}",
-        far_sdp_response("200 OK", media)
+        "{}\n  <recv request=\"ACK\" crlf=\"true\"/>\n  {}",
+        far_sdp_response("200 OK", media),
+        sipp_takes_bye()
     )
 }
-
-const FAR_WAITS_BYE: &str = r#"<recv request="BYE"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>"#;
-
-const CARRIER_WAITS_BYE: &str = r#"<recv request="BYE"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>"#;
 
 /// After `hold_ms` of call, the carrier hangs up.
 fn carrier_bye_after(hold_ms: u64) -> String {
@@ -246,15 +224,21 @@ impl Call {
     fn finish(mut self) {
         let c = self.carrier.take().unwrap().join().unwrap();
         let f = self.far.take().unwrap().finish();
-        assert!(
-            c.success && f.success,
-            "carrier ok: {}, far end ok: {}\n=== carrier ===\n{}\n=== far end ===\n{}",
-            c.success,
-            f.success,
-            c.log,
-            f.log
-        );
+        assert_carrier_and_far_end_succeeded(&c, &f);
     }
+}
+
+/// Both SIPp runs of a call (the carrier's, the far end's) played their
+/// scenario to the end; the logs of both when not.
+fn assert_carrier_and_far_end_succeeded(c: &SippRun, f: &SippRun) {
+    assert!(
+        c.success && f.success,
+        "carrier ok: {}, far end ok: {}\n=== carrier ===\n{}\n=== far end ===\n{}",
+        c.success,
+        f.success,
+        c.log,
+        f.log
+    );
 }
 
 fn socket(ip: &str) -> UdpSocket {
@@ -636,14 +620,15 @@ a=fmtp:101 0-15"
 fn rtp_inactivity_guard_hangs_up_a_silent_call() {
     // Issue 3 item 2: no RTP for 1 s on an answered call: BYE both ways.
     let far_steps = format!(
-        "{}\n  <recv request=\"ACK\" crlf=\"true\"/>\n  {FAR_WAITS_BYE}",
-        far_sdp_response("200 OK", &audio_answer(42000))
+        "{}\n  <recv request=\"ACK\" crlf=\"true\"/>\n  {}",
+        far_sdp_response("200 OK", &audio_answer(42000)),
+        sipp_takes_bye()
     );
     Call::start(Spec {
         offer: audio_offer(40000),
         prov: "",
         answer_check: "",
-        after: CARRIER_WAITS_BYE.to_owned(),
+        after: sipp_takes_bye(),
         offer_check: "",
         far_steps,
         media_config: "inactivity_timeout_secs = 1",
@@ -689,14 +674,7 @@ Content-Type: application/sdp"
     );
     let c = sipp_from(CARRIER_IP, &carrier_file, locus.addr("udp"), "u1", &[]);
     let f = far.finish();
-    assert!(
-        c.success && f.success,
-        "carrier ok: {}, far end ok: {}\n=== carrier ===\n{}\n=== far end ===\n{}",
-        c.success,
-        f.success,
-        c.log,
-        f.log
-    );
+    assert_carrier_and_far_end_succeeded(&c, &f);
     let path = dir.path().join("b_relay");
     let deadline = Instant::now() + Duration::from_secs(5);
     let b: SocketAddr = loop {
@@ -735,39 +713,7 @@ Content-Length: 0
 
 #[test]
 fn cancel_releases_the_relay_session() {
-    let far = r#"<send><![CDATA[
-SIP/2.0 180 Ringing
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:far@[local_ip]:[local_port]>
-Content-Length: 0
-
-]]></send>
-  <recv request="CANCEL"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-  <send><![CDATA[
-SIP/2.0 487 Request Terminated
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-CSeq: 1 INVITE
-Content-Length: 0
-
-]]></send>
-  <recv request="ACK" crlf="true"/>"#;
+    let far = &sipp_rings_then_cancelled("Contact: <sip:far@[local_ip]:[local_port]>");
     let fin = format!(
         r#"<send><![CDATA[
 CANCEL sip:{DID}@[remote_ip]:[remote_port] SIP/2.0
@@ -789,16 +735,9 @@ Content-Length: 0
 
 #[test]
 fn far_end_rejection_releases_the_relay_session() {
-    let far = r#"<send><![CDATA[
-SIP/2.0 486 Busy Here
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-  <recv request="ACK" crlf="true"/>"#;
+    let far = &format!(
+        "{}\n  <recv request=\"ACK\" crlf=\"true\"/>",
+        sipp_response("486 Busy Here", SIPP_UAS_TAG, "", NO_BODY)
+    );
     unanswered_call(far, "", &carrier_ack(486));
 }
