@@ -21,7 +21,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{free_udp_port_on, scenario_from_template, sipp_from, Locus, SippRun, SippServer};
+use common::{
+    free_udp_port_on, scenario_from_template, sipp_from, sipp_response, Locus, SippRun, SippServer,
+    NO_BODY, SIPP_UAS_TAG,
+};
 
 const DID: &str = "+15551230000";
 const PROBE_DID: &str = "+15551239999";
@@ -114,8 +117,6 @@ a={direction}
     )
 }
 
-const NO_BODY: &str = "Content-Length: 0\n\n";
-
 static VARS: AtomicUsize = AtomicUsize::new(0);
 
 /// A check on a received message: the regexp must match in the body
@@ -164,26 +165,6 @@ fn pause(ms: u64) -> String {
     format!(r#"<pause milliseconds="{ms}"/>"#)
 }
 
-/// A response to the request just received, in its dialog (`tag`: add our
-/// To tag, for the first response to an INVITE).
-fn respond(status: &str, tag: &str, contact: &str, body: &str) -> String {
-    let contact = if contact.is_empty() {
-        String::new()
-    } else {
-        format!("{contact}\n")
-    };
-    format!(
-        r#"<send><![CDATA[
-SIP/2.0 {status}
-[last_Via:]
-[last_From:]
-[last_To:]{tag}
-[last_Call-ID:]
-[last_CSeq:]
-{contact}{body}]]></send>"#
-    )
-}
-
 // The carrier (UAC of leg A).
 
 const A_FROM: &str =
@@ -225,22 +206,14 @@ fn a_answered() -> String {
 
 /// A request of the carrier in leg A's dialog.
 fn a_request(method: &str, cseq: u32, body: &str) -> String {
-    let retrans = if method == "ACK" {
-        ""
-    } else {
-        r#" retrans="500""#
-    };
-    format!(
-        r#"<send{retrans}><![CDATA[
-{method} [$acuri] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-Max-Forwards: 70
-{A_FROM}
-To:[$ato]
-Call-ID: [call_id]
-CSeq: {cseq} {method}
-{A_CONTACT}
-{body}]]></send>"#
+    request_in_dialog(
+        "[$acuri]",
+        A_FROM,
+        "To:[$ato]",
+        A_CONTACT,
+        method,
+        cseq,
+        body,
     )
 }
 
@@ -282,7 +255,6 @@ Content-Length: 0
 
 const B_FROM: &str = "From: <sip:far@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]";
 const B_CONTACT: &str = "Contact: <sip:far@[local_ip]:[local_port];transport=[transport]>";
-const B_TAG: &str = ";tag=[pid]SIPpTag01[call_number]";
 
 /// The far end receives Locus's INVITE (relay in the SDP) and keeps leg
 /// B's dialog: From with Locus's tag (`bfrom`), remote target (`bcuri`).
@@ -302,9 +274,9 @@ fn b_invited() -> String {
 fn b_answers() -> String {
     format!(
         "{}\n  <recv request=\"ACK\" crlf=\"true\"/>",
-        respond(
+        sipp_response(
             "200 OK",
-            B_TAG,
+            SIPP_UAS_TAG,
             B_CONTACT,
             &sdp("far", 1, FAR_RTP, "sendrecv")
         )
@@ -313,6 +285,29 @@ fn b_answers() -> String {
 
 /// A request of the far end in leg B's dialog.
 fn b_request(method: &str, cseq: u32, body: &str) -> String {
+    request_in_dialog(
+        "[$bcuri]",
+        B_FROM,
+        "To:[$bfrom]",
+        B_CONTACT,
+        method,
+        cseq,
+        body,
+    )
+}
+
+/// A request in a dialog SIPp keeps: to the remote target `target`, with
+/// our `from` and `contact`, the peer's `to` (its tag); retransmitted
+/// unless an ACK.
+fn request_in_dialog(
+    target: &str,
+    from: &str,
+    to: &str,
+    contact: &str,
+    method: &str,
+    cseq: u32,
+    body: &str,
+) -> String {
     let retrans = if method == "ACK" {
         ""
     } else {
@@ -320,14 +315,14 @@ fn b_request(method: &str, cseq: u32, body: &str) -> String {
     };
     format!(
         r#"<send{retrans}><![CDATA[
-{method} [$bcuri] SIP/2.0
+{method} {target} SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 Max-Forwards: 70
-{B_FROM}
-To:[$bfrom]
+{from}
+{to}
 Call-ID: [call_id]
 CSeq: {cseq} {method}
-{B_CONTACT}
+{contact}
 {body}]]></send>"#
     )
 }
@@ -336,7 +331,7 @@ CSeq: {cseq} {method}
 fn takes_bye() -> String {
     format!(
         "<recv request=\"BYE\" crlf=\"true\"/>\n  {}",
-        respond("200 OK", "", "", NO_BODY)
+        sipp_response("200 OK", "", "", NO_BODY)
     )
 }
 
@@ -556,7 +551,7 @@ fn b2bua_reinvite_hold_and_resume_both_ways_each_leg_its_own_dialog_through_the_
             &relayed("a=sendonly"),
             "",
         ),
-        respond("200 OK", "", B_CONTACT, &sdp("far", 2, FAR_RTP, "recvonly")),
+        sipp_response("200 OK", "", B_CONTACT, &sdp("far", 2, FAR_RTP, "recvonly")),
         r#"<recv request="ACK" crlf="true"/>"#.to_owned(),
         // The carrier's resume, relayed.
         recv(
@@ -564,7 +559,7 @@ fn b2bua_reinvite_hold_and_resume_both_ways_each_leg_its_own_dialog_through_the_
             &relayed("a=sendrecv"),
             "",
         ),
-        respond("200 OK", "", B_CONTACT, &sdp("far", 3, FAR_RTP, "sendrecv")),
+        sipp_response("200 OK", "", B_CONTACT, &sdp("far", 3, FAR_RTP, "sendrecv")),
         r#"<recv request="ACK" crlf="true"/>"#.to_owned(),
         // The far end holds, then resumes.
         pause(300),
@@ -602,7 +597,7 @@ fn b2bua_reinvite_hold_and_resume_both_ways_each_leg_its_own_dialog_through_the_
         a_request("ACK", 20, NO_BODY),
         // The far end's hold and resume, relayed.
         recv(r#"request="INVITE""#, &relayed("a=sendonly"), ""),
-        respond(
+        sipp_response(
             "200 OK",
             "",
             A_CONTACT,
@@ -610,7 +605,7 @@ fn b2bua_reinvite_hold_and_resume_both_ways_each_leg_its_own_dialog_through_the_
         ),
         r#"<recv request="ACK" crlf="true"/>"#.to_owned(),
         recv(r#"request="INVITE""#, &relayed("a=sendrecv"), ""),
-        respond(
+        sipp_response(
             "200 OK",
             "",
             A_CONTACT,
@@ -694,7 +689,7 @@ fn b_late_200() -> String {
 SIP/2.0 200 OK
 [last_Via:]
 [last_From:]
-[last_To:]{B_TAG}
+[last_To:]{SIPP_UAS_TAG}
 [last_Call-ID:]
 CSeq: [$bcseq] INVITE
 {B_CONTACT}
@@ -714,11 +709,11 @@ fn b2bua_cancel_crossing_the_far_ends_200_caller_gets_487_far_end_ack_and_bye() 
             "<action>",
             r#"<action><ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" assign_to="bcseq"/>"#,
         ),
-        respond("180 Ringing", B_TAG, B_CONTACT, NO_BODY),
+        sipp_response("180 Ringing", SIPP_UAS_TAG, B_CONTACT, NO_BODY),
         r#"<recv request="CANCEL" crlf="true"/>"#.to_owned(),
         // (The 200 for the CANCEL first: SIPp must not be between two
         // sends when Locus's ACK comes.)
-        respond("200 OK", B_TAG, "", NO_BODY),
+        sipp_response("200 OK", SIPP_UAS_TAG, "", NO_BODY),
         b_late_200(),
         r#"<recv request="ACK" crlf="true"/>"#.to_owned(),
         takes_bye(),
@@ -782,7 +777,7 @@ fn b2bua_cancel_crossing_the_200_to_the_caller_caller_acks_and_byes_both_legs_en
     // BYE, which Locus relays to the far end; no dialog remains.
     let far_steps = [
         b_invited(),
-        respond("180 Ringing", B_TAG, B_CONTACT, NO_BODY),
+        sipp_response("180 Ringing", SIPP_UAS_TAG, B_CONTACT, NO_BODY),
         b_answers(),
         takes_bye(),
         b_request("BYE", 9, NO_BODY),
@@ -827,9 +822,9 @@ fn b2bua_lost_ack_2xx_retransmitted_per_timer_g_then_bye_both_ways_at_timer_h() 
         b_invited(),
         format!(
             "{}\n  <recv request=\"ACK\" crlf=\"true\"/>",
-            respond(
+            sipp_response(
                 "200 OK",
-                B_TAG,
+                SIPP_UAS_TAG,
                 B_CONTACT,
                 &sdp("far", 1, FAR_RTP, "sendrecv")
             )
@@ -847,7 +842,7 @@ fn b2bua_lost_ack_2xx_retransmitted_per_timer_g_then_bye_both_ways_at_timer_h() 
         a_answered(),
         // No ACK.
         r#"<recv request="BYE"/>"#.to_owned(),
-        respond("200 OK", "", "", NO_BODY),
+        sipp_response("200 OK", "", "", NO_BODY),
         a_request("BYE", 2, NO_BODY),
         r#"<recv response="481"/>"#.to_owned(),
     ]
@@ -1069,10 +1064,10 @@ fn b2bua_ring_timeout_caller_gets_480_far_end_cancelled() {
     // far end a CANCEL (its 487 ACKed); the slot is free afterwards.
     let far_steps = [
         b_invited(),
-        respond("180 Ringing", B_TAG, B_CONTACT, NO_BODY),
+        sipp_response("180 Ringing", SIPP_UAS_TAG, B_CONTACT, NO_BODY),
         r#"<recv request="CANCEL" crlf="true"/>"#.to_owned(),
-        respond("200 OK", B_TAG, "", NO_BODY),
-        respond("487 Request Terminated", B_TAG, "", NO_BODY)
+        sipp_response("200 OK", SIPP_UAS_TAG, "", NO_BODY),
+        sipp_response("487 Request Terminated", SIPP_UAS_TAG, "", NO_BODY)
             .replace("[last_CSeq:]", "CSeq: [$bcseq] INVITE"),
         r#"<recv request="ACK" crlf="true"/>"#.to_owned(),
     ]
@@ -1105,7 +1100,7 @@ fn b2bua_ring_timeout_caller_gets_480_far_end_cancelled() {
 fn far_end_rejects(status: &str, expect: u16) {
     let far_steps = [
         b_invited(),
-        respond(status, B_TAG, "", NO_BODY),
+        sipp_response(status, SIPP_UAS_TAG, "", NO_BODY),
         r#"<recv request="ACK" crlf="true"/>"#.to_owned(),
     ]
     .join("\n  ");
@@ -1177,7 +1172,7 @@ fn c16_carrier_record_route_honored_toward_the_carrier() {
             ],
             "",
         ),
-        respond("200 OK", "", "", NO_BODY),
+        sipp_response("200 OK", "", "", NO_BODY),
         a_request("BYE", 2, NO_BODY),
         r#"<recv response="481"/>"#.to_owned(),
     ]
