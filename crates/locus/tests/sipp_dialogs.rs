@@ -217,6 +217,18 @@ fn a_request(method: &str, cseq: u32, body: &str) -> String {
     )
 }
 
+/// The carrier calls `DID`, takes a 180 if one comes, gets the relayed 200
+/// ([`a_answered`]) and ACKs it: leg A's dialog is up.
+fn a_call_answered_and_acked() -> String {
+    [
+        a_invite(DID),
+        r#"<recv response="180" optional="true"/>"#.to_owned(),
+        a_answered(),
+        a_request("ACK", 1, NO_BODY),
+    ]
+    .join("\n  ")
+}
+
 /// The carrier's CANCEL of its INVITE (same branch and To as the INVITE).
 fn a_cancel(ruser: &str) -> String {
     format!(
@@ -281,6 +293,12 @@ fn b_answers() -> String {
             &sdp("far", 1, FAR_RTP, "sendrecv")
         )
     )
+}
+
+/// The far end gets Locus's INVITE ([`b_invited`]) and answers it
+/// ([`b_answers`]): leg B's dialog is up.
+fn b_invited_and_answers() -> String {
+    [b_invited(), b_answers()].join("\n  ")
 }
 
 /// A request of the far end in leg B's dialog.
@@ -543,8 +561,7 @@ fn b2bua_reinvite_hold_and_resume_both_ways_each_leg_its_own_dialog_through_the_
     // Call-ID, its CSeq numbering) with the relay's address, and the
     // answer (a=recvonly, then a=sendrecv) flows back the same way.
     let far_steps = [
-        b_invited(),
-        b_answers(),
+        b_invited_and_answers(),
         // The carrier's hold, relayed.
         recv(
             r#"request="INVITE" crlf="true""#,
@@ -580,10 +597,7 @@ fn b2bua_reinvite_hold_and_resume_both_ways_each_leg_its_own_dialog_through_the_
     .join("\n  ");
     let setup = Setup::start(&far_steps);
     let carrier_steps = [
-        a_invite(DID),
-        r#"<recv response="180" optional="true"/>"#.to_owned(),
-        a_answered(),
-        a_request("ACK", 1, NO_BODY),
+        a_call_answered_and_acked(),
         // Hold, then resume, with the carrier's own CSeqs 10 and 20.
         pause(200),
         a_request("INVITE", 10, &sdp("carrier", 2, CARRIER_RTP, "sendonly")),
@@ -887,8 +901,7 @@ fn b2bua_bye_from_the_carrier_ends_both_dialogs() {
     // Issue 3 item 2 (BYE from the carrier): relayed to the far end in leg
     // B's dialog with leg B's next CSeq; afterwards neither dialog exists.
     let far_steps = [
-        b_invited(),
-        b_answers(),
+        b_invited_and_answers(),
         takes_bye(),
         b_request("BYE", 9, NO_BODY),
         r#"<recv response="481"/>"#.to_owned(),
@@ -896,10 +909,7 @@ fn b2bua_bye_from_the_carrier_ends_both_dialogs() {
     .join("\n  ");
     let setup = Setup::start(&far_steps);
     let carrier_steps = [
-        a_invite(DID),
-        r#"<recv response="180" optional="true"/>"#.to_owned(),
-        a_answered(),
-        a_request("ACK", 1, NO_BODY),
+        a_call_answered_and_acked(),
         pause(200),
         a_request("BYE", 5, NO_BODY),
         r#"<recv response="200"/>"#.to_owned(),
@@ -927,8 +937,7 @@ fn b2bua_bye_from_the_far_end_ends_both_dialogs() {
     // Issue 3 item 2 (BYE from the far end): relayed to the carrier in leg
     // A's dialog with leg A's own CSeq; afterwards neither dialog exists.
     let far_steps = [
-        b_invited(),
-        b_answers(),
+        b_invited_and_answers(),
         pause(200),
         b_request("BYE", 9, NO_BODY),
         r#"<recv response="200"/>"#.to_owned(),
@@ -938,10 +947,7 @@ fn b2bua_bye_from_the_far_end_ends_both_dialogs() {
     .join("\n  ");
     let setup = Setup::start(&far_steps);
     let carrier_steps = [
-        a_invite(DID),
-        r#"<recv response="180" optional="true"/>"#.to_owned(),
-        a_answered(),
-        a_request("ACK", 1, NO_BODY),
+        a_call_answered_and_acked(),
         takes_bye(),
         a_request("BYE", 2, NO_BODY),
         r#"<recv response="481"/>"#.to_owned(),
@@ -958,14 +964,11 @@ fn b2bua_bye_from_the_far_end_ends_both_dialogs() {
 fn call_limit_probe_is_refused_while_a_call_is_up() {
     // The control for the probe every test above ends with: while a call
     // is up, max_calls = 1 refuses a new one with 503 (call limit).
-    let far_steps = [b_invited(), b_answers(), takes_bye()].join("\n  ");
+    let far_steps = [b_invited_and_answers(), takes_bye()].join("\n  ");
     let setup = Setup::start(&far_steps);
     let answered = setup.dir.path().join("answered");
     let carrier_steps = [
-        a_invite(DID),
-        r#"<recv response="180" optional="true"/>"#.to_owned(),
-        a_answered(),
-        a_request("ACK", 1, NO_BODY),
+        a_call_answered_and_acked(),
         format!(
             r#"<nop><action><exec command="touch {}"/></action></nop>"#,
             answered.display()
@@ -1018,8 +1021,7 @@ fn call_limit_probe_is_refused_while_a_call_is_up() {
 /// Returns the seconds from the far end's 200 to its BYE.
 fn answered_call_ended_by_locus(calls: &str, media: &str) -> f64 {
     let far_steps = [
-        b_invited(),
-        b_answers(),
+        b_invited_and_answers(),
         takes_bye(),
         b_request("BYE", 9, NO_BODY),
         r#"<recv response="481"/>"#.to_owned(),
@@ -1027,10 +1029,7 @@ fn answered_call_ended_by_locus(calls: &str, media: &str) -> f64 {
     .join("\n  ");
     let setup = Setup::start_with(&far_steps, calls, media);
     let carrier_steps = [
-        a_invite(DID),
-        r#"<recv response="180" optional="true"/>"#.to_owned(),
-        a_answered(),
-        a_request("ACK", 1, NO_BODY),
+        a_call_answered_and_acked(),
         takes_bye(),
         a_request("BYE", 2, NO_BODY),
         r#"<recv response="481"/>"#.to_owned(),
@@ -1141,8 +1140,7 @@ fn c16_carrier_record_route_honored_toward_the_carrier() {
     // Locus sends it to the route, with the Route header and the Contact
     // as Request-URI (loose routing).
     let far_steps = [
-        b_invited(),
-        b_answers(),
+        b_invited_and_answers(),
         pause(300),
         b_request("BYE", 9, NO_BODY),
         r#"<recv response="200"/>"#.to_owned(),
