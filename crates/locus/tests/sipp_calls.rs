@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::{
-    free_udp_port_on, scenario_from_template, sipp_from, sipp_response, sipp_rings_then_cancelled,
-    sipp_takes_bye, Locus, SippRun, SippServer, NO_BODY, SIPP_UAS_TAG,
+    free_udp_port_on, scenario_from_template, sipp_from, sipp_rejects, sipp_response,
+    sipp_rings_then_cancelled, sipp_takes_bye, Locus, SippRun, SippServer, NO_BODY, SIPP_UAS_TAG,
 };
 
 const DID: &str = "+15551230000";
@@ -268,13 +268,6 @@ Content-Length: 0
   <recv response="200" crlf="true"/>
   <Reference variables="cfull"/>"#;
 
-fn far_rejects(status: &str, extra: &str) -> String {
-    format!(
-        "{}\n  <recv request=\"ACK\" crlf=\"true\"/>",
-        far_response(status, extra, false)
-    )
-}
-
 /// The far end rings, then is cancelled by the carrier (487).
 fn far_rings_then_cancelled() -> String {
     sipp_rings_then_cancelled("Contact: <sip:far@[local_ip]:[local_port]>")
@@ -330,7 +323,7 @@ fn one_far_end(steps: &str, check: &str, carrier: impl FnOnce(&str) -> Carrier<'
 /// A far end (SIPp on 127.0.0.6, scenario file `name`) that rejects the
 /// INVITE with `status`.
 fn far_end_rejecting(dir: &std::path::Path, name: &str, status: &str) -> SippServer {
-    SippServer::start(&far_end(dir, name, "", &far_rejects(status, "")), FAR_IP)
+    SippServer::start(&far_end(dir, name, "", &sipp_rejects(status, "")), FAR_IP)
 }
 
 /// A far end that answers the INVITE and takes the carrier's BYE.
@@ -476,7 +469,7 @@ fn c11_carrier_302_is_a_rejection_not_followed() {
             dir.path(),
             "f1.xml",
             "",
-            &far_rejects("302 Moved Temporarily", &contact),
+            &sipp_rejects("302 Moved Temporarily", &contact),
         ),
         FAR_IP,
     );

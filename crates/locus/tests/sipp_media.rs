@@ -15,8 +15,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::{
-    free_port, scenario_from_template, sipp_from, sipp_response, sipp_rings_then_cancelled,
-    sipp_takes_bye, Locus, SippRun, SippServer, NO_BODY, SIPP_UAS_TAG,
+    free_port, scenario_from_template, sipp_from, sipp_rejects, sipp_response,
+    sipp_rings_then_cancelled, sipp_takes_bye, Locus, SippRun, SippServer, SIPP_UAS_TAG,
 };
 
 const DID: &str = "+15551230000";
@@ -735,9 +735,6 @@ Content-Length: 0
 
 #[test]
 fn far_end_rejection_releases_the_relay_session() {
-    let far = &format!(
-        "{}\n  <recv request=\"ACK\" crlf=\"true\"/>",
-        sipp_response("486 Busy Here", SIPP_UAS_TAG, "", NO_BODY)
-    );
+    let far = &sipp_rejects("486 Busy Here", "");
     unanswered_call(far, "", &carrier_ack(486));
 }

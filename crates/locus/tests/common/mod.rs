@@ -808,3 +808,12 @@ pub fn sipp_rings_then_cancelled(contact: &str) -> String {
         sipp_response("200 OK", SIPP_UAS_TAG, "", NO_BODY),
     )
 }
+
+/// SIPp as the called side rejects the INVITE with `status` (To tagged,
+/// `headers` as in [`sipp_response`]) and takes the ACK.
+pub fn sipp_rejects(status: &str, headers: &str) -> String {
+    format!(
+        "{}\n  <recv request=\"ACK\" crlf=\"true\"/>",
+        sipp_response(status, SIPP_UAS_TAG, headers, NO_BODY)
+    )
+}
