@@ -10,7 +10,10 @@ use std::net::{SocketAddr, UdpSocket};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{scenario_from_template, sipp_from, Locus, SippRun, SippServer};
+use common::{
+    scenario_from_template, sipp_from, sipp_rejects, sipp_response, sipp_takes_bye, Locus, SippRun,
+    SippServer, SIPP_UAS_TAG,
+};
 
 const TRANSFEROR_IP: &str = "127.0.0.6";
 const TARGET_IP: &str = "127.0.0.7";
@@ -57,16 +60,8 @@ trunks = ["target"]
 /// The target answers with its RTP on `port`, holds the call 4 s, then
 /// hangs up.
 fn answers_then_hangs_up(port: u16) -> String {
-    format!(
-        r#"<send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:target@[local_ip]:[local_port]>
-Content-Type: application/sdp
+    let sdp = format!(
+        "Content-Type: application/sdp
 Content-Length: [len]
 
 v=0
@@ -77,7 +72,10 @@ t=0 0
 m=audio {port} RTP/AVP 0 101
 a=rtpmap:0 PCMU/8000
 a=rtpmap:101 telephone-event/8000
-]]></send>
+"
+    );
+    format!(
+        r#"{}
   <recv request="ACK" crlf="true"/>
   <pause milliseconds="4000"/>
   <send retrans="500"><![CDATA[
@@ -91,34 +89,20 @@ CSeq: 1 BYE
 Content-Length: 0
 
 ]]></send>
-  <recv response="200" crlf="true"/>"#
+  <recv response="200" crlf="true"/>"#,
+        sipp_response(
+            "200 OK",
+            SIPP_UAS_TAG,
+            "Contact: <sip:target@[local_ip]:[local_port]>",
+            &sdp
+        )
     )
 }
 
-const BUSY: &str = r#"<send><![CDATA[
-SIP/2.0 486 Busy Here
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-  <recv request="ACK" crlf="true"/>"#;
-
-/// After a completed transfer: Locus hangs up the transferor.
-const GETS_BYE: &str = r#"<recv request="BYE"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>"#;
+/// The target is busy.
+fn busy() -> String {
+    sipp_rejects("486 Busy Here", "")
+}
 
 /// After a failed transfer the call is still the transferor's: it hangs up.
 const HANGS_UP: &str = r#"<pause milliseconds="300"/>
@@ -184,16 +168,8 @@ Content-Length: 0
 /// RTP on `port` both ways.
 fn held_then_unheld(port: u16) -> String {
     let answer = |direction: &str, version: u32| {
-        format!(
-            r#"<send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:+15550001000@[local_ip]:[local_port]>
-Content-Type: application/sdp
+        let sdp = format!(
+            "Content-Type: application/sdp
 Content-Length: [len]
 
 v=0
@@ -205,8 +181,16 @@ m=audio {port} RTP/AVP 0 101
 a=rtpmap:0 PCMU/8000
 a=rtpmap:101 telephone-event/8000
 a={direction}
-]]></send>
-  <recv request="ACK" crlf="true"/>"#
+"
+        );
+        format!(
+            "{}\n  <recv request=\"ACK\" crlf=\"true\"/>",
+            sipp_response(
+                "200 OK",
+                "",
+                "Contact: <sip:+15550001000@[local_ip]:[local_port]>",
+                &sdp
+            )
         )
     };
     format!(
@@ -361,6 +345,28 @@ fn rtp_reaches(from: &UdpSocket, relay: SocketAddr, to: &UdpSocket) -> Option<So
     None
 }
 
+/// The transferee's RTP reaches the target through the relay, coming from
+/// the target's relay address, and the target's reaches the transferee
+/// from the transferee's (symmetric RTP, C25).
+fn assert_rtp_flows_between_transferee_and_target(
+    parties: &Parties,
+    transferee_rtp: &UdpSocket,
+    target_rtp: &UdpSocket,
+) {
+    let a = parties.relay("a_relay");
+    let t = parties.relay("t_relay");
+    assert_eq!(
+        rtp_reaches(transferee_rtp, a, target_rtp),
+        Some(t),
+        "the transferee's RTP does not reach the target (symmetric, from {t})"
+    );
+    assert_eq!(
+        rtp_reaches(target_rtp, t, transferee_rtp),
+        Some(a),
+        "the target's RTP does not reach the transferee (symmetric, from {a})"
+    );
+}
+
 #[test]
 fn refer_blind_transfer_connects_the_transferee_to_the_target() {
     // The transferor sees 202, NOTIFY 100 Trying, NOTIFY 200 OK
@@ -374,22 +380,11 @@ fn refer_blind_transfer_connects_the_transferee_to_the_target() {
     let parties = Parties::start(
         false,
         "200 OK",
-        GETS_BYE,
+        &sipp_takes_bye(),
         &answers_then_hangs_up(target_port),
         transferee_rtp.local_addr().unwrap().port(),
     );
-    let a = parties.relay("a_relay");
-    let t = parties.relay("t_relay");
-    assert_eq!(
-        rtp_reaches(&transferee_rtp, a, &target_rtp),
-        Some(t),
-        "the transferee's RTP does not reach the target (symmetric, from {t})"
-    );
-    assert_eq!(
-        rtp_reaches(&target_rtp, t, &transferee_rtp),
-        Some(a),
-        "the target's RTP does not reach the transferee (symmetric, from {a})"
-    );
+    assert_rtp_flows_between_transferee_and_target(&parties, &transferee_rtp, &target_rtp);
     let transferee_log = parties.finish();
     assert!(
         !transferee_log.contains("INVITE sip:+15550001000"),
@@ -406,7 +401,7 @@ fn refer_failed_transfer_is_reported_and_the_call_stays_up() {
         false,
         "486 Busy Here",
         HANGS_UP,
-        BUSY,
+        &busy(),
         rtp.local_addr().unwrap().port(),
     );
     parties.finish();
@@ -423,13 +418,10 @@ fn refer_after_hold_takes_the_transferee_off_hold_with_the_target() {
     let parties = Parties::start(
         true,
         "200 OK",
-        GETS_BYE,
+        &sipp_takes_bye(),
         &answers_then_hangs_up(target_port),
         transferee_rtp.local_addr().unwrap().port(),
     );
-    let a = parties.relay("a_relay");
-    let t = parties.relay("t_relay");
-    assert_eq!(rtp_reaches(&transferee_rtp, a, &target_rtp), Some(t));
-    assert_eq!(rtp_reaches(&target_rtp, t, &transferee_rtp), Some(a));
+    assert_rtp_flows_between_transferee_and_target(&parties, &transferee_rtp, &target_rtp);
     parties.finish();
 }
