@@ -12,7 +12,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use common::{scenario_from_template, sipp_from, Locus, SippServer};
+use common::{
+    scenario_from_template, sipp_from, sipp_response, Locus, SippServer, NO_BODY, SIPP_UAS_TAG,
+};
 
 const DID: &str = "+15551230000";
 const CARRIER_IP: &str = "127.0.0.2";
@@ -77,27 +79,12 @@ a=rtpmap:0 PCMU/8000
     )
 }
 
-const NO_BODY: &str = "Content-Length: 0\n\n";
-
 /// A `recv` whose header `header` must match `re` (SIPp fails the call
 /// otherwise).
 fn recv_checked(what: &str, header: &str, re: &str, var: &str, capture: &str) -> String {
     format!(
         r#"<recv {what}><action>{capture}<ereg regexp="{re}" search_in="hdr" header="{header}" check_it="true" assign_to="{var}"/></action></recv>
   <Reference variables="{var}"/>"#
-    )
-}
-
-fn respond(status: &str, tag: &str, extra: &str, body: &str) -> String {
-    format!(
-        r#"<send><![CDATA[
-SIP/2.0 {status}
-[last_Via:]
-[last_From:]
-[last_To:]{tag}
-[last_Call-ID:]
-[last_CSeq:]
-{extra}{body}]]></send>"#
     )
 }
 
@@ -152,7 +139,6 @@ CSeq: {cseq} {method}
     )
 }
 
-const B_TAG: &str = ";tag=[pid]SIPpTag01[call_number]";
 const B_CONTACT: &str = "Contact: <sip:far@[local_ip]:[local_port];transport=[transport]>";
 
 /// The far end takes Locus's INVITE, which must offer Locus's interval
@@ -173,10 +159,10 @@ fn far_answers(extra: &str) -> String {
   <Reference variables="bse,bmin,bsup"/>
   {}
   <recv request="ACK" crlf="true"/>"#,
-        respond(
+        sipp_response(
             "200 OK",
-            B_TAG,
-            &format!("{extra}{B_CONTACT}\n"),
+            SIPP_UAS_TAG,
+            &format!("{extra}{B_CONTACT}"),
             &sdp("far", 42000)
         )
     )
@@ -185,7 +171,7 @@ fn far_answers(extra: &str) -> String {
 fn takes_bye() -> String {
     format!(
         "<recv request=\"BYE\" crlf=\"true\"/>\n  {}",
-        respond("200 OK", "", "", NO_BODY)
+        sipp_response("200 OK", "", "", NO_BODY)
     )
 }
 
@@ -270,10 +256,10 @@ fn rfc4028_far_end_makes_locus_refresher_and_gets_the_reinvite_carrier_undisturb
             "rse",
             "",
         ),
-        respond(
+        sipp_response(
             "200 OK",
             "",
-            &format!("Session-Expires: 60;refresher=uac\nRequire: timer\n{B_CONTACT}\n"),
+            &format!("Session-Expires: 60;refresher=uac\nRequire: timer\n{B_CONTACT}"),
             &sdp("far", 42000),
         ),
         "<recv request=\"ACK\" crlf=\"true\"/>".to_owned(),
