@@ -345,6 +345,37 @@ CSeq: {cseq} {method}
     )
 }
 
+/// A side re-INVITEs in its dialog (`request`: [`a_request`] or
+/// [`b_request`]) with CSeq `cseq` and `offer`, takes the optional 100 and
+/// the 200 whose SDP names the relay in `answered` (the direction), then
+/// ACKs.
+fn reinvite(
+    request: fn(&str, u32, &str) -> String,
+    cseq: u32,
+    offer: &str,
+    answered: &str,
+) -> String {
+    [
+        request("INVITE", cseq, offer),
+        r#"<recv response="100" optional="true"/>"#.to_owned(),
+        recv(r#"response="200""#, &relayed(answered), ""),
+        request("ACK", cseq, NO_BODY),
+    ]
+    .join("\n  ")
+}
+
+/// A side takes a re-INVITE relayed to it (`what`: the `recv`'s
+/// attributes) whose SDP names the relay in `offered` (the direction),
+/// answers 200 with `contact` and `answer`, and takes the ACK.
+fn takes_reinvite(what: &str, offered: &str, contact: &str, answer: &str) -> String {
+    [
+        recv(what, &relayed(offered), ""),
+        sipp_response("200 OK", "", contact, answer),
+        r#"<recv request="ACK" crlf="true"/>"#.to_owned(),
+    ]
+    .join("\n  ")
+}
+
 /// Either side takes a BYE and answers 200.
 fn takes_bye() -> String {
     format!(
@@ -563,32 +594,34 @@ fn b2bua_reinvite_hold_and_resume_both_ways_each_leg_its_own_dialog_through_the_
     let far_steps = [
         b_invited_and_answers(),
         // The carrier's hold, relayed.
-        recv(
+        takes_reinvite(
             r#"request="INVITE" crlf="true""#,
-            &relayed("a=sendonly"),
-            "",
+            "a=sendonly",
+            B_CONTACT,
+            &sdp("far", 2, FAR_RTP, "recvonly"),
         ),
-        sipp_response("200 OK", "", B_CONTACT, &sdp("far", 2, FAR_RTP, "recvonly")),
-        r#"<recv request="ACK" crlf="true"/>"#.to_owned(),
         // The carrier's resume, relayed.
-        recv(
+        takes_reinvite(
             r#"request="INVITE" crlf="true""#,
-            &relayed("a=sendrecv"),
-            "",
+            "a=sendrecv",
+            B_CONTACT,
+            &sdp("far", 3, FAR_RTP, "sendrecv"),
         ),
-        sipp_response("200 OK", "", B_CONTACT, &sdp("far", 3, FAR_RTP, "sendrecv")),
-        r#"<recv request="ACK" crlf="true"/>"#.to_owned(),
         // The far end holds, then resumes.
         pause(300),
-        b_request("INVITE", 7, &sdp("far", 4, FAR_RTP, "sendonly")),
-        r#"<recv response="100" optional="true"/>"#.to_owned(),
-        recv(r#"response="200""#, &relayed("a=recvonly"), ""),
-        b_request("ACK", 7, NO_BODY),
+        reinvite(
+            b_request,
+            7,
+            &sdp("far", 4, FAR_RTP, "sendonly"),
+            "a=recvonly",
+        ),
         pause(300),
-        b_request("INVITE", 8, &sdp("far", 5, FAR_RTP, "sendrecv")),
-        r#"<recv response="100" optional="true"/>"#.to_owned(),
-        recv(r#"response="200""#, &relayed("a=sendrecv"), ""),
-        b_request("ACK", 8, NO_BODY),
+        reinvite(
+            b_request,
+            8,
+            &sdp("far", 5, FAR_RTP, "sendrecv"),
+            "a=sendrecv",
+        ),
         // The carrier hangs up; then leg B's dialog is gone at Locus.
         takes_bye(),
         b_request("BYE", 9, NO_BODY),
@@ -600,32 +633,32 @@ fn b2bua_reinvite_hold_and_resume_both_ways_each_leg_its_own_dialog_through_the_
         a_call_answered_and_acked(),
         // Hold, then resume, with the carrier's own CSeqs 10 and 20.
         pause(200),
-        a_request("INVITE", 10, &sdp("carrier", 2, CARRIER_RTP, "sendonly")),
-        r#"<recv response="100" optional="true"/>"#.to_owned(),
-        recv(r#"response="200""#, &relayed("a=recvonly"), ""),
-        a_request("ACK", 10, NO_BODY),
+        reinvite(
+            a_request,
+            10,
+            &sdp("carrier", 2, CARRIER_RTP, "sendonly"),
+            "a=recvonly",
+        ),
         pause(200),
-        a_request("INVITE", 20, &sdp("carrier", 3, CARRIER_RTP, "sendrecv")),
-        r#"<recv response="100" optional="true"/>"#.to_owned(),
-        recv(r#"response="200""#, &relayed("a=sendrecv"), ""),
-        a_request("ACK", 20, NO_BODY),
+        reinvite(
+            a_request,
+            20,
+            &sdp("carrier", 3, CARRIER_RTP, "sendrecv"),
+            "a=sendrecv",
+        ),
         // The far end's hold and resume, relayed.
-        recv(r#"request="INVITE""#, &relayed("a=sendonly"), ""),
-        sipp_response(
-            "200 OK",
-            "",
+        takes_reinvite(
+            r#"request="INVITE""#,
+            "a=sendonly",
             A_CONTACT,
             &sdp("carrier", 4, CARRIER_RTP, "recvonly"),
         ),
-        r#"<recv request="ACK" crlf="true"/>"#.to_owned(),
-        recv(r#"request="INVITE""#, &relayed("a=sendrecv"), ""),
-        sipp_response(
-            "200 OK",
-            "",
+        takes_reinvite(
+            r#"request="INVITE""#,
+            "a=sendrecv",
             A_CONTACT,
             &sdp("carrier", 5, CARRIER_RTP, "sendrecv"),
         ),
-        r#"<recv request="ACK" crlf="true"/>"#.to_owned(),
         pause(200),
         a_request("BYE", 30, NO_BODY),
         r#"<recv response="200" crlf="true"/>"#.to_owned(),
