@@ -20,6 +20,65 @@ pub fn scenario(name: &str) -> PathBuf {
     repo_root().join("tests/sipp").join(name)
 }
 
+/// Spawns `locus SUBCOMMAND --config cfg` (log level from
+/// `LOCUS_TEST_LOG`, else `warn`) and forwards its stdout lines to the
+/// receiver, where it reports what it listens on.
+fn spawn_locus(subcommand: &str, cfg: &Path) -> (Child, mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_locus"))
+        .arg(subcommand)
+        .arg("--config")
+        .arg(cfg)
+        .env(
+            "RUST_LOG",
+            std::env::var("LOCUS_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start locus {subcommand}: {e}"));
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// The socket address of the `transport` listener among the addresses a
+/// locus process printed (`udp:127.0.0.1:40000`).
+fn listener(listening: &[String], transport: &str) -> SocketAddr {
+    let prefix = format!("{transport}:");
+    listening
+        .iter()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {transport} listener in {listening:?}"))
+        .parse()
+        .expect("socket address")
+}
+
+/// If the process still runs: SIGTERM, up to `polls` checks 50 ms apart
+/// for it to exit, then SIGKILL and reap.
+fn stop_with_sigterm(child: &mut Child, polls: u32) {
+    if let Ok(None) = child.try_wait() {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        for _ in 0..polls {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
 /// A running `locus` process, stopped with SIGTERM when dropped.
 pub struct Locus {
     child: Child,
@@ -35,27 +94,7 @@ impl Locus {
         let dir = tempfile::tempdir().expect("temp dir");
         let cfg = dir.path().join("locus.toml");
         std::fs::write(&cfg, config).expect("write config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_locus"))
-            .arg("sip")
-            .arg("--config")
-            .arg(&cfg)
-            .env(
-                "RUST_LOG",
-                std::env::var("LOCUS_TEST_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start locus");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let (mut child, rx) = spawn_locus("sip", &cfg);
         let mut listening = Vec::new();
         while listening.len() < expected {
             match rx.recv_timeout(Duration::from_secs(10)) {
@@ -79,13 +118,7 @@ impl Locus {
 
     /// The bound socket address for a transport (`udp`, `tcp`, `tls`).
     pub fn addr(&self, transport: &str) -> SocketAddr {
-        let prefix = format!("{transport}:");
-        self.listening
-            .iter()
-            .find_map(|l| l.strip_prefix(&prefix))
-            .unwrap_or_else(|| panic!("no {transport} listener in {:?}", self.listening))
-            .parse()
-            .expect("socket address")
+        listener(&self.listening, transport)
     }
 
     /// A scratch directory that lives as long as the process.
@@ -119,20 +152,8 @@ impl Locus {
 
 impl Drop for Locus {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(self.child.id().to_string())
-                .status();
-            for _ in 0..40 {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        // 2 s for a clean exit.
+        stop_with_sigterm(&mut self.child, 40);
     }
 }
 
@@ -433,27 +454,7 @@ impl E911 {
         let cfg = dir.path().join("locus.toml");
         std::fs::write(&cfg, config.replace("@DATA@", &data.display().to_string()))
             .expect("write config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_locus"))
-            .arg("e911")
-            .arg("--config")
-            .arg(&cfg)
-            .env(
-                "RUST_LOG",
-                std::env::var("LOCUS_TEST_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start locus e911");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let (mut child, rx) = spawn_locus("e911", &cfg);
         let mut http = None;
         let mut sip = Vec::new();
         while http.is_none() || sip.len() < sip_count {
@@ -481,13 +482,7 @@ impl E911 {
 
     /// The bound SIP address for a transport (`udp`, `tcp`).
     pub fn sip_addr(&self, transport: &str) -> SocketAddr {
-        let prefix = format!("{transport}:");
-        self.sip
-            .iter()
-            .find_map(|l| l.strip_prefix(&prefix))
-            .unwrap_or_else(|| panic!("no {transport} listener in {:?}", self.sip))
-            .parse()
-            .expect("socket address")
+        listener(&self.sip, transport)
     }
 
     /// A scratch directory that lives as long as the process.
@@ -504,20 +499,8 @@ impl E911 {
 
 impl Drop for E911 {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(self.child.id().to_string())
-                .status();
-            for _ in 0..100 {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        // 5 s for a clean exit.
+        stop_with_sigterm(&mut self.child, 100);
     }
 }
 
