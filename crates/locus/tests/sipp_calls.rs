@@ -9,8 +9,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::{
-    free_udp_port_on, scenario_from_template, sipp_from, sipp_rejects, sipp_response,
-    sipp_rings_then_cancelled, sipp_takes_bye, Locus, SippRun, SippServer, NO_BODY, SIPP_UAS_TAG,
+    free_udp_port_on, scenario_from_template, sipp_carrier_cancelled, sipp_carrier_invite,
+    sipp_carrier_rejected, sipp_from, sipp_rejects, sipp_response, sipp_rings_then_cancelled,
+    sipp_takes_bye, Locus, SippRun, SippServer, NO_BODY, SIPP_CARRIER_FROM, SIPP_UAS_TAG,
 };
 
 const DID: &str = "+15551230000";
@@ -52,20 +53,6 @@ trunks = ["far"]
 
 // ---- carrier (UAC) snippets ----
 
-fn invite_full(ruser: &str) -> String {
-    format!(
-        "INVITE sip:{ruser}@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-Max-Forwards: 70
-From: \"Carrier\" <sip:+15550001000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:{ruser}@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: <sip:+15550001000@[local_ip]:[local_port]>
-Content-Type: application/sdp"
-    )
-}
-
 fn invite_compact(ruser: &str) -> String {
     format!(
         "INVITE sip:{ruser}@[remote_ip]:[remote_port] SIP/2.0
@@ -100,7 +87,7 @@ fn answered(ruser: &str, then: &str) -> String {
 ACK sip:{ruser}@[remote_ip]:[remote_port] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 Max-Forwards: 70
-From: "Carrier" <sip:+15550001000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+{SIPP_CARRIER_FROM}
 [last_To:]
 Call-ID: [call_id]
 CSeq: 1 ACK
@@ -118,7 +105,7 @@ fn carrier_bye(ruser: &str) -> String {
 BYE sip:{ruser}@[remote_ip]:[remote_port] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 Max-Forwards: 70
-From: "Carrier" <sip:+15550001000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+{SIPP_CARRIER_FROM}
 [last_To:]
 Call-ID: [call_id]
 CSeq: 2 BYE
@@ -126,42 +113,6 @@ Content-Length: 0
 
 ]]></send>
   <recv response="200" crlf="true"/>"#
-    )
-}
-
-fn rejected(ruser: &str, status: u16) -> String {
-    format!(
-        r#"<recv response="{status}"/>
-  <send><![CDATA[
-ACK sip:{ruser}@[remote_ip]:[remote_port] SIP/2.0
-[last_Via:]
-Max-Forwards: 70
-From: "Carrier" <sip:+15550001000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Content-Length: 0
-
-]]></send>"#
-    )
-}
-
-fn cancelled(ruser: &str) -> String {
-    format!(
-        r#"<send><![CDATA[
-CANCEL sip:{ruser}@[remote_ip]:[remote_port] SIP/2.0
-[last_Via:]
-Max-Forwards: 70
-From: "Carrier" <sip:+15550001000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:{ruser}@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 CANCEL
-Content-Length: 0
-
-]]></send>
-  <recv response="200"/>
-  {}"#,
-        rejected(ruser, 487)
     )
 }
 
@@ -177,7 +128,7 @@ struct Carrier<'a> {
 impl Carrier<'_> {
     fn call(ruser: &str, fin: String) -> Carrier<'static> {
         Carrier {
-            invite: invite_full(ruser),
+            invite: sipp_carrier_invite(ruser),
             headers: "",
             content_length: "Content-Length",
             mport: "40000",
@@ -441,7 +392,7 @@ fn c12_404_does_not_fail_over() {
     let first = far_end_rejecting(dir.path(), "f1.xml", "404 Not Found");
     let second = silent_endpoint();
     let locus = locus(&[first.addr, second.local_addr().unwrap()]);
-    let c = Carrier::call(DID, rejected(DID, 404)).run(&locus);
+    let c = Carrier::call(DID, sipp_carrier_rejected(DID, 404)).run(&locus);
     assert_ok("carrier expecting 404", c);
     assert_ok("first far end (404)", first.finish());
     assert!(received_nothing(&second), "a 404 must not fail over (C12)");
@@ -453,7 +404,7 @@ fn c12_every_endpoint_failing_gives_503() {
     let first = far_end_rejecting(dir.path(), "f1.xml", "503 Service Unavailable");
     let second = far_end_rejecting(dir.path(), "f2.xml", "500 Server Internal Error");
     let locus = locus(&[first.addr, second.addr]);
-    let c = Carrier::call(DID, rejected(DID, 503)).run(&locus);
+    let c = Carrier::call(DID, sipp_carrier_rejected(DID, 503)).run(&locus);
     assert_ok("carrier expecting 503", c);
     assert_ok("first far end", first.finish());
     assert_ok("second far end", second.finish());
@@ -475,7 +426,7 @@ fn c11_carrier_302_is_a_rejection_not_followed() {
     );
     let locus = locus(&[first.addr, elsewhere.local_addr().unwrap()]);
     // Never a 302 toward the carrier: 480 (the far end decided; C11, C12).
-    let c = Carrier::call(DID, rejected(DID, 480)).run(&locus);
+    let c = Carrier::call(DID, sipp_carrier_rejected(DID, 480)).run(&locus);
     assert_ok("carrier expecting 480", c);
     assert_ok("far end (302)", first.finish());
     assert!(
@@ -488,7 +439,7 @@ fn c11_carrier_302_is_a_rejection_not_followed() {
 fn cancel_before_answer_gets_487() {
     one_far_end(&far_rings_then_cancelled(), "", |d| Carrier {
         prov: r#"<recv response="180"/>"#,
-        ..Carrier::call(d, cancelled(d))
+        ..Carrier::call(d, sipp_carrier_cancelled(d))
     });
 }
 
@@ -517,7 +468,7 @@ fn c24_rtp_port_below_1024_gets_488() {
     let locus = locus(&[far.local_addr().unwrap()]);
     let c = Carrier {
         mport: "1000",
-        ..Carrier::call(DID, rejected(DID, 488))
+        ..Carrier::call(DID, sipp_carrier_rejected(DID, 488))
     }
     .run(&locus);
     assert_ok("carrier expecting 488", c);

@@ -800,3 +800,79 @@ pub fn sipp_rejects(status: &str, headers: &str) -> String {
         sipp_response(status, SIPP_UAS_TAG, headers, NO_BODY)
     )
 }
+
+/// The From of the carrier SIPp plays as UAC in the call tests
+/// (`+15550001000`, the `SIPpTag00` tag of SIPp's client scenarios).
+pub const SIPP_CARRIER_FROM: &str =
+    r#"From: "Carrier" <sip:+15550001000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]"#;
+
+/// The carrier's INVITE to `ruser`, request line to Content-Type (the rest
+/// comes from the `carrier_call.xml.tmpl` scenario template).
+pub fn sipp_carrier_invite(ruser: &str) -> String {
+    format!(
+        "INVITE sip:{ruser}@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+Max-Forwards: 70
+{SIPP_CARRIER_FROM}
+To: <sip:{ruser}@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:+15550001000@[local_ip]:[local_port]>
+Content-Type: application/sdp"
+    )
+}
+
+/// The carrier's CANCEL of its INVITE to `ruser` (same branch and To as
+/// the INVITE).
+pub fn sipp_carrier_cancel(ruser: &str) -> String {
+    format!(
+        r#"<send><![CDATA[
+CANCEL sip:{ruser}@[remote_ip]:[remote_port] SIP/2.0
+[last_Via:]
+Max-Forwards: 70
+{SIPP_CARRIER_FROM}
+To: <sip:{ruser}@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 CANCEL
+Content-Length: 0
+
+]]></send>"#
+    )
+}
+
+/// The carrier's ACK of a non-2xx final response to its INVITE to `ruser`
+/// (same branch).
+pub fn sipp_carrier_ack_failure(ruser: &str) -> String {
+    format!(
+        r#"<send><![CDATA[
+ACK sip:{ruser}@[remote_ip]:[remote_port] SIP/2.0
+[last_Via:]
+Max-Forwards: 70
+{SIPP_CARRIER_FROM}
+[last_To:]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Content-Length: 0
+
+]]></send>"#
+    )
+}
+
+/// The carrier's INVITE to `ruser` ends with the final `status`, which it
+/// ACKs.
+pub fn sipp_carrier_rejected(ruser: &str, status: u16) -> String {
+    format!(
+        "<recv response=\"{status}\"/>\n  {}",
+        sipp_carrier_ack_failure(ruser)
+    )
+}
+
+/// The carrier CANCELs its INVITE to `ruser`, takes the CANCEL's 200, then
+/// the INVITE's 487, which it ACKs.
+pub fn sipp_carrier_cancelled(ruser: &str) -> String {
+    format!(
+        "{}\n  <recv response=\"200\"/>\n  {}",
+        sipp_carrier_cancel(ruser),
+        sipp_carrier_rejected(ruser, 487)
+    )
+}
