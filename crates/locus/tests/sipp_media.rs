@@ -15,8 +15,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::{
-    free_port, scenario_from_template, sipp_from, sipp_rejects, sipp_response,
-    sipp_rings_then_cancelled, sipp_takes_bye, Locus, SippRun, SippServer, SIPP_UAS_TAG,
+    free_port, scenario_from_template, sipp_carrier_cancelled, sipp_carrier_invite,
+    sipp_carrier_rejected, sipp_from, sipp_rejects, sipp_response, sipp_rings_then_cancelled,
+    sipp_takes_bye, Locus, SippRun, SippServer, SIPP_CARRIER_FROM, SIPP_UAS_TAG,
 };
 
 const DID: &str = "+15551230000";
@@ -118,7 +119,7 @@ fn carrier_bye_after(hold_ms: u64) -> String {
 BYE sip:{DID}@[remote_ip]:[remote_port] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 Max-Forwards: 70
-From: "Carrier" <sip:+15550001000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+{SIPP_CARRIER_FROM}
 [last_To:]
 Call-ID: [call_id]
 CSeq: 2 BYE
@@ -194,26 +195,17 @@ impl Call {
     /// The relay address a side found in its SDP (`a_relay`, `b_relay`),
     /// waiting 10 s at most for the scenario to write it.
     fn relay(&self, name: &str) -> SocketAddr {
-        let path = self.dir.path().join(name);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(text) = std::fs::read_to_string(&path) {
-                if let Ok(a) = text.trim().parse() {
-                    return a;
-                }
-            }
-            if Instant::now() > deadline {
-                let files: Vec<_> = std::fs::read_dir(self.dir.path())
-                    .unwrap()
-                    .flatten()
-                    .map(|e| e.file_name())
-                    .collect();
-                let far = std::fs::read_to_string(self.dir.path().join("media_far.xml"))
-                    .unwrap_or_default();
-                panic!("no {name} written; files {files:?}\n{far}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if let Some(a) = written_relay(self.dir.path(), name, Duration::from_secs(10)) {
+            return a;
         }
+        let files: Vec<_> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        let far =
+            std::fs::read_to_string(self.dir.path().join("media_far.xml")).unwrap_or_default();
+        panic!("no {name} written; files {files:?}\n{far}");
     }
 
     fn exists(&self, name: &str) -> bool {
@@ -225,6 +217,25 @@ impl Call {
         let c = self.carrier.take().unwrap().join().unwrap();
         let f = self.far.take().unwrap().finish();
         assert_carrier_and_far_end_succeeded(&c, &f);
+    }
+}
+
+/// The relay address a scenario wrote to the file `name` in `dir`
+/// (`a_relay`, `b_relay`), once written; `None` after `wait`.
+fn written_relay(dir: &Path, name: &str, wait: Duration) -> Option<SocketAddr> {
+    let path = dir.join(name);
+    let deadline = Instant::now() + wait;
+    loop {
+        if let Some(a) = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+        {
+            return Some(a);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -649,17 +660,7 @@ fn unanswered_call(far_steps: &str, prov: &str, fin: &str) {
     );
     let far = SippServer::start(&far_file, FAR_IP);
     let locus = locus(far.addr, "");
-    let invite = format!(
-        "INVITE sip:{DID}@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-Max-Forwards: 70
-From: \"Carrier\" <sip:+15550001000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:{DID}@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: <sip:+15550001000@[local_ip]:[local_port]>
-Content-Type: application/sdp"
-    );
+    let invite = sipp_carrier_invite(DID);
     let carrier_file = scenario_from_template(
         dir.path(),
         "carrier_call.xml.tmpl",
@@ -675,66 +676,21 @@ Content-Type: application/sdp"
     let c = sipp_from(CARRIER_IP, &carrier_file, locus.addr("udp"), "u1", &[]);
     let f = far.finish();
     assert_carrier_and_far_end_succeeded(&c, &f);
-    let path = dir.path().join("b_relay");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let b: SocketAddr = loop {
-        if let Some(a) = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|t| t.trim().parse().ok())
-        {
-            break a;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the far end never wrote the relay address"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let b = written_relay(dir.path(), "b_relay", Duration::from_secs(5))
+        .expect("the far end never wrote the relay address");
     // The relay session was released when the call ended unanswered.
     assert!(freed(b), "relay port {b} still bound after the call ended");
-}
-
-fn carrier_ack(status: u16) -> String {
-    format!(
-        r#"<recv response="{status}"/>
-  <send><![CDATA[
-ACK sip:{DID}@[remote_ip]:[remote_port] SIP/2.0
-[last_Via:]
-Max-Forwards: 70
-From: "Carrier" <sip:+15550001000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Content-Length: 0
-
-]]></send>"#
-    )
 }
 
 #[test]
 fn cancel_releases_the_relay_session() {
     let far = &sipp_rings_then_cancelled("Contact: <sip:far@[local_ip]:[local_port]>");
-    let fin = format!(
-        r#"<send><![CDATA[
-CANCEL sip:{DID}@[remote_ip]:[remote_port] SIP/2.0
-[last_Via:]
-Max-Forwards: 70
-From: "Carrier" <sip:+15550001000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:{DID}@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 CANCEL
-Content-Length: 0
-
-]]></send>
-  <recv response="200"/>
-  {}"#,
-        carrier_ack(487)
-    );
+    let fin = sipp_carrier_cancelled(DID);
     unanswered_call(far, r#"<recv response="180"/>"#, &fin);
 }
 
 #[test]
 fn far_end_rejection_releases_the_relay_session() {
     let far = &sipp_rejects("486 Busy Here", "");
-    unanswered_call(far, "", &carrier_ack(486));
+    unanswered_call(far, "", &sipp_carrier_rejected(DID, 486));
 }
