@@ -22,8 +22,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{
-    free_udp_port_on, scenario_from_template, sipp_from, sipp_response, Locus, SippRun, SippServer,
-    NO_BODY, SIPP_UAS_TAG,
+    free_udp_port_on, scenario_from_template, sipp_carrier_ack_failure, sipp_carrier_cancel,
+    sipp_from, sipp_response, Locus, SippRun, SippServer, NO_BODY, SIPP_CARRIER_FROM, SIPP_UAS_TAG,
 };
 
 const DID: &str = "+15551230000";
@@ -167,8 +167,8 @@ fn pause(ms: u64) -> String {
 
 // The carrier (UAC of leg A).
 
-const A_FROM: &str =
-    r#"From: "Carrier" <sip:+15550001000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]"#;
+/// The carrier's From, as in the other call tests.
+const A_FROM: &str = SIPP_CARRIER_FROM;
 const A_CONTACT: &str = "Contact: <sip:+15550001000@[local_ip]:[local_port]>";
 
 /// The carrier's INVITE to `ruser`, then the optional 100.
@@ -227,40 +227,6 @@ fn a_call_answered_and_acked() -> String {
         a_request("ACK", 1, NO_BODY),
     ]
     .join("\n  ")
-}
-
-/// The carrier's CANCEL of its INVITE (same branch and To as the INVITE).
-fn a_cancel(ruser: &str) -> String {
-    format!(
-        r#"<send><![CDATA[
-CANCEL sip:{ruser}@[remote_ip]:[remote_port] SIP/2.0
-[last_Via:]
-Max-Forwards: 70
-{A_FROM}
-To: <sip:{ruser}@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 CANCEL
-Content-Length: 0
-
-]]></send>"#
-    )
-}
-
-/// The carrier's ACK for a non-2xx final response (same branch).
-fn a_ack_failure(ruser: &str) -> String {
-    format!(
-        r#"<send><![CDATA[
-ACK sip:{ruser}@[remote_ip]:[remote_port] SIP/2.0
-[last_Via:]
-Max-Forwards: 70
-{A_FROM}
-[last_To:]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Content-Length: 0
-
-]]></send>"#
-    )
 }
 
 // The far end (UAS of leg B).
@@ -419,8 +385,8 @@ fn assert_call_slot_free(locus: &Locus, probe: &UdpSocket) {
     let steps = format!(
         "{}\n  <recv response=\"100\"/>\n  {}\n  <recv response=\"200\"/>\n  <recv response=\"487\"/>\n  {}",
         a_invite(PROBE_DID).replace("<recv response=\"100\" optional=\"true\"/>", ""),
-        a_cancel(PROBE_DID),
-        a_ack_failure(PROBE_DID)
+        sipp_carrier_cancel(PROBE_DID),
+        sipp_carrier_ack_failure(PROBE_DID)
     );
     let run = carrier(locus, dir.path(), "probe", &steps);
     assert!(
@@ -772,10 +738,10 @@ fn b2bua_cancel_crossing_the_far_ends_200_caller_gets_487_far_end_ack_and_bye() 
     let carrier_steps = [
         a_invite(DID),
         r#"<recv response="180"/>"#.to_owned(),
-        a_cancel(DID),
+        sipp_carrier_cancel(DID),
         r#"<recv response="200"/>"#.to_owned(),
         r#"<recv response="487"/>"#.to_owned(),
-        a_ack_failure(DID),
+        sipp_carrier_ack_failure(DID),
         // No dialog either on leg A: a BYE with Locus's tag gets 481 (after
         // the far end's side has played out; a BYE racing the far end's
         // 200 is `b2bua_paths::far_ends_200_after_the_call_ended_*`).
@@ -836,7 +802,7 @@ fn b2bua_cancel_crossing_the_200_to_the_caller_caller_acks_and_byes_both_legs_en
         a_invite(DID),
         r#"<recv response="180"/>"#.to_owned(),
         a_answered(),
-        a_cancel(DID),
+        sipp_carrier_cancel(DID),
         recv(
             r#"response="200""#,
             &[Check("CSeq:", "CANCEL".to_owned())],
@@ -1034,7 +1000,7 @@ fn call_limit_probe_is_refused_while_a_call_is_up() {
             )],
             ""
         ),
-        a_ack_failure(PROBE_DID)
+        sipp_carrier_ack_failure(PROBE_DID)
     );
     let run = carrier(&setup.locus, dir.path(), "probe", &steps);
     assert!(
@@ -1114,7 +1080,7 @@ fn b2bua_ring_timeout_caller_gets_480_far_end_cancelled() {
         a_invite(DID),
         r#"<recv response="180"/>"#.to_owned(),
         r#"<recv response="480"/>"#.to_owned(),
-        a_ack_failure(DID),
+        sipp_carrier_ack_failure(DID),
     ]
     .join("\n  ");
     let (a, b) = setup.run(&carrier_steps);
@@ -1140,7 +1106,7 @@ fn far_end_rejects(status: &str, expect: u16) {
     let carrier_steps = [
         a_invite(DID),
         format!(r#"<recv response="{expect}"/>"#),
-        a_ack_failure(DID),
+        sipp_carrier_ack_failure(DID),
     ]
     .join("\n  ");
     setup.run(&carrier_steps);
