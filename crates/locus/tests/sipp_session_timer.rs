@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use common::{
-    scenario_from_template, sipp_from, sipp_response, Locus, SippServer, NO_BODY, SIPP_UAS_TAG,
+    scenario_from_template, sipp_from, sipp_response, Locus, SippServer, NO_BODY,
+    SIPP_CARRIER_FROM, SIPP_UAS_TAG,
 };
 
 const DID: &str = "+15551230000";
@@ -88,8 +89,8 @@ fn recv_checked(what: &str, header: &str, re: &str, var: &str, capture: &str) ->
     )
 }
 
-const A_FROM: &str =
-    r#"From: "Carrier" <sip:+15550001000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]"#;
+/// The carrier's From, as in the other call tests.
+const A_FROM: &str = SIPP_CARRIER_FROM;
 const A_CONTACT: &str = "Contact: <sip:+15550001000@[local_ip]:[local_port]>";
 
 /// The carrier's INVITE with `extra` header lines, the 100, the 200
