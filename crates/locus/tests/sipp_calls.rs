@@ -9,9 +9,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::{
-    free_udp_port_on, scenario_from_template, sipp_carrier_cancelled, sipp_carrier_invite,
-    sipp_carrier_rejected, sipp_from, sipp_rejects, sipp_response, sipp_rings_then_cancelled,
-    sipp_takes_bye, Locus, SippRun, SippServer, NO_BODY, SIPP_CARRIER_FROM, SIPP_UAS_TAG,
+    byoc_trunk_routed, free_udp_port_on, scenario_from_template, sip_config_with_carrier,
+    sipp_carrier_cancelled, sipp_carrier_invite, sipp_carrier_rejected, sipp_from, sipp_rejects,
+    sipp_response, sipp_rings_then_cancelled, sipp_takes_bye, Locus, SippRun, SippServer, NO_BODY,
+    SIPP_CARRIER_FROM, SIPP_UAS_TAG,
 };
 
 const DID: &str = "+15551230000";
@@ -21,33 +22,8 @@ const FAR_IP: &str = "127.0.0.6";
 /// endpoints are `far` (tried in order); DID routes to that trunk. Small T1
 /// keeps timeouts short.
 fn locus(far: &[SocketAddr]) -> Locus {
-    let outbound: Vec<String> = far.iter().map(|a| format!("\"{a}\"")).collect();
-    let config = format!(
-        r#"
-[sip]
-listen = ["udp:127.0.0.1:0"]
-
-[sip.timers]
-t1_ms = 50
-
-[[sip.trunks]]
-name = "carrier"
-profile = "voice"
-carrier_addresses = ["127.0.0.2"]
-
-[[sip.trunks]]
-name = "far"
-profile = "byoc"
-carrier_addresses = ["{FAR_IP}"]
-outbound = [{}]
-spread = "in_order"
-
-[[sip.routes.inbound]]
-did = "{DID}"
-trunks = ["far"]
-"#,
-        outbound.join(", ")
-    );
+    let config = sip_config_with_carrier(50, "127.0.0.2")
+        + &byoc_trunk_routed("far", FAR_IP, far, r#"spread = "in_order""#, DID);
     Locus::start(&config, 1)
 }
 

@@ -876,3 +876,58 @@ pub fn sipp_carrier_cancelled(ruser: &str) -> String {
         sipp_carrier_rejected(ruser, 487)
     )
 }
+
+// ---- Locus configuration shared by the call tests ----
+
+/// The start of a `locus sip` configuration for the call tests: SIP on
+/// UDP 127.0.0.1 (any port), T1 = `t1_ms`, and the `voice` trunk
+/// `carrier` for the carrier SIPp plays from `carrier_ip`. The test's
+/// own sections and trunks follow.
+pub fn sip_config_with_carrier(t1_ms: u32, carrier_ip: &str) -> String {
+    format!(
+        r#"
+[sip]
+listen = ["udp:127.0.0.1:0"]
+
+[sip.timers]
+t1_ms = {t1_ms}
+
+[[sip.trunks]]
+name = "carrier"
+profile = "voice"
+carrier_addresses = ["{carrier_ip}"]
+"#
+    )
+}
+
+/// A `byoc` trunk `name` for a SIPp peer on `ip` that Locus calls at
+/// `outbound` (in that list's order), with `keys` (more lines of the
+/// trunk, or `""`), and the inbound route of `did` to it.
+pub fn byoc_trunk_routed(
+    name: &str,
+    ip: &str,
+    outbound: &[SocketAddr],
+    keys: &str,
+    did: &str,
+) -> String {
+    let outbound: Vec<String> = outbound.iter().map(|a| format!("\"{a}\"")).collect();
+    let outbound = outbound.join(", ");
+    let keys = if keys.is_empty() {
+        String::new()
+    } else {
+        format!("{keys}\n")
+    };
+    format!(
+        r#"
+[[sip.trunks]]
+name = "{name}"
+profile = "byoc"
+carrier_addresses = ["{ip}"]
+outbound = [{outbound}]
+{keys}
+[[sip.routes.inbound]]
+did = "{did}"
+trunks = ["{name}"]
+"#
+    )
+}
