@@ -15,9 +15,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::{
-    free_port, scenario_from_template, sipp_carrier_cancelled, sipp_carrier_invite,
-    sipp_carrier_rejected, sipp_from, sipp_rejects, sipp_response, sipp_rings_then_cancelled,
-    sipp_takes_bye, Locus, SippRun, SippServer, SIPP_CARRIER_FROM, SIPP_UAS_TAG,
+    byoc_trunk_routed, free_port, scenario_from_template, sip_config_with_carrier,
+    sipp_carrier_cancelled, sipp_carrier_invite, sipp_carrier_rejected, sipp_from, sipp_rejects,
+    sipp_response, sipp_rings_then_cancelled, sipp_takes_bye, Locus, SippRun, SippServer,
+    SIPP_CARRIER_FROM, SIPP_UAS_TAG,
 };
 
 const DID: &str = "+15551230000";
@@ -28,32 +29,13 @@ const FAR_IP: &str = "127.0.0.6";
 /// relayed; `media` adds keys to `[sip.media]`.
 fn locus(far: SocketAddr, media: &str) -> Locus {
     let config = format!(
-        r#"
-[sip]
-listen = ["udp:127.0.0.1:0"]
-
-[sip.timers]
-t1_ms = 50
-
+        r#"{}
 [sip.media]
 relay = true
 {media}
-
-[[sip.trunks]]
-name = "carrier"
-profile = "voice"
-carrier_addresses = ["{CARRIER_IP}"]
-
-[[sip.trunks]]
-name = "far"
-profile = "byoc"
-carrier_addresses = ["{FAR_IP}"]
-outbound = ["{far}"]
-
-[[sip.routes.inbound]]
-did = "{DID}"
-trunks = ["far"]
-"#
+{}"#,
+        sip_config_with_carrier(50, CARRIER_IP),
+        byoc_trunk_routed("far", FAR_IP, &[far], "", DID)
     );
     Locus::start(&config, 1)
 }
