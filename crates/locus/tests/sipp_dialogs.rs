@@ -22,8 +22,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{
-    free_udp_port_on, scenario_from_template, sipp_carrier_ack_failure, sipp_carrier_cancel,
-    sipp_from, sipp_response, Locus, SippRun, SippServer, NO_BODY, SIPP_CARRIER_FROM, SIPP_UAS_TAG,
+    byoc_trunk_routed, free_udp_port_on, scenario_from_template, sip_config_with_carrier,
+    sipp_carrier_ack_failure, sipp_carrier_cancel, sipp_from, sipp_response, Locus, SippRun,
+    SippServer, NO_BODY, SIPP_CARRIER_FROM, SIPP_UAS_TAG,
 };
 
 const DID: &str = "+15551230000";
@@ -43,13 +44,7 @@ const FAR_RTP: u16 = 42000;
 /// `[sip.calls]` and `[sip.media]`.
 fn locus(far: SocketAddr, probe: SocketAddr, calls: &str, media: &str) -> Locus {
     let config = format!(
-        r#"
-[sip]
-listen = ["udp:127.0.0.1:0"]
-
-[sip.timers]
-t1_ms = 50
-
+        r#"{}
 [sip.calls]
 max_calls = 1
 {calls}
@@ -57,32 +52,10 @@ max_calls = 1
 [sip.media]
 relay = true
 {media}
-
-[[sip.trunks]]
-name = "carrier"
-profile = "voice"
-carrier_addresses = ["{CARRIER_IP}"]
-
-[[sip.trunks]]
-name = "far"
-profile = "byoc"
-carrier_addresses = ["{FAR_IP}"]
-outbound = ["{far}"]
-
-[[sip.trunks]]
-name = "probe"
-profile = "byoc"
-carrier_addresses = ["{PROBE_IP}"]
-outbound = ["{probe}"]
-
-[[sip.routes.inbound]]
-did = "{DID}"
-trunks = ["far"]
-
-[[sip.routes.inbound]]
-did = "{PROBE_DID}"
-trunks = ["probe"]
-"#
+{}{}"#,
+        sip_config_with_carrier(50, CARRIER_IP),
+        byoc_trunk_routed("far", FAR_IP, &[far], "", DID),
+        byoc_trunk_routed("probe", PROBE_IP, &[probe], "", PROBE_DID)
     );
     Locus::start(&config, 1)
 }
