@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use common::{
-    scenario_from_template, sipp_from, sipp_response, Locus, SippServer, NO_BODY,
-    SIPP_CARRIER_FROM, SIPP_UAS_TAG,
+    byoc_trunk_routed, scenario_from_template, sip_config_with_carrier, sipp_from, sipp_response,
+    Locus, SippServer, NO_BODY, SIPP_CARRIER_FROM, SIPP_UAS_TAG,
 };
 
 const DID: &str = "+15551230000";
@@ -23,13 +23,7 @@ const FAR_IP: &str = "127.0.0.6";
 
 fn locus(far: SocketAddr) -> Locus {
     let config = format!(
-        r#"
-[sip]
-listen = ["udp:127.0.0.1:0"]
-
-[sip.timers]
-t1_ms = 50
-
+        r#"{}
 [sip.session_timer]
 expires_secs = 4
 min_se_secs = 2
@@ -37,22 +31,9 @@ min_se_secs = 2
 [sip.media]
 relay = true
 inactivity_timeout_secs = 0
-
-[[sip.trunks]]
-name = "carrier"
-profile = "voice"
-carrier_addresses = ["{CARRIER_IP}"]
-
-[[sip.trunks]]
-name = "far"
-profile = "byoc"
-carrier_addresses = ["{FAR_IP}"]
-outbound = ["{far}"]
-
-[[sip.routes.inbound]]
-did = "{DID}"
-trunks = ["far"]
-"#
+{}"#,
+        sip_config_with_carrier(50, CARRIER_IP),
+        byoc_trunk_routed("far", FAR_IP, &[far], "", DID)
     );
     Locus::start(&config, 1)
 }
