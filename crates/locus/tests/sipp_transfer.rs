@@ -11,8 +11,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::{
-    scenario_from_template, sipp_from, sipp_rejects, sipp_response, sipp_takes_bye, Locus, SippRun,
-    SippServer, SIPP_UAS_TAG,
+    byoc_trunk_routed, scenario_from_template, sip_config_with_carrier, sipp_from, sipp_rejects,
+    sipp_response, sipp_takes_bye, Locus, SippRun, SippServer, SIPP_UAS_TAG,
 };
 
 const TRANSFEROR_IP: &str = "127.0.0.6";
@@ -20,40 +20,9 @@ const TARGET_IP: &str = "127.0.0.7";
 const REFER_TO: &str = "sip:+15551230001@127.0.0.1";
 
 fn locus(transferor: std::net::SocketAddr, target: std::net::SocketAddr) -> Locus {
-    let config = format!(
-        r#"
-[sip]
-listen = ["udp:127.0.0.1:0"]
-
-[sip.timers]
-t1_ms = 100
-
-[[sip.trunks]]
-name = "carrier"
-profile = "voice"
-carrier_addresses = ["127.0.0.2"]
-
-[[sip.trunks]]
-name = "agent"
-profile = "byoc"
-carrier_addresses = ["{TRANSFEROR_IP}"]
-outbound = ["{transferor}"]
-
-[[sip.trunks]]
-name = "target"
-profile = "byoc"
-carrier_addresses = ["{TARGET_IP}"]
-outbound = ["{target}"]
-
-[[sip.routes.inbound]]
-did = "+15551230000"
-trunks = ["agent"]
-
-[[sip.routes.inbound]]
-did = "+15551230001"
-trunks = ["target"]
-"#
-    );
+    let config = sip_config_with_carrier(100, "127.0.0.2")
+        + &byoc_trunk_routed("agent", TRANSFEROR_IP, &[transferor], "", "+15551230000")
+        + &byoc_trunk_routed("target", TARGET_IP, &[target], "", "+15551230001");
     Locus::start(&config, 1)
 }
 
