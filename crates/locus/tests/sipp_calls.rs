@@ -9,9 +9,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::{
-    byoc_trunk_routed, free_udp_port_on, scenario_from_template, sip_config_with_carrier,
-    sipp_carrier_cancelled, sipp_carrier_invite, sipp_carrier_rejected, sipp_from, sipp_rejects,
-    sipp_response, sipp_rings_then_cancelled, sipp_takes_bye, Locus, SippRun, SippServer, NO_BODY,
+    assert_carrier_and_far_end_succeeded, byoc_trunk_routed, free_udp_port_on,
+    scenario_from_template, sip_config_with_carrier, sipp_carrier_bye, sipp_carrier_cancelled,
+    sipp_carrier_invite, sipp_carrier_rejected, sipp_from, sipp_rejects, sipp_response,
+    sipp_rings_then_cancelled, sipp_takes_bye, Locus, SippRun, SippServer, NO_BODY,
     SIPP_CARRIER_FROM, SIPP_UAS_TAG,
 };
 
@@ -71,24 +72,6 @@ Content-Length: 0
 
 ]]></send>
   {then}"#
-    )
-}
-
-fn carrier_bye(ruser: &str) -> String {
-    format!(
-        r#"<pause milliseconds="300"/>
-  <send retrans="500"><![CDATA[
-BYE sip:{ruser}@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-Max-Forwards: 70
-{SIPP_CARRIER_FROM}
-[last_To:]
-Call-ID: [call_id]
-CSeq: 2 BYE
-Content-Length: 0
-
-]]></send>
-  <recv response="200" crlf="true"/>"#
     )
 }
 
@@ -237,14 +220,7 @@ fn one_far_end(steps: &str, check: &str, carrier: impl FnOnce(&str) -> Carrier<'
     let locus = locus(&[far.addr]);
     let c = carrier(DID).run(&locus);
     let f = far.finish();
-    assert!(
-        c.success && f.success,
-        "carrier ok: {}, far end ok: {}\n=== carrier ===\n{}\n=== far end ===\n{}",
-        c.success,
-        f.success,
-        c.log,
-        f.log
-    );
+    assert_carrier_and_far_end_succeeded(&c, &f);
 }
 
 /// A far end (SIPp on 127.0.0.6, scenario file `name`) that rejects the
@@ -261,14 +237,14 @@ fn far_end_answering(dir: &std::path::Path, name: &str) -> SippServer {
 
 /// The carrier calls the DID, expects it answered, and hangs up.
 fn carrier_call_answered(locus: &Locus) -> SippRun {
-    Carrier::call(DID, answered(DID, &carrier_bye(DID))).run(locus)
+    Carrier::call(DID, answered(DID, &sipp_carrier_bye(DID, 300))).run(locus)
 }
 
 #[test]
 fn basic_call_carrier_hangs_up() {
     let steps = format!("{}\n  {}", far_answers(""), far_waits_bye(""));
     one_far_end(&steps, "", |d| {
-        Carrier::call(d, answered(d, &carrier_bye(d)))
+        Carrier::call(d, answered(d, &sipp_carrier_bye(d, 300)))
     });
 }
 
@@ -290,7 +266,7 @@ fn c10_180_ringing_relayed() {
     );
     one_far_end(&steps, "", |d| Carrier {
         prov: PROV_180_NO_SDP,
-        ..Carrier::call(d, answered(d, &carrier_bye(d)))
+        ..Carrier::call(d, answered(d, &sipp_carrier_bye(d, 300)))
     });
 }
 
@@ -304,7 +280,7 @@ fn c10_183_with_sdp_early_media_relayed() {
     );
     one_far_end(&steps, "", |d| Carrier {
         prov: PROV_183_SDP,
-        ..Carrier::call(d, answered(d, &carrier_bye(d)))
+        ..Carrier::call(d, answered(d, &sipp_carrier_bye(d, 300)))
     });
 }
 
@@ -322,7 +298,7 @@ fn c16_record_route_honored() {
         far_waits_bye(check)
     );
     one_far_end(&steps, "", |d| {
-        Carrier::call(d, answered(d, &carrier_bye(d)))
+        Carrier::call(d, answered(d, &sipp_carrier_bye(d, 300)))
     });
 }
 
@@ -425,7 +401,7 @@ fn c14_compact_header_invite_completes_a_call() {
     one_far_end(&steps, "", |d| Carrier {
         invite: invite_compact(d),
         content_length: "l",
-        ..Carrier::call(d, answered(d, &carrier_bye(d)))
+        ..Carrier::call(d, answered(d, &sipp_carrier_bye(d, 300)))
     });
 }
 
@@ -434,7 +410,7 @@ fn c15_unknown_headers_ignored() {
     let steps = format!("{}\n  {}", far_answers(""), far_waits_bye(""));
     one_far_end(&steps, "", |d| Carrier {
         headers: "X-Carrier-Trace: 7f3a;hop=2\nP-Unknown-Thing: <sip:x@y>;;a=b\nWeird: ,,,",
-        ..Carrier::call(d, answered(d, &carrier_bye(d)))
+        ..Carrier::call(d, answered(d, &sipp_carrier_bye(d, 300)))
     });
 }
 

@@ -931,3 +931,36 @@ trunks = ["{name}"]
 "#
     )
 }
+
+/// After `after_ms` of call, the carrier hangs up its call to `ruser`
+/// (BYE, CSeq 2) and takes the 200.
+pub fn sipp_carrier_bye(ruser: &str, after_ms: u64) -> String {
+    format!(
+        r#"<pause milliseconds="{after_ms}"/>
+  <send retrans="500"><![CDATA[
+BYE sip:{ruser}@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+Max-Forwards: 70
+{SIPP_CARRIER_FROM}
+[last_To:]
+Call-ID: [call_id]
+CSeq: 2 BYE
+Content-Length: 0
+
+]]></send>
+  <recv response="200" crlf="true"/>"#
+    )
+}
+
+/// Both SIPp runs of a call (the carrier's, the far end's) played their
+/// scenario to the end; the logs of both when not.
+pub fn assert_carrier_and_far_end_succeeded(c: &SippRun, f: &SippRun) {
+    assert!(
+        c.success && f.success,
+        "carrier ok: {}, far end ok: {}\n=== carrier ===\n{}\n=== far end ===\n{}",
+        c.success,
+        f.success,
+        c.log,
+        f.log
+    );
+}
