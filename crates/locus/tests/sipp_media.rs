@@ -15,10 +15,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::{
-    byoc_trunk_routed, free_port, scenario_from_template, sip_config_with_carrier,
-    sipp_carrier_cancelled, sipp_carrier_invite, sipp_carrier_rejected, sipp_from, sipp_rejects,
-    sipp_response, sipp_rings_then_cancelled, sipp_takes_bye, Locus, SippRun, SippServer,
-    SIPP_CARRIER_FROM, SIPP_UAS_TAG,
+    assert_carrier_and_far_end_succeeded, byoc_trunk_routed, free_port, scenario_from_template,
+    sip_config_with_carrier, sipp_carrier_bye, sipp_carrier_cancelled, sipp_carrier_invite,
+    sipp_carrier_rejected, sipp_from, sipp_rejects, sipp_response, sipp_rings_then_cancelled,
+    sipp_takes_bye, Locus, SippRun, SippServer, SIPP_UAS_TAG,
 };
 
 const DID: &str = "+15551230000";
@@ -90,25 +90,6 @@ fn far_answers_then_bye(media: &str) -> String {
         "{}\n  <recv request=\"ACK\" crlf=\"true\"/>\n  {}",
         far_sdp_response("200 OK", media),
         sipp_takes_bye()
-    )
-}
-
-/// After `hold_ms` of call, the carrier hangs up.
-fn carrier_bye_after(hold_ms: u64) -> String {
-    format!(
-        r#"<pause milliseconds="{hold_ms}"/>
-  <send retrans="500"><![CDATA[
-BYE sip:{DID}@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-Max-Forwards: 70
-{SIPP_CARRIER_FROM}
-[last_To:]
-Call-ID: [call_id]
-CSeq: 2 BYE
-Content-Length: 0
-
-]]></send>
-  <recv response="200" crlf="true"/>"#
     )
 }
 
@@ -221,19 +202,6 @@ fn written_relay(dir: &Path, name: &str, wait: Duration) -> Option<SocketAddr> {
     }
 }
 
-/// Both SIPp runs of a call (the carrier's, the far end's) played their
-/// scenario to the end; the logs of both when not.
-fn assert_carrier_and_far_end_succeeded(c: &SippRun, f: &SippRun) {
-    assert!(
-        c.success && f.success,
-        "carrier ok: {}, far end ok: {}\n=== carrier ===\n{}\n=== far end ===\n{}",
-        c.success,
-        f.success,
-        c.log,
-        f.log
-    );
-}
-
 fn socket(ip: &str) -> UdpSocket {
     let s = UdpSocket::bind((ip, 0)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
@@ -284,7 +252,7 @@ fn rtp_call(hold_ms: u64, check: impl FnOnce(&Call, &UdpSocket, &UdpSocket)) {
         offer: audio_offer(port(&carrier_rtp)),
         prov: "",
         answer_check: "",
-        after: carrier_bye_after(hold_ms),
+        after: sipp_carrier_bye(DID, hold_ms),
         offer_check: "",
         far_steps: far_answers_then_bye(&audio_answer(port(&far_rtp))),
         media_config: "",
@@ -423,7 +391,7 @@ fn c10_183_early_media_flows() {
         offer: audio_offer(port(&carrier_rtp)),
         prov,
         answer_check,
-        after: carrier_bye_after(300),
+        after: sipp_carrier_bye(DID, 300),
         offer_check: "",
         far_steps,
         media_config: "",
@@ -472,7 +440,7 @@ a=fmtp:101 0-15"
         offer,
         prov: "",
         answer_check: "",
-        after: carrier_bye_after(200),
+        after: sipp_carrier_bye(DID, 200),
         offer_check: check,
         far_steps,
         media_config: "",
@@ -506,7 +474,7 @@ a=T38FaxRateManagement:transferredTCF",
         answer_check,
         after: format!(
             "{}\n  <Reference variables=\"t38a,audio\"/>",
-            carrier_bye_after(200)
+            sipp_carrier_bye(DID, 200)
         ),
         offer_check,
         far_steps,
@@ -577,7 +545,7 @@ a=fmtp:101 0-15"
         r#"<nop><action><exec rtp_stream="{},1,0"/></action></nop>
   {}"#,
         wav.display(),
-        carrier_bye_after(2000)
+        sipp_carrier_bye(DID, 2000)
     );
     let call = Call::start(Spec {
         offer,
