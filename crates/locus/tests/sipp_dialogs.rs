@@ -22,9 +22,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{
-    byoc_trunk_routed, free_udp_port_on, scenario_from_template, sip_config_with_carrier,
-    sipp_carrier_ack_failure, sipp_carrier_cancel, sipp_from, sipp_response, Locus, SippRun,
-    SippServer, NO_BODY, SIPP_CARRIER_FROM, SIPP_UAS_TAG,
+    assert_carrier_and_far_end_succeeded, byoc_trunk_routed, free_udp_port_on,
+    scenario_from_template, sip_config_with_carrier, sipp_carrier_ack_failure, sipp_carrier_cancel,
+    sipp_from, sipp_response, Locus, SippRun, SippServer, NO_BODY, SIPP_CARRIER_FROM, SIPP_UAS_TAG,
 };
 
 const DID: &str = "+15551230000";
@@ -338,17 +338,6 @@ fn carrier(locus: &Locus, dir: &Path, name: &str, steps: &str) -> SippRun {
     sipp_from(CARRIER_IP, &file, locus.addr("udp"), "u1", &[])
 }
 
-fn assert_both(c: &SippRun, f: &SippRun) {
-    assert!(
-        c.success && f.success,
-        "carrier ok: {}, far end ok: {}\n=== carrier ===\n{}\n=== far end ===\n{}",
-        c.success,
-        f.success,
-        c.log,
-        f.log
-    );
-}
-
 /// Issue 3 item 2, the call count back to 0: with `max_calls = 1`, a new
 /// call is admitted (a 100 at once, its INVITE reaches the probe trunk;
 /// then the carrier CANCELs it: 487). A leaked call would get 503 (call
@@ -517,7 +506,7 @@ impl Setup {
     fn run(mut self, carrier_steps: &str) -> (Vec<Traced>, Vec<Traced>) {
         let c = carrier(&self.locus, self.dir.path(), "carrier", carrier_steps);
         let f = self.far.take().unwrap().finish();
-        assert_both(&c, &f);
+        assert_carrier_and_far_end_succeeded(&c, &f);
         assert_call_slot_free(&self.locus, &self.probe);
         (messages(&c.log), messages(&f.log))
     }
@@ -984,7 +973,7 @@ fn call_limit_probe_is_refused_while_a_call_is_up() {
     let c = call.join().unwrap();
     let mut setup = setup;
     let f = setup.far.take().unwrap().finish();
-    assert_both(&c, &f);
+    assert_carrier_and_far_end_succeeded(&c, &f);
     assert_call_slot_free(&setup.locus, &setup.probe);
 }
 
