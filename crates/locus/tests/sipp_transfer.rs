@@ -314,6 +314,24 @@ fn rtp_reaches(from: &UdpSocket, relay: SocketAddr, to: &UdpSocket) -> Option<So
     None
 }
 
+/// A transfer the target answers (its RTP on `target_rtp`'s port; it
+/// hangs up after 4 s): the transferor's final NOTIFY says 200 and Locus
+/// hangs it up; the transferee's RTP is on `transferee_rtp`'s port.
+/// `hold`: the transferor holds the call before its REFER.
+fn transfer_the_target_answers(
+    hold: bool,
+    transferee_rtp: &UdpSocket,
+    target_rtp: &UdpSocket,
+) -> Parties {
+    Parties::start(
+        hold,
+        "200 OK",
+        &sipp_takes_bye(),
+        &answers_then_hangs_up(target_rtp.local_addr().unwrap().port()),
+        transferee_rtp.local_addr().unwrap().port(),
+    )
+}
+
 /// The transferee's RTP reaches the target through the relay, coming from
 /// the target's relay address, and the target's reaches the transferee
 /// from the transferee's (symmetric RTP, C25).
@@ -345,14 +363,7 @@ fn refer_blind_transfer_connects_the_transferee_to_the_target() {
     // relay to each other; the target's BYE reaches the transferee.
     let transferee_rtp = socket("127.0.0.2");
     let target_rtp = socket(TARGET_IP);
-    let target_port = target_rtp.local_addr().unwrap().port();
-    let parties = Parties::start(
-        false,
-        "200 OK",
-        &sipp_takes_bye(),
-        &answers_then_hangs_up(target_port),
-        transferee_rtp.local_addr().unwrap().port(),
-    );
+    let parties = transfer_the_target_answers(false, &transferee_rtp, &target_rtp);
     assert_rtp_flows_between_transferee_and_target(&parties, &transferee_rtp, &target_rtp);
     let transferee_log = parties.finish();
     assert!(
@@ -383,14 +394,7 @@ fn refer_after_hold_takes_the_transferee_off_hold_with_the_target() {
     // with the target's media both ways, and RTP flows again.
     let transferee_rtp = socket("127.0.0.2");
     let target_rtp = socket(TARGET_IP);
-    let target_port = target_rtp.local_addr().unwrap().port();
-    let parties = Parties::start(
-        true,
-        "200 OK",
-        &sipp_takes_bye(),
-        &answers_then_hangs_up(target_port),
-        transferee_rtp.local_addr().unwrap().port(),
-    );
+    let parties = transfer_the_target_answers(true, &transferee_rtp, &target_rtp);
     assert_rtp_flows_between_transferee_and_target(&parties, &transferee_rtp, &target_rtp);
     parties.finish();
 }
