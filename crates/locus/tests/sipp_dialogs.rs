@@ -315,6 +315,17 @@ fn takes_reinvite(what: &str, offered: &str, contact: &str, answer: &str) -> Str
     .join("\n  ")
 }
 
+/// A side sends a BYE (CSeq `cseq`) in its dialog (`request`:
+/// [`a_request`] or [`b_request`]) and gets 481: Locus no longer has
+/// that dialog.
+fn bye_gets_481(request: fn(&str, u32, &str) -> String, cseq: u32) -> String {
+    [
+        request("BYE", cseq, NO_BODY),
+        r#"<recv response="481"/>"#.to_owned(),
+    ]
+    .join("\n  ")
+}
+
 /// Either side takes a BYE and answers 200.
 fn takes_bye() -> String {
     format!(
@@ -552,8 +563,7 @@ fn b2bua_reinvite_hold_and_resume_both_ways_each_leg_its_own_dialog_through_the_
         ),
         // The carrier hangs up; then leg B's dialog is gone at Locus.
         takes_bye(),
-        b_request("BYE", 9, NO_BODY),
-        r#"<recv response="481"/>"#.to_owned(),
+        bye_gets_481(b_request, 9),
     ]
     .join("\n  ");
     let setup = Setup::start(&far_steps);
@@ -591,8 +601,7 @@ fn b2bua_reinvite_hold_and_resume_both_ways_each_leg_its_own_dialog_through_the_
         a_request("BYE", 30, NO_BODY),
         r#"<recv response="200" crlf="true"/>"#.to_owned(),
         // Leg A's dialog is gone at Locus.
-        a_request("BYE", 31, NO_BODY),
-        r#"<recv response="481"/>"#.to_owned(),
+        bye_gets_481(a_request, 31),
     ]
     .join("\n  ");
     let (a, b) = setup.run(&carrier_steps);
@@ -692,8 +701,7 @@ fn b2bua_cancel_crossing_the_far_ends_200_caller_gets_487_far_end_ack_and_bye() 
         b_late_200(),
         r#"<recv request="ACK" crlf="true"/>"#.to_owned(),
         takes_bye(),
-        b_request("BYE", 9, NO_BODY),
-        r#"<recv response="481"/>"#.to_owned(),
+        bye_gets_481(b_request, 9),
     ]
     .join("\n  ");
     let setup = Setup::start(&far_steps);
@@ -755,8 +763,7 @@ fn b2bua_cancel_crossing_the_200_to_the_caller_caller_acks_and_byes_both_legs_en
         sipp_response("180 Ringing", SIPP_UAS_TAG, B_CONTACT, NO_BODY),
         b_answers(),
         takes_bye(),
-        b_request("BYE", 9, NO_BODY),
-        r#"<recv response="481"/>"#.to_owned(),
+        bye_gets_481(b_request, 9),
     ]
     .join("\n  ");
     let setup = Setup::start(&far_steps);
@@ -774,8 +781,7 @@ fn b2bua_cancel_crossing_the_200_to_the_caller_caller_acks_and_byes_both_legs_en
         pause(200),
         a_request("BYE", 2, NO_BODY),
         recv(r#"response="200""#, &[Check("CSeq:", "BYE".to_owned())], ""),
-        a_request("BYE", 3, NO_BODY),
-        r#"<recv response="481"/>"#.to_owned(),
+        bye_gets_481(a_request, 3),
     ]
     .join("\n  ");
     let (a, b) = setup.run(&carrier_steps);
@@ -806,8 +812,7 @@ fn b2bua_lost_ack_2xx_retransmitted_per_timer_g_then_bye_both_ways_at_timer_h() 
             .replacen("<send>", r#"<send retrans="500">"#, 1)
         ),
         takes_bye(),
-        b_request("BYE", 9, NO_BODY),
-        r#"<recv response="481"/>"#.to_owned(),
+        bye_gets_481(b_request, 9),
     ]
     .join("\n  ");
     let setup = Setup::start(&far_steps);
@@ -818,8 +823,7 @@ fn b2bua_lost_ack_2xx_retransmitted_per_timer_g_then_bye_both_ways_at_timer_h() 
         // No ACK.
         r#"<recv request="BYE"/>"#.to_owned(),
         sipp_response("200 OK", "", "", NO_BODY),
-        a_request("BYE", 2, NO_BODY),
-        r#"<recv response="481"/>"#.to_owned(),
+        bye_gets_481(a_request, 2),
     ]
     .join("\n  ");
     let (a, b) = setup.run(&carrier_steps);
@@ -864,8 +868,7 @@ fn b2bua_bye_from_the_carrier_ends_both_dialogs() {
     let far_steps = [
         b_invited_and_answers(),
         takes_bye(),
-        b_request("BYE", 9, NO_BODY),
-        r#"<recv response="481"/>"#.to_owned(),
+        bye_gets_481(b_request, 9),
     ]
     .join("\n  ");
     let setup = Setup::start(&far_steps);
@@ -874,8 +877,7 @@ fn b2bua_bye_from_the_carrier_ends_both_dialogs() {
         pause(200),
         a_request("BYE", 5, NO_BODY),
         r#"<recv response="200"/>"#.to_owned(),
-        a_request("BYE", 6, NO_BODY),
-        r#"<recv response="481"/>"#.to_owned(),
+        bye_gets_481(a_request, 6),
     ]
     .join("\n  ");
     let (a, b) = setup.run(&carrier_steps);
@@ -902,16 +904,14 @@ fn b2bua_bye_from_the_far_end_ends_both_dialogs() {
         pause(200),
         b_request("BYE", 9, NO_BODY),
         r#"<recv response="200"/>"#.to_owned(),
-        b_request("BYE", 10, NO_BODY),
-        r#"<recv response="481"/>"#.to_owned(),
+        bye_gets_481(b_request, 10),
     ]
     .join("\n  ");
     let setup = Setup::start(&far_steps);
     let carrier_steps = [
         a_call_answered_and_acked(),
         takes_bye(),
-        a_request("BYE", 2, NO_BODY),
-        r#"<recv response="481"/>"#.to_owned(),
+        bye_gets_481(a_request, 2),
     ]
     .join("\n  ");
     let (a, _) = setup.run(&carrier_steps);
@@ -984,16 +984,14 @@ fn answered_call_ended_by_locus(calls: &str, media: &str) -> f64 {
     let far_steps = [
         b_invited_and_answers(),
         takes_bye(),
-        b_request("BYE", 9, NO_BODY),
-        r#"<recv response="481"/>"#.to_owned(),
+        bye_gets_481(b_request, 9),
     ]
     .join("\n  ");
     let setup = Setup::start_with(&far_steps, calls, media);
     let carrier_steps = [
         a_call_answered_and_acked(),
         takes_bye(),
-        a_request("BYE", 2, NO_BODY),
-        r#"<recv response="481"/>"#.to_owned(),
+        bye_gets_481(a_request, 2),
     ]
     .join("\n  ");
     let (_, b) = setup.run(&carrier_steps);
@@ -1132,8 +1130,7 @@ fn c16_carrier_record_route_honored_toward_the_carrier() {
             "",
         ),
         sipp_response("200 OK", "", "", NO_BODY),
-        a_request("BYE", 2, NO_BODY),
-        r#"<recv response="481"/>"#.to_owned(),
+        bye_gets_481(a_request, 2),
     ]
     .join("\n  ");
     setup.run(&carrier_steps);
