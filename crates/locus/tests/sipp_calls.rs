@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use common::{
     assert_carrier_and_far_end_succeeded, byoc_trunk_routed, free_udp_port_on,
-    scenario_from_template, sip_config_with_carrier, sipp_carrier_bye, sipp_carrier_cancelled,
-    sipp_carrier_invite, sipp_carrier_rejected, sipp_from, sipp_rejects, sipp_response,
-    sipp_rings_then_cancelled, sipp_takes_bye, Locus, SippRun, SippServer, NO_BODY,
+    scenario_from_template, sip_config_with_carrier, sipp_callee_bye, sipp_carrier_bye,
+    sipp_carrier_cancelled, sipp_carrier_invite, sipp_carrier_rejected, sipp_from, sipp_rejects,
+    sipp_response, sipp_rings_then_cancelled, sipp_takes_bye, Locus, SippRun, SippServer, NO_BODY,
     SIPP_CARRIER_FROM, SIPP_UAS_TAG,
 };
 
@@ -163,20 +163,13 @@ fn far_waits_bye(check: &str) -> String {
     )
 }
 
-const FAR_SENDS_BYE: &str = r#"<pause milliseconds="300"/>
-  <send retrans="500"><![CDATA[
-BYE [$curi] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-Max-Forwards: 70
-From: <sip:far@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
-To:[$from]
-Call-ID: [call_id]
-CSeq: 1 BYE
-Content-Length: 0
-
-]]></send>
-  <recv response="200" crlf="true"/>
-  <Reference variables="cfull"/>"#;
+/// The far end hangs up (BYE to the Contact it captured, `cfull`).
+fn far_sends_bye() -> String {
+    format!(
+        "{}\n  <Reference variables=\"cfull\"/>",
+        sipp_callee_bye("far", 1, 300)
+    )
+}
 
 /// The far end rings, then is cancelled by the carrier (487).
 fn far_rings_then_cancelled() -> String {
@@ -250,7 +243,7 @@ fn basic_call_carrier_hangs_up() {
 
 #[test]
 fn basic_call_far_end_hangs_up() {
-    let steps = format!("{}\n  {FAR_SENDS_BYE}", far_answers(""));
+    let steps = format!("{}\n  {}", far_answers(""), far_sends_bye());
     one_far_end(&steps, CURI, |d| {
         Carrier::call(d, answered(d, &sipp_takes_bye()))
     });

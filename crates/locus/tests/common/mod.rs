@@ -964,3 +964,25 @@ pub fn assert_carrier_and_far_end_succeeded(c: &SippRun, f: &SippRun) {
         f.log
     );
 }
+
+/// After `after_ms`, SIPp as the called side (From `user`, its
+/// [`SIPP_UAS_TAG`]) hangs up: a BYE with CSeq `cseq` to the caller's
+/// Contact URI and From the scenario captured as `curi` and `from`; then
+/// takes the 200.
+pub fn sipp_callee_bye(user: &str, cseq: u32, after_ms: u64) -> String {
+    format!(
+        r#"<pause milliseconds="{after_ms}"/>
+  <send retrans="500"><![CDATA[
+BYE [$curi] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+Max-Forwards: 70
+From: <sip:{user}@[local_ip]:[local_port]>{SIPP_UAS_TAG}
+To:[$from]
+Call-ID: [call_id]
+CSeq: {cseq} BYE
+Content-Length: 0
+
+]]></send>
+  <recv response="200" crlf="true"/>"#
+    )
+}
