@@ -11,8 +11,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::{
-    byoc_trunk_routed, scenario_from_template, sip_config_with_carrier, sipp_from, sipp_rejects,
-    sipp_response, sipp_takes_bye, Locus, SippRun, SippServer, SIPP_UAS_TAG,
+    byoc_trunk_routed, scenario_from_template, sip_config_with_carrier, sipp_callee_bye, sipp_from,
+    sipp_rejects, sipp_response, sipp_takes_bye, Locus, SippRun, SippServer, SIPP_UAS_TAG,
 };
 
 const TRANSFEROR_IP: &str = "127.0.0.6";
@@ -46,25 +46,14 @@ a=rtpmap:101 telephone-event/8000
     format!(
         r#"{}
   <recv request="ACK" crlf="true"/>
-  <pause milliseconds="4000"/>
-  <send retrans="500"><![CDATA[
-BYE [$curi] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-Max-Forwards: 70
-From: <sip:target@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
-To:[$from]
-Call-ID: [call_id]
-CSeq: 1 BYE
-Content-Length: 0
-
-]]></send>
-  <recv response="200" crlf="true"/>"#,
+  {}"#,
         sipp_response(
             "200 OK",
             SIPP_UAS_TAG,
             "Contact: <sip:target@[local_ip]:[local_port]>",
             &sdp
-        )
+        ),
+        sipp_callee_bye("target", 1, 4000)
     )
 }
 
@@ -72,21 +61,6 @@ Content-Length: 0
 fn busy() -> String {
     sipp_rejects("486 Busy Here", "")
 }
-
-/// After a failed transfer the call is still the transferor's: it hangs up.
-const HANGS_UP: &str = r#"<pause milliseconds="300"/>
-  <send retrans="500"><![CDATA[
-BYE [$curi] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-Max-Forwards: 70
-From: <sip:agent@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
-To:[$from]
-Call-ID: [call_id]
-CSeq: 2 BYE
-Content-Length: 0
-
-]]></send>
-  <recv response="200" crlf="true"/>"#;
 
 /// The transferor holds the call before its REFER (as phones do): a
 /// re-INVITE with `a=sendonly`, answered `a=recvonly` by the transferee.
@@ -380,7 +354,8 @@ fn refer_failed_transfer_is_reported_and_the_call_stays_up() {
     let parties = Parties::start(
         false,
         "486 Busy Here",
-        HANGS_UP,
+        // The call is still the transferor's: it hangs up.
+        &sipp_callee_bye("agent", 2, 300),
         &busy(),
         rtp.local_addr().unwrap().port(),
     );
