@@ -8,7 +8,13 @@ use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{free_udp_port_on, scenario_from_template, sipp_from, Locus, SippRun, SippServer};
+use common::{
+    assert_carrier_and_far_end_succeeded, byoc_trunk_routed, free_udp_port_on,
+    scenario_from_template, sip_config_with_carrier, sipp_callee_bye, sipp_carrier_bye,
+    sipp_carrier_cancelled, sipp_carrier_invite, sipp_carrier_rejected, sipp_from, sipp_rejects,
+    sipp_response, sipp_rings_then_cancelled, sipp_takes_bye, Locus, SippRun, SippServer, NO_BODY,
+    SIPP_CARRIER_FROM, SIPP_UAS_TAG,
+};
 
 const DID: &str = "+15551230000";
 const FAR_IP: &str = "127.0.0.6";
@@ -17,51 +23,12 @@ const FAR_IP: &str = "127.0.0.6";
 /// endpoints are `far` (tried in order); DID routes to that trunk. Small T1
 /// keeps timeouts short.
 fn locus(far: &[SocketAddr]) -> Locus {
-    let outbound: Vec<String> = far.iter().map(|a| format!("\"{a}\"")).collect();
-    let config = format!(
-        r#"
-[sip]
-listen = ["udp:127.0.0.1:0"]
-
-[sip.timers]
-t1_ms = 50
-
-[[sip.trunks]]
-name = "carrier"
-profile = "voice"
-carrier_addresses = ["127.0.0.2"]
-
-[[sip.trunks]]
-name = "far"
-profile = "byoc"
-carrier_addresses = ["{FAR_IP}"]
-outbound = [{}]
-spread = "in_order"
-
-[[sip.routes.inbound]]
-did = "{DID}"
-trunks = ["far"]
-"#,
-        outbound.join(", ")
-    );
+    let config = sip_config_with_carrier(50, "127.0.0.2")
+        + &byoc_trunk_routed("far", FAR_IP, far, r#"spread = "in_order""#, DID);
     Locus::start(&config, 1)
 }
 
 // ---- carrier (UAC) snippets ----
-
-fn invite_full(ruser: &str) -> String {
-    format!(
-        "INVITE sip:{ruser}@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-Max-Forwards: 70
-From: \"Carrier\" <sip:+15550001000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:{ruser}@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: <sip:+15550001000@[local_ip]:[local_port]>
-Content-Type: application/sdp"
-    )
-}
 
 fn invite_compact(ruser: &str) -> String {
     format!(
@@ -97,7 +64,7 @@ fn answered(ruser: &str, then: &str) -> String {
 ACK sip:{ruser}@[remote_ip]:[remote_port] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 Max-Forwards: 70
-From: "Carrier" <sip:+15550001000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+{SIPP_CARRIER_FROM}
 [last_To:]
 Call-ID: [call_id]
 CSeq: 1 ACK
@@ -105,72 +72,6 @@ Content-Length: 0
 
 ]]></send>
   {then}"#
-    )
-}
-
-fn carrier_bye(ruser: &str) -> String {
-    format!(
-        r#"<pause milliseconds="300"/>
-  <send retrans="500"><![CDATA[
-BYE sip:{ruser}@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-Max-Forwards: 70
-From: "Carrier" <sip:+15550001000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-Call-ID: [call_id]
-CSeq: 2 BYE
-Content-Length: 0
-
-]]></send>
-  <recv response="200" crlf="true"/>"#
-    )
-}
-
-const CARRIER_WAITS_BYE: &str = r#"<recv request="BYE"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>"#;
-
-fn rejected(ruser: &str, status: u16) -> String {
-    format!(
-        r#"<recv response="{status}"/>
-  <send><![CDATA[
-ACK sip:{ruser}@[remote_ip]:[remote_port] SIP/2.0
-[last_Via:]
-Max-Forwards: 70
-From: "Carrier" <sip:+15550001000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Content-Length: 0
-
-]]></send>"#
-    )
-}
-
-fn cancelled(ruser: &str) -> String {
-    format!(
-        r#"<send><![CDATA[
-CANCEL sip:{ruser}@[remote_ip]:[remote_port] SIP/2.0
-[last_Via:]
-Max-Forwards: 70
-From: "Carrier" <sip:+15550001000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:{ruser}@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 CANCEL
-Content-Length: 0
-
-]]></send>
-  <recv response="200"/>
-  {}"#,
-        rejected(ruser, 487)
     )
 }
 
@@ -186,7 +87,7 @@ struct Carrier<'a> {
 impl Carrier<'_> {
     fn call(ruser: &str, fin: String) -> Carrier<'static> {
         Carrier {
-            invite: invite_full(ruser),
+            invite: sipp_carrier_invite(ruser),
             headers: "",
             content_length: "Content-Length",
             mport: "40000",
@@ -236,25 +137,9 @@ a=rtpmap:101 telephone-event/8000
 a=fmtp:101 0-15
 "
     } else {
-        "Content-Length: 0
-
-"
+        NO_BODY
     };
-    let extra = if extra.is_empty() {
-        String::new()
-    } else {
-        format!("{extra}\n")
-    };
-    format!(
-        r#"<send><![CDATA[
-SIP/2.0 {status}
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-{extra}{body}]]></send>"#
-    )
+    sipp_response(status, SIPP_UAS_TAG, extra, body)
 }
 
 const CONTACT: &str = "Contact: <sip:far@[local_ip]:[local_port];transport=[transport]>";
@@ -273,75 +158,23 @@ fn far_answers(extra: &str) -> String {
 
 fn far_waits_bye(check: &str) -> String {
     format!(
-        r#"<recv request="BYE">{check}</recv>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>"#
+        "<recv request=\"BYE\">{check}</recv>\n  {}",
+        sipp_response("200 OK", "", "", NO_BODY)
     )
 }
 
-const FAR_SENDS_BYE: &str = r#"<pause milliseconds="300"/>
-  <send retrans="500"><![CDATA[
-BYE [$curi] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-Max-Forwards: 70
-From: <sip:far@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
-To:[$from]
-Call-ID: [call_id]
-CSeq: 1 BYE
-Content-Length: 0
-
-]]></send>
-  <recv response="200" crlf="true"/>
-  <Reference variables="cfull"/>"#;
-
-fn far_rejects(status: &str, extra: &str) -> String {
+/// The far end hangs up (BYE to the Contact it captured, `cfull`).
+fn far_sends_bye() -> String {
     format!(
-        "{}\n  <recv request=\"ACK\" crlf=\"true\"/>",
-        far_response(status, extra, false)
+        "{}\n  <Reference variables=\"cfull\"/>",
+        sipp_callee_bye("far", 1, 300)
     )
 }
 
-const FAR_RINGS_THEN_CANCELLED: &str = r#"<send><![CDATA[
-SIP/2.0 180 Ringing
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:far@[local_ip]:[local_port]>
-Content-Length: 0
-
-]]></send>
-  <recv request="CANCEL"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-  <send><![CDATA[
-SIP/2.0 487 Request Terminated
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-CSeq: 1 INVITE
-Content-Length: 0
-
-]]></send>
-  <recv request="ACK" crlf="true"/>"#;
+/// The far end rings, then is cancelled by the carrier (487).
+fn far_rings_then_cancelled() -> String {
+    sipp_rings_then_cancelled("Contact: <sip:far@[local_ip]:[local_port]>")
+}
 
 fn far_end(dir: &std::path::Path, name: &str, check: &str, steps: &str) -> PathBuf {
     let file = scenario_from_template(
@@ -380,29 +213,39 @@ fn one_far_end(steps: &str, check: &str, carrier: impl FnOnce(&str) -> Carrier<'
     let locus = locus(&[far.addr]);
     let c = carrier(DID).run(&locus);
     let f = far.finish();
-    assert!(
-        c.success && f.success,
-        "carrier ok: {}, far end ok: {}\n=== carrier ===\n{}\n=== far end ===\n{}",
-        c.success,
-        f.success,
-        c.log,
-        f.log
-    );
+    assert_carrier_and_far_end_succeeded(&c, &f);
+}
+
+/// A far end (SIPp on 127.0.0.6, scenario file `name`) that rejects the
+/// INVITE with `status`.
+fn far_end_rejecting(dir: &std::path::Path, name: &str, status: &str) -> SippServer {
+    SippServer::start(&far_end(dir, name, "", &sipp_rejects(status, "")), FAR_IP)
+}
+
+/// A far end that answers the INVITE and takes the carrier's BYE.
+fn far_end_answering(dir: &std::path::Path, name: &str) -> SippServer {
+    let steps = format!("{}\n  {}", far_answers(""), far_waits_bye(""));
+    SippServer::start(&far_end(dir, name, "", &steps), FAR_IP)
+}
+
+/// The carrier calls the DID, expects it answered, and hangs up.
+fn carrier_call_answered(locus: &Locus) -> SippRun {
+    Carrier::call(DID, answered(DID, &sipp_carrier_bye(DID, 300))).run(locus)
 }
 
 #[test]
 fn basic_call_carrier_hangs_up() {
     let steps = format!("{}\n  {}", far_answers(""), far_waits_bye(""));
     one_far_end(&steps, "", |d| {
-        Carrier::call(d, answered(d, &carrier_bye(d)))
+        Carrier::call(d, answered(d, &sipp_carrier_bye(d, 300)))
     });
 }
 
 #[test]
 fn basic_call_far_end_hangs_up() {
-    let steps = format!("{}\n  {FAR_SENDS_BYE}", far_answers(""));
+    let steps = format!("{}\n  {}", far_answers(""), far_sends_bye());
     one_far_end(&steps, CURI, |d| {
-        Carrier::call(d, answered(d, CARRIER_WAITS_BYE))
+        Carrier::call(d, answered(d, &sipp_takes_bye()))
     });
 }
 
@@ -416,7 +259,7 @@ fn c10_180_ringing_relayed() {
     );
     one_far_end(&steps, "", |d| Carrier {
         prov: PROV_180_NO_SDP,
-        ..Carrier::call(d, answered(d, &carrier_bye(d)))
+        ..Carrier::call(d, answered(d, &sipp_carrier_bye(d, 300)))
     });
 }
 
@@ -430,7 +273,7 @@ fn c10_183_with_sdp_early_media_relayed() {
     );
     one_far_end(&steps, "", |d| Carrier {
         prov: PROV_183_SDP,
-        ..Carrier::call(d, answered(d, &carrier_bye(d)))
+        ..Carrier::call(d, answered(d, &sipp_carrier_bye(d, 300)))
     });
 }
 
@@ -448,26 +291,17 @@ fn c16_record_route_honored() {
         far_waits_bye(check)
     );
     one_far_end(&steps, "", |d| {
-        Carrier::call(d, answered(d, &carrier_bye(d)))
+        Carrier::call(d, answered(d, &sipp_carrier_bye(d, 300)))
     });
 }
 
 #[test]
 fn c13_503_fails_over_to_next_endpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let first = SippServer::start(
-        &far_end(
-            dir.path(),
-            "f1.xml",
-            "",
-            &far_rejects("503 Service Unavailable", ""),
-        ),
-        FAR_IP,
-    );
-    let steps = format!("{}\n  {}", far_answers(""), far_waits_bye(""));
-    let second = SippServer::start(&far_end(dir.path(), "f2.xml", "", &steps), FAR_IP);
+    let first = far_end_rejecting(dir.path(), "f1.xml", "503 Service Unavailable");
+    let second = far_end_answering(dir.path(), "f2.xml");
     let locus = locus(&[first.addr, second.addr]);
-    let c = Carrier::call(DID, answered(DID, &carrier_bye(DID))).run(&locus);
+    let c = carrier_call_answered(&locus);
     assert_ok("carrier", c);
     assert_ok("first far end (503)", first.finish());
     assert_ok("second far end", second.finish());
@@ -477,11 +311,10 @@ fn c13_503_fails_over_to_next_endpoint() {
 fn c13_timeout_fails_over() {
     let dir = tempfile::tempdir().unwrap();
     let silent = silent_endpoint();
-    let steps = format!("{}\n  {}", far_answers(""), far_waits_bye(""));
-    let second = SippServer::start(&far_end(dir.path(), "f2.xml", "", &steps), FAR_IP);
+    let second = far_end_answering(dir.path(), "f2.xml");
     // T1 = 50 ms: Timer B fires after 3.2 s of silence.
     let locus = locus(&[silent.local_addr().unwrap(), second.addr]);
-    let c = Carrier::call(DID, answered(DID, &carrier_bye(DID))).run(&locus);
+    let c = carrier_call_answered(&locus);
     assert_ok("carrier", c);
     assert_ok("second far end", second.finish());
 }
@@ -489,19 +322,10 @@ fn c13_timeout_fails_over() {
 #[test]
 fn c12_408_fails_over() {
     let dir = tempfile::tempdir().unwrap();
-    let first = SippServer::start(
-        &far_end(
-            dir.path(),
-            "f1.xml",
-            "",
-            &far_rejects("408 Request Timeout", ""),
-        ),
-        FAR_IP,
-    );
-    let steps = format!("{}\n  {}", far_answers(""), far_waits_bye(""));
-    let second = SippServer::start(&far_end(dir.path(), "f2.xml", "", &steps), FAR_IP);
+    let first = far_end_rejecting(dir.path(), "f1.xml", "408 Request Timeout");
+    let second = far_end_answering(dir.path(), "f2.xml");
     let locus = locus(&[first.addr, second.addr]);
-    let c = Carrier::call(DID, answered(DID, &carrier_bye(DID))).run(&locus);
+    let c = carrier_call_answered(&locus);
     assert_ok("carrier", c);
     assert_ok("first far end (408)", first.finish());
     assert_ok("second far end", second.finish());
@@ -510,13 +334,10 @@ fn c12_408_fails_over() {
 #[test]
 fn c12_404_does_not_fail_over() {
     let dir = tempfile::tempdir().unwrap();
-    let first = SippServer::start(
-        &far_end(dir.path(), "f1.xml", "", &far_rejects("404 Not Found", "")),
-        FAR_IP,
-    );
+    let first = far_end_rejecting(dir.path(), "f1.xml", "404 Not Found");
     let second = silent_endpoint();
     let locus = locus(&[first.addr, second.local_addr().unwrap()]);
-    let c = Carrier::call(DID, rejected(DID, 404)).run(&locus);
+    let c = Carrier::call(DID, sipp_carrier_rejected(DID, 404)).run(&locus);
     assert_ok("carrier expecting 404", c);
     assert_ok("first far end (404)", first.finish());
     assert!(received_nothing(&second), "a 404 must not fail over (C12)");
@@ -525,26 +346,10 @@ fn c12_404_does_not_fail_over() {
 #[test]
 fn c12_every_endpoint_failing_gives_503() {
     let dir = tempfile::tempdir().unwrap();
-    let first = SippServer::start(
-        &far_end(
-            dir.path(),
-            "f1.xml",
-            "",
-            &far_rejects("503 Service Unavailable", ""),
-        ),
-        FAR_IP,
-    );
-    let second = SippServer::start(
-        &far_end(
-            dir.path(),
-            "f2.xml",
-            "",
-            &far_rejects("500 Server Internal Error", ""),
-        ),
-        FAR_IP,
-    );
+    let first = far_end_rejecting(dir.path(), "f1.xml", "503 Service Unavailable");
+    let second = far_end_rejecting(dir.path(), "f2.xml", "500 Server Internal Error");
     let locus = locus(&[first.addr, second.addr]);
-    let c = Carrier::call(DID, rejected(DID, 503)).run(&locus);
+    let c = Carrier::call(DID, sipp_carrier_rejected(DID, 503)).run(&locus);
     assert_ok("carrier expecting 503", c);
     assert_ok("first far end", first.finish());
     assert_ok("second far end", second.finish());
@@ -560,13 +365,13 @@ fn c11_carrier_302_is_a_rejection_not_followed() {
             dir.path(),
             "f1.xml",
             "",
-            &far_rejects("302 Moved Temporarily", &contact),
+            &sipp_rejects("302 Moved Temporarily", &contact),
         ),
         FAR_IP,
     );
     let locus = locus(&[first.addr, elsewhere.local_addr().unwrap()]);
     // Never a 302 toward the carrier: 480 (the far end decided; C11, C12).
-    let c = Carrier::call(DID, rejected(DID, 480)).run(&locus);
+    let c = Carrier::call(DID, sipp_carrier_rejected(DID, 480)).run(&locus);
     assert_ok("carrier expecting 480", c);
     assert_ok("far end (302)", first.finish());
     assert!(
@@ -577,9 +382,9 @@ fn c11_carrier_302_is_a_rejection_not_followed() {
 
 #[test]
 fn cancel_before_answer_gets_487() {
-    one_far_end(FAR_RINGS_THEN_CANCELLED, "", |d| Carrier {
+    one_far_end(&far_rings_then_cancelled(), "", |d| Carrier {
         prov: r#"<recv response="180"/>"#,
-        ..Carrier::call(d, cancelled(d))
+        ..Carrier::call(d, sipp_carrier_cancelled(d))
     });
 }
 
@@ -589,7 +394,7 @@ fn c14_compact_header_invite_completes_a_call() {
     one_far_end(&steps, "", |d| Carrier {
         invite: invite_compact(d),
         content_length: "l",
-        ..Carrier::call(d, answered(d, &carrier_bye(d)))
+        ..Carrier::call(d, answered(d, &sipp_carrier_bye(d, 300)))
     });
 }
 
@@ -598,7 +403,7 @@ fn c15_unknown_headers_ignored() {
     let steps = format!("{}\n  {}", far_answers(""), far_waits_bye(""));
     one_far_end(&steps, "", |d| Carrier {
         headers: "X-Carrier-Trace: 7f3a;hop=2\nP-Unknown-Thing: <sip:x@y>;;a=b\nWeird: ,,,",
-        ..Carrier::call(d, answered(d, &carrier_bye(d)))
+        ..Carrier::call(d, answered(d, &sipp_carrier_bye(d, 300)))
     });
 }
 
@@ -608,7 +413,7 @@ fn c24_rtp_port_below_1024_gets_488() {
     let locus = locus(&[far.local_addr().unwrap()]);
     let c = Carrier {
         mport: "1000",
-        ..Carrier::call(DID, rejected(DID, 488))
+        ..Carrier::call(DID, sipp_carrier_rejected(DID, 488))
     }
     .run(&locus);
     assert_ok("carrier expecting 488", c);

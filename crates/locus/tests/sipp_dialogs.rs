@@ -21,7 +21,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{free_udp_port_on, scenario_from_template, sipp_from, Locus, SippRun, SippServer};
+use common::{
+    assert_carrier_and_far_end_succeeded, byoc_trunk_routed, free_udp_port_on,
+    scenario_from_template, sip_config_with_carrier, sipp_carrier_ack_failure, sipp_carrier_cancel,
+    sipp_from, sipp_response, Locus, SippRun, SippServer, NO_BODY, SIPP_CARRIER_FROM, SIPP_UAS_TAG,
+};
 
 const DID: &str = "+15551230000";
 const PROBE_DID: &str = "+15551239999";
@@ -40,13 +44,7 @@ const FAR_RTP: u16 = 42000;
 /// `[sip.calls]` and `[sip.media]`.
 fn locus(far: SocketAddr, probe: SocketAddr, calls: &str, media: &str) -> Locus {
     let config = format!(
-        r#"
-[sip]
-listen = ["udp:127.0.0.1:0"]
-
-[sip.timers]
-t1_ms = 50
-
+        r#"{}
 [sip.calls]
 max_calls = 1
 {calls}
@@ -54,32 +52,10 @@ max_calls = 1
 [sip.media]
 relay = true
 {media}
-
-[[sip.trunks]]
-name = "carrier"
-profile = "voice"
-carrier_addresses = ["{CARRIER_IP}"]
-
-[[sip.trunks]]
-name = "far"
-profile = "byoc"
-carrier_addresses = ["{FAR_IP}"]
-outbound = ["{far}"]
-
-[[sip.trunks]]
-name = "probe"
-profile = "byoc"
-carrier_addresses = ["{PROBE_IP}"]
-outbound = ["{probe}"]
-
-[[sip.routes.inbound]]
-did = "{DID}"
-trunks = ["far"]
-
-[[sip.routes.inbound]]
-did = "{PROBE_DID}"
-trunks = ["probe"]
-"#
+{}{}"#,
+        sip_config_with_carrier(50, CARRIER_IP),
+        byoc_trunk_routed("far", FAR_IP, &[far], "", DID),
+        byoc_trunk_routed("probe", PROBE_IP, &[probe], "", PROBE_DID)
     );
     Locus::start(&config, 1)
 }
@@ -113,8 +89,6 @@ a={direction}
 "
     )
 }
-
-const NO_BODY: &str = "Content-Length: 0\n\n";
 
 static VARS: AtomicUsize = AtomicUsize::new(0);
 
@@ -164,30 +138,10 @@ fn pause(ms: u64) -> String {
     format!(r#"<pause milliseconds="{ms}"/>"#)
 }
 
-/// A response to the request just received, in its dialog (`tag`: add our
-/// To tag, for the first response to an INVITE).
-fn respond(status: &str, tag: &str, contact: &str, body: &str) -> String {
-    let contact = if contact.is_empty() {
-        String::new()
-    } else {
-        format!("{contact}\n")
-    };
-    format!(
-        r#"<send><![CDATA[
-SIP/2.0 {status}
-[last_Via:]
-[last_From:]
-[last_To:]{tag}
-[last_Call-ID:]
-[last_CSeq:]
-{contact}{body}]]></send>"#
-    )
-}
-
 // The carrier (UAC of leg A).
 
-const A_FROM: &str =
-    r#"From: "Carrier" <sip:+15550001000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]"#;
+/// The carrier's From, as in the other call tests.
+const A_FROM: &str = SIPP_CARRIER_FROM;
 const A_CONTACT: &str = "Contact: <sip:+15550001000@[local_ip]:[local_port]>";
 
 /// The carrier's INVITE to `ruser`, then the optional 100.
@@ -225,64 +179,33 @@ fn a_answered() -> String {
 
 /// A request of the carrier in leg A's dialog.
 fn a_request(method: &str, cseq: u32, body: &str) -> String {
-    let retrans = if method == "ACK" {
-        ""
-    } else {
-        r#" retrans="500""#
-    };
-    format!(
-        r#"<send{retrans}><![CDATA[
-{method} [$acuri] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-Max-Forwards: 70
-{A_FROM}
-To:[$ato]
-Call-ID: [call_id]
-CSeq: {cseq} {method}
-{A_CONTACT}
-{body}]]></send>"#
+    request_in_dialog(
+        "[$acuri]",
+        A_FROM,
+        "To:[$ato]",
+        A_CONTACT,
+        method,
+        cseq,
+        body,
     )
 }
 
-/// The carrier's CANCEL of its INVITE (same branch and To as the INVITE).
-fn a_cancel(ruser: &str) -> String {
-    format!(
-        r#"<send><![CDATA[
-CANCEL sip:{ruser}@[remote_ip]:[remote_port] SIP/2.0
-[last_Via:]
-Max-Forwards: 70
-{A_FROM}
-To: <sip:{ruser}@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 CANCEL
-Content-Length: 0
-
-]]></send>"#
-    )
-}
-
-/// The carrier's ACK for a non-2xx final response (same branch).
-fn a_ack_failure(ruser: &str) -> String {
-    format!(
-        r#"<send><![CDATA[
-ACK sip:{ruser}@[remote_ip]:[remote_port] SIP/2.0
-[last_Via:]
-Max-Forwards: 70
-{A_FROM}
-[last_To:]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Content-Length: 0
-
-]]></send>"#
-    )
+/// The carrier calls `DID`, takes a 180 if one comes, gets the relayed 200
+/// ([`a_answered`]) and ACKs it: leg A's dialog is up.
+fn a_call_answered_and_acked() -> String {
+    [
+        a_invite(DID),
+        r#"<recv response="180" optional="true"/>"#.to_owned(),
+        a_answered(),
+        a_request("ACK", 1, NO_BODY),
+    ]
+    .join("\n  ")
 }
 
 // The far end (UAS of leg B).
 
 const B_FROM: &str = "From: <sip:far@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]";
 const B_CONTACT: &str = "Contact: <sip:far@[local_ip]:[local_port];transport=[transport]>";
-const B_TAG: &str = ";tag=[pid]SIPpTag01[call_number]";
 
 /// The far end receives Locus's INVITE (relay in the SDP) and keeps leg
 /// B's dialog: From with Locus's tag (`bfrom`), remote target (`bcuri`).
@@ -302,17 +225,46 @@ fn b_invited() -> String {
 fn b_answers() -> String {
     format!(
         "{}\n  <recv request=\"ACK\" crlf=\"true\"/>",
-        respond(
+        sipp_response(
             "200 OK",
-            B_TAG,
+            SIPP_UAS_TAG,
             B_CONTACT,
             &sdp("far", 1, FAR_RTP, "sendrecv")
         )
     )
 }
 
+/// The far end gets Locus's INVITE ([`b_invited`]) and answers it
+/// ([`b_answers`]): leg B's dialog is up.
+fn b_invited_and_answers() -> String {
+    [b_invited(), b_answers()].join("\n  ")
+}
+
 /// A request of the far end in leg B's dialog.
 fn b_request(method: &str, cseq: u32, body: &str) -> String {
+    request_in_dialog(
+        "[$bcuri]",
+        B_FROM,
+        "To:[$bfrom]",
+        B_CONTACT,
+        method,
+        cseq,
+        body,
+    )
+}
+
+/// A request in a dialog SIPp keeps: to the remote target `target`, with
+/// our `from` and `contact`, the peer's `to` (its tag); retransmitted
+/// unless an ACK.
+fn request_in_dialog(
+    target: &str,
+    from: &str,
+    to: &str,
+    contact: &str,
+    method: &str,
+    cseq: u32,
+    body: &str,
+) -> String {
     let retrans = if method == "ACK" {
         ""
     } else {
@@ -320,23 +272,65 @@ fn b_request(method: &str, cseq: u32, body: &str) -> String {
     };
     format!(
         r#"<send{retrans}><![CDATA[
-{method} [$bcuri] SIP/2.0
+{method} {target} SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 Max-Forwards: 70
-{B_FROM}
-To:[$bfrom]
+{from}
+{to}
 Call-ID: [call_id]
 CSeq: {cseq} {method}
-{B_CONTACT}
+{contact}
 {body}]]></send>"#
     )
+}
+
+/// A side re-INVITEs in its dialog (`request`: [`a_request`] or
+/// [`b_request`]) with CSeq `cseq` and `offer`, takes the optional 100 and
+/// the 200 whose SDP names the relay in `answered` (the direction), then
+/// ACKs.
+fn reinvite(
+    request: fn(&str, u32, &str) -> String,
+    cseq: u32,
+    offer: &str,
+    answered: &str,
+) -> String {
+    [
+        request("INVITE", cseq, offer),
+        r#"<recv response="100" optional="true"/>"#.to_owned(),
+        recv(r#"response="200""#, &relayed(answered), ""),
+        request("ACK", cseq, NO_BODY),
+    ]
+    .join("\n  ")
+}
+
+/// A side takes a re-INVITE relayed to it (`what`: the `recv`'s
+/// attributes) whose SDP names the relay in `offered` (the direction),
+/// answers 200 with `contact` and `answer`, and takes the ACK.
+fn takes_reinvite(what: &str, offered: &str, contact: &str, answer: &str) -> String {
+    [
+        recv(what, &relayed(offered), ""),
+        sipp_response("200 OK", "", contact, answer),
+        r#"<recv request="ACK" crlf="true"/>"#.to_owned(),
+    ]
+    .join("\n  ")
+}
+
+/// A side sends a BYE (CSeq `cseq`) in its dialog (`request`:
+/// [`a_request`] or [`b_request`]) and gets 481: Locus no longer has
+/// that dialog.
+fn bye_gets_481(request: fn(&str, u32, &str) -> String, cseq: u32) -> String {
+    [
+        request("BYE", cseq, NO_BODY),
+        r#"<recv response="481"/>"#.to_owned(),
+    ]
+    .join("\n  ")
 }
 
 /// Either side takes a BYE and answers 200.
 fn takes_bye() -> String {
     format!(
         "<recv request=\"BYE\" crlf=\"true\"/>\n  {}",
-        respond("200 OK", "", "", NO_BODY)
+        sipp_response("200 OK", "", "", NO_BODY)
     )
 }
 
@@ -355,17 +349,6 @@ fn carrier(locus: &Locus, dir: &Path, name: &str, steps: &str) -> SippRun {
     sipp_from(CARRIER_IP, &file, locus.addr("udp"), "u1", &[])
 }
 
-fn assert_both(c: &SippRun, f: &SippRun) {
-    assert!(
-        c.success && f.success,
-        "carrier ok: {}, far end ok: {}\n=== carrier ===\n{}\n=== far end ===\n{}",
-        c.success,
-        f.success,
-        c.log,
-        f.log
-    );
-}
-
 /// Issue 3 item 2, the call count back to 0: with `max_calls = 1`, a new
 /// call is admitted (a 100 at once, its INVITE reaches the probe trunk;
 /// then the carrier CANCELs it: 487). A leaked call would get 503 (call
@@ -375,8 +358,8 @@ fn assert_call_slot_free(locus: &Locus, probe: &UdpSocket) {
     let steps = format!(
         "{}\n  <recv response=\"100\"/>\n  {}\n  <recv response=\"200\"/>\n  <recv response=\"487\"/>\n  {}",
         a_invite(PROBE_DID).replace("<recv response=\"100\" optional=\"true\"/>", ""),
-        a_cancel(PROBE_DID),
-        a_ack_failure(PROBE_DID)
+        sipp_carrier_cancel(PROBE_DID),
+        sipp_carrier_ack_failure(PROBE_DID)
     );
     let run = carrier(locus, dir.path(), "probe", &steps);
     assert!(
@@ -534,7 +517,7 @@ impl Setup {
     fn run(mut self, carrier_steps: &str) -> (Vec<Traced>, Vec<Traced>) {
         let c = carrier(&self.locus, self.dir.path(), "carrier", carrier_steps);
         let f = self.far.take().unwrap().finish();
-        assert_both(&c, &f);
+        assert_carrier_and_far_end_succeeded(&c, &f);
         assert_call_slot_free(&self.locus, &self.probe);
         (messages(&c.log), messages(&f.log))
     }
@@ -548,81 +531,77 @@ fn b2bua_reinvite_hold_and_resume_both_ways_each_leg_its_own_dialog_through_the_
     // Call-ID, its CSeq numbering) with the relay's address, and the
     // answer (a=recvonly, then a=sendrecv) flows back the same way.
     let far_steps = [
-        b_invited(),
-        b_answers(),
+        b_invited_and_answers(),
         // The carrier's hold, relayed.
-        recv(
+        takes_reinvite(
             r#"request="INVITE" crlf="true""#,
-            &relayed("a=sendonly"),
-            "",
+            "a=sendonly",
+            B_CONTACT,
+            &sdp("far", 2, FAR_RTP, "recvonly"),
         ),
-        respond("200 OK", "", B_CONTACT, &sdp("far", 2, FAR_RTP, "recvonly")),
-        r#"<recv request="ACK" crlf="true"/>"#.to_owned(),
         // The carrier's resume, relayed.
-        recv(
+        takes_reinvite(
             r#"request="INVITE" crlf="true""#,
-            &relayed("a=sendrecv"),
-            "",
+            "a=sendrecv",
+            B_CONTACT,
+            &sdp("far", 3, FAR_RTP, "sendrecv"),
         ),
-        respond("200 OK", "", B_CONTACT, &sdp("far", 3, FAR_RTP, "sendrecv")),
-        r#"<recv request="ACK" crlf="true"/>"#.to_owned(),
         // The far end holds, then resumes.
         pause(300),
-        b_request("INVITE", 7, &sdp("far", 4, FAR_RTP, "sendonly")),
-        r#"<recv response="100" optional="true"/>"#.to_owned(),
-        recv(r#"response="200""#, &relayed("a=recvonly"), ""),
-        b_request("ACK", 7, NO_BODY),
+        reinvite(
+            b_request,
+            7,
+            &sdp("far", 4, FAR_RTP, "sendonly"),
+            "a=recvonly",
+        ),
         pause(300),
-        b_request("INVITE", 8, &sdp("far", 5, FAR_RTP, "sendrecv")),
-        r#"<recv response="100" optional="true"/>"#.to_owned(),
-        recv(r#"response="200""#, &relayed("a=sendrecv"), ""),
-        b_request("ACK", 8, NO_BODY),
+        reinvite(
+            b_request,
+            8,
+            &sdp("far", 5, FAR_RTP, "sendrecv"),
+            "a=sendrecv",
+        ),
         // The carrier hangs up; then leg B's dialog is gone at Locus.
         takes_bye(),
-        b_request("BYE", 9, NO_BODY),
-        r#"<recv response="481"/>"#.to_owned(),
+        bye_gets_481(b_request, 9),
     ]
     .join("\n  ");
     let setup = Setup::start(&far_steps);
     let carrier_steps = [
-        a_invite(DID),
-        r#"<recv response="180" optional="true"/>"#.to_owned(),
-        a_answered(),
-        a_request("ACK", 1, NO_BODY),
+        a_call_answered_and_acked(),
         // Hold, then resume, with the carrier's own CSeqs 10 and 20.
         pause(200),
-        a_request("INVITE", 10, &sdp("carrier", 2, CARRIER_RTP, "sendonly")),
-        r#"<recv response="100" optional="true"/>"#.to_owned(),
-        recv(r#"response="200""#, &relayed("a=recvonly"), ""),
-        a_request("ACK", 10, NO_BODY),
+        reinvite(
+            a_request,
+            10,
+            &sdp("carrier", 2, CARRIER_RTP, "sendonly"),
+            "a=recvonly",
+        ),
         pause(200),
-        a_request("INVITE", 20, &sdp("carrier", 3, CARRIER_RTP, "sendrecv")),
-        r#"<recv response="100" optional="true"/>"#.to_owned(),
-        recv(r#"response="200""#, &relayed("a=sendrecv"), ""),
-        a_request("ACK", 20, NO_BODY),
+        reinvite(
+            a_request,
+            20,
+            &sdp("carrier", 3, CARRIER_RTP, "sendrecv"),
+            "a=sendrecv",
+        ),
         // The far end's hold and resume, relayed.
-        recv(r#"request="INVITE""#, &relayed("a=sendonly"), ""),
-        respond(
-            "200 OK",
-            "",
+        takes_reinvite(
+            r#"request="INVITE""#,
+            "a=sendonly",
             A_CONTACT,
             &sdp("carrier", 4, CARRIER_RTP, "recvonly"),
         ),
-        r#"<recv request="ACK" crlf="true"/>"#.to_owned(),
-        recv(r#"request="INVITE""#, &relayed("a=sendrecv"), ""),
-        respond(
-            "200 OK",
-            "",
+        takes_reinvite(
+            r#"request="INVITE""#,
+            "a=sendrecv",
             A_CONTACT,
             &sdp("carrier", 5, CARRIER_RTP, "sendrecv"),
         ),
-        r#"<recv request="ACK" crlf="true"/>"#.to_owned(),
         pause(200),
         a_request("BYE", 30, NO_BODY),
         r#"<recv response="200" crlf="true"/>"#.to_owned(),
         // Leg A's dialog is gone at Locus.
-        a_request("BYE", 31, NO_BODY),
-        r#"<recv response="481"/>"#.to_owned(),
+        bye_gets_481(a_request, 31),
     ]
     .join("\n  ");
     let (a, b) = setup.run(&carrier_steps);
@@ -694,7 +673,7 @@ fn b_late_200() -> String {
 SIP/2.0 200 OK
 [last_Via:]
 [last_From:]
-[last_To:]{B_TAG}
+[last_To:]{SIPP_UAS_TAG}
 [last_Call-ID:]
 CSeq: [$bcseq] INVITE
 {B_CONTACT}
@@ -714,26 +693,25 @@ fn b2bua_cancel_crossing_the_far_ends_200_caller_gets_487_far_end_ack_and_bye() 
             "<action>",
             r#"<action><ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" assign_to="bcseq"/>"#,
         ),
-        respond("180 Ringing", B_TAG, B_CONTACT, NO_BODY),
+        sipp_response("180 Ringing", SIPP_UAS_TAG, B_CONTACT, NO_BODY),
         r#"<recv request="CANCEL" crlf="true"/>"#.to_owned(),
         // (The 200 for the CANCEL first: SIPp must not be between two
         // sends when Locus's ACK comes.)
-        respond("200 OK", B_TAG, "", NO_BODY),
+        sipp_response("200 OK", SIPP_UAS_TAG, "", NO_BODY),
         b_late_200(),
         r#"<recv request="ACK" crlf="true"/>"#.to_owned(),
         takes_bye(),
-        b_request("BYE", 9, NO_BODY),
-        r#"<recv response="481"/>"#.to_owned(),
+        bye_gets_481(b_request, 9),
     ]
     .join("\n  ");
     let setup = Setup::start(&far_steps);
     let carrier_steps = [
         a_invite(DID),
         r#"<recv response="180"/>"#.to_owned(),
-        a_cancel(DID),
+        sipp_carrier_cancel(DID),
         r#"<recv response="200"/>"#.to_owned(),
         r#"<recv response="487"/>"#.to_owned(),
-        a_ack_failure(DID),
+        sipp_carrier_ack_failure(DID),
         // No dialog either on leg A: a BYE with Locus's tag gets 481 (after
         // the far end's side has played out; a BYE racing the far end's
         // 200 is `b2bua_paths::far_ends_200_after_the_call_ended_*`).
@@ -782,11 +760,10 @@ fn b2bua_cancel_crossing_the_200_to_the_caller_caller_acks_and_byes_both_legs_en
     // BYE, which Locus relays to the far end; no dialog remains.
     let far_steps = [
         b_invited(),
-        respond("180 Ringing", B_TAG, B_CONTACT, NO_BODY),
+        sipp_response("180 Ringing", SIPP_UAS_TAG, B_CONTACT, NO_BODY),
         b_answers(),
         takes_bye(),
-        b_request("BYE", 9, NO_BODY),
-        r#"<recv response="481"/>"#.to_owned(),
+        bye_gets_481(b_request, 9),
     ]
     .join("\n  ");
     let setup = Setup::start(&far_steps);
@@ -794,7 +771,7 @@ fn b2bua_cancel_crossing_the_200_to_the_caller_caller_acks_and_byes_both_legs_en
         a_invite(DID),
         r#"<recv response="180"/>"#.to_owned(),
         a_answered(),
-        a_cancel(DID),
+        sipp_carrier_cancel(DID),
         recv(
             r#"response="200""#,
             &[Check("CSeq:", "CANCEL".to_owned())],
@@ -804,8 +781,7 @@ fn b2bua_cancel_crossing_the_200_to_the_caller_caller_acks_and_byes_both_legs_en
         pause(200),
         a_request("BYE", 2, NO_BODY),
         recv(r#"response="200""#, &[Check("CSeq:", "BYE".to_owned())], ""),
-        a_request("BYE", 3, NO_BODY),
-        r#"<recv response="481"/>"#.to_owned(),
+        bye_gets_481(a_request, 3),
     ]
     .join("\n  ");
     let (a, b) = setup.run(&carrier_steps);
@@ -827,17 +803,16 @@ fn b2bua_lost_ack_2xx_retransmitted_per_timer_g_then_bye_both_ways_at_timer_h() 
         b_invited(),
         format!(
             "{}\n  <recv request=\"ACK\" crlf=\"true\"/>",
-            respond(
+            sipp_response(
                 "200 OK",
-                B_TAG,
+                SIPP_UAS_TAG,
                 B_CONTACT,
                 &sdp("far", 1, FAR_RTP, "sendrecv")
             )
             .replacen("<send>", r#"<send retrans="500">"#, 1)
         ),
         takes_bye(),
-        b_request("BYE", 9, NO_BODY),
-        r#"<recv response="481"/>"#.to_owned(),
+        bye_gets_481(b_request, 9),
     ]
     .join("\n  ");
     let setup = Setup::start(&far_steps);
@@ -847,9 +822,8 @@ fn b2bua_lost_ack_2xx_retransmitted_per_timer_g_then_bye_both_ways_at_timer_h() 
         a_answered(),
         // No ACK.
         r#"<recv request="BYE"/>"#.to_owned(),
-        respond("200 OK", "", "", NO_BODY),
-        a_request("BYE", 2, NO_BODY),
-        r#"<recv response="481"/>"#.to_owned(),
+        sipp_response("200 OK", "", "", NO_BODY),
+        bye_gets_481(a_request, 2),
     ]
     .join("\n  ");
     let (a, b) = setup.run(&carrier_steps);
@@ -892,24 +866,18 @@ fn b2bua_bye_from_the_carrier_ends_both_dialogs() {
     // Issue 3 item 2 (BYE from the carrier): relayed to the far end in leg
     // B's dialog with leg B's next CSeq; afterwards neither dialog exists.
     let far_steps = [
-        b_invited(),
-        b_answers(),
+        b_invited_and_answers(),
         takes_bye(),
-        b_request("BYE", 9, NO_BODY),
-        r#"<recv response="481"/>"#.to_owned(),
+        bye_gets_481(b_request, 9),
     ]
     .join("\n  ");
     let setup = Setup::start(&far_steps);
     let carrier_steps = [
-        a_invite(DID),
-        r#"<recv response="180" optional="true"/>"#.to_owned(),
-        a_answered(),
-        a_request("ACK", 1, NO_BODY),
+        a_call_answered_and_acked(),
         pause(200),
         a_request("BYE", 5, NO_BODY),
         r#"<recv response="200"/>"#.to_owned(),
-        a_request("BYE", 6, NO_BODY),
-        r#"<recv response="481"/>"#.to_owned(),
+        bye_gets_481(a_request, 6),
     ]
     .join("\n  ");
     let (a, b) = setup.run(&carrier_steps);
@@ -932,24 +900,18 @@ fn b2bua_bye_from_the_far_end_ends_both_dialogs() {
     // Issue 3 item 2 (BYE from the far end): relayed to the carrier in leg
     // A's dialog with leg A's own CSeq; afterwards neither dialog exists.
     let far_steps = [
-        b_invited(),
-        b_answers(),
+        b_invited_and_answers(),
         pause(200),
         b_request("BYE", 9, NO_BODY),
         r#"<recv response="200"/>"#.to_owned(),
-        b_request("BYE", 10, NO_BODY),
-        r#"<recv response="481"/>"#.to_owned(),
+        bye_gets_481(b_request, 10),
     ]
     .join("\n  ");
     let setup = Setup::start(&far_steps);
     let carrier_steps = [
-        a_invite(DID),
-        r#"<recv response="180" optional="true"/>"#.to_owned(),
-        a_answered(),
-        a_request("ACK", 1, NO_BODY),
+        a_call_answered_and_acked(),
         takes_bye(),
-        a_request("BYE", 2, NO_BODY),
-        r#"<recv response="481"/>"#.to_owned(),
+        bye_gets_481(a_request, 2),
     ]
     .join("\n  ");
     let (a, _) = setup.run(&carrier_steps);
@@ -963,14 +925,11 @@ fn b2bua_bye_from_the_far_end_ends_both_dialogs() {
 fn call_limit_probe_is_refused_while_a_call_is_up() {
     // The control for the probe every test above ends with: while a call
     // is up, max_calls = 1 refuses a new one with 503 (call limit).
-    let far_steps = [b_invited(), b_answers(), takes_bye()].join("\n  ");
+    let far_steps = [b_invited_and_answers(), takes_bye()].join("\n  ");
     let setup = Setup::start(&far_steps);
     let answered = setup.dir.path().join("answered");
     let carrier_steps = [
-        a_invite(DID),
-        r#"<recv response="180" optional="true"/>"#.to_owned(),
-        a_answered(),
-        a_request("ACK", 1, NO_BODY),
+        a_call_answered_and_acked(),
         format!(
             r#"<nop><action><exec command="touch {}"/></action></nop>"#,
             answered.display()
@@ -1003,7 +962,7 @@ fn call_limit_probe_is_refused_while_a_call_is_up() {
             )],
             ""
         ),
-        a_ack_failure(PROBE_DID)
+        sipp_carrier_ack_failure(PROBE_DID)
     );
     let run = carrier(&setup.locus, dir.path(), "probe", &steps);
     assert!(
@@ -1014,7 +973,7 @@ fn call_limit_probe_is_refused_while_a_call_is_up() {
     let c = call.join().unwrap();
     let mut setup = setup;
     let f = setup.far.take().unwrap().finish();
-    assert_both(&c, &f);
+    assert_carrier_and_far_end_succeeded(&c, &f);
     assert_call_slot_free(&setup.locus, &setup.probe);
 }
 
@@ -1023,22 +982,16 @@ fn call_limit_probe_is_refused_while_a_call_is_up() {
 /// Returns the seconds from the far end's 200 to its BYE.
 fn answered_call_ended_by_locus(calls: &str, media: &str) -> f64 {
     let far_steps = [
-        b_invited(),
-        b_answers(),
+        b_invited_and_answers(),
         takes_bye(),
-        b_request("BYE", 9, NO_BODY),
-        r#"<recv response="481"/>"#.to_owned(),
+        bye_gets_481(b_request, 9),
     ]
     .join("\n  ");
     let setup = Setup::start_with(&far_steps, calls, media);
     let carrier_steps = [
-        a_invite(DID),
-        r#"<recv response="180" optional="true"/>"#.to_owned(),
-        a_answered(),
-        a_request("ACK", 1, NO_BODY),
+        a_call_answered_and_acked(),
         takes_bye(),
-        a_request("BYE", 2, NO_BODY),
-        r#"<recv response="481"/>"#.to_owned(),
+        bye_gets_481(a_request, 2),
     ]
     .join("\n  ");
     let (_, b) = setup.run(&carrier_steps);
@@ -1069,10 +1022,10 @@ fn b2bua_ring_timeout_caller_gets_480_far_end_cancelled() {
     // far end a CANCEL (its 487 ACKed); the slot is free afterwards.
     let far_steps = [
         b_invited(),
-        respond("180 Ringing", B_TAG, B_CONTACT, NO_BODY),
+        sipp_response("180 Ringing", SIPP_UAS_TAG, B_CONTACT, NO_BODY),
         r#"<recv request="CANCEL" crlf="true"/>"#.to_owned(),
-        respond("200 OK", B_TAG, "", NO_BODY),
-        respond("487 Request Terminated", B_TAG, "", NO_BODY)
+        sipp_response("200 OK", SIPP_UAS_TAG, "", NO_BODY),
+        sipp_response("487 Request Terminated", SIPP_UAS_TAG, "", NO_BODY)
             .replace("[last_CSeq:]", "CSeq: [$bcseq] INVITE"),
         r#"<recv request="ACK" crlf="true"/>"#.to_owned(),
     ]
@@ -1087,7 +1040,7 @@ fn b2bua_ring_timeout_caller_gets_480_far_end_cancelled() {
         a_invite(DID),
         r#"<recv response="180"/>"#.to_owned(),
         r#"<recv response="480"/>"#.to_owned(),
-        a_ack_failure(DID),
+        sipp_carrier_ack_failure(DID),
     ]
     .join("\n  ");
     let (a, b) = setup.run(&carrier_steps);
@@ -1105,7 +1058,7 @@ fn b2bua_ring_timeout_caller_gets_480_far_end_cancelled() {
 fn far_end_rejects(status: &str, expect: u16) {
     let far_steps = [
         b_invited(),
-        respond(status, B_TAG, "", NO_BODY),
+        sipp_response(status, SIPP_UAS_TAG, "", NO_BODY),
         r#"<recv request="ACK" crlf="true"/>"#.to_owned(),
     ]
     .join("\n  ");
@@ -1113,7 +1066,7 @@ fn far_end_rejects(status: &str, expect: u16) {
     let carrier_steps = [
         a_invite(DID),
         format!(r#"<recv response="{expect}"/>"#),
-        a_ack_failure(DID),
+        sipp_carrier_ack_failure(DID),
     ]
     .join("\n  ");
     setup.run(&carrier_steps);
@@ -1146,8 +1099,7 @@ fn c16_carrier_record_route_honored_toward_the_carrier() {
     // Locus sends it to the route, with the Route header and the Contact
     // as Request-URI (loose routing).
     let far_steps = [
-        b_invited(),
-        b_answers(),
+        b_invited_and_answers(),
         pause(300),
         b_request("BYE", 9, NO_BODY),
         r#"<recv response="200"/>"#.to_owned(),
@@ -1177,9 +1129,8 @@ fn c16_carrier_record_route_honored_toward_the_carrier() {
             ],
             "",
         ),
-        respond("200 OK", "", "", NO_BODY),
-        a_request("BYE", 2, NO_BODY),
-        r#"<recv response="481"/>"#.to_owned(),
+        sipp_response("200 OK", "", "", NO_BODY),
+        bye_gets_481(a_request, 2),
     ]
     .join("\n  ");
     setup.run(&carrier_steps);

@@ -12,7 +12,7 @@ mod phone_common;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use common::{free_udp_port_on, requests_in_log, scenario, Locus, SippServer};
+use common::{free_udp_port_on, requests_in_log, scenario, Locus, SippRun, SippServer};
 use phone_common::{answer_scenario, answering_phone, call, register, Expect};
 
 const MANAGER_IP: &str = "127.0.0.8";
@@ -103,23 +103,13 @@ fn setup_with(data: &Path, manager_extra: &str) -> Setup {
     setup_from(data, |d, m, g, c| config_with(d, m, g, c, manager_extra))
 }
 
-/// Locus from the configuration `make` writes for the trunk addresses,
-/// alice registered from 127.0.0.5.
-fn setup_from(
-    data: &Path,
-    make: impl Fn(&Path, SocketAddr, SocketAddr, SocketAddr) -> String,
-) -> Setup {
-    let manager = format!("{MANAGER_IP}:{}", free_udp_port_on(MANAGER_IP))
-        .parse()
-        .unwrap();
-    let gateway = format!("{GATEWAY_IP}:{}", free_udp_port_on(GATEWAY_IP))
-        .parse()
-        .unwrap();
-    let carrier = format!("{CARRIER_IP}:{}", free_udp_port_on(CARRIER_IP))
-        .parse()
-        .unwrap();
-    let locus = Locus::start(&make(data, manager, gateway, carrier), 1);
-    // The caller is a registered phone.
+/// A free UDP address on `ip` (a trunk's endpoint, bound later by SIPp).
+fn free_addr_on(ip: &str) -> SocketAddr {
+    format!("{ip}:{}", free_udp_port_on(ip)).parse().unwrap()
+}
+
+/// Registers alice from a free port on 127.0.0.5 (the caller's phone).
+fn register_alice(locus: &Locus) {
     register(
         locus.addr("udp"),
         PHONE_IP,
@@ -127,6 +117,22 @@ fn setup_from(
         "alice",
         "secret-a",
     );
+}
+
+/// Locus from the configuration `make` writes for the trunk addresses,
+/// alice registered from 127.0.0.5.
+fn setup_from(
+    data: &Path,
+    make: impl Fn(&Path, SocketAddr, SocketAddr, SocketAddr) -> String,
+) -> Setup {
+    let (manager, gateway, carrier) = (
+        free_addr_on(MANAGER_IP),
+        free_addr_on(GATEWAY_IP),
+        free_addr_on(CARRIER_IP),
+    );
+    let locus = Locus::start(&make(data, manager, gateway, carrier), 1);
+    // The caller is a registered phone.
+    register_alice(&locus);
     Setup {
         locus,
         manager,
@@ -151,6 +157,18 @@ fn gateway_scenario(dir: &Path, elin: &str) -> std::path::PathBuf {
     )
 }
 
+/// SIPp as the E911 manager on its trunk address, playing the repository
+/// scenario `file` (`emergency_manager_*.xml`).
+fn start_manager(file: &str, port: u16, args: &[&str]) -> SippServer {
+    SippServer::start_on(&scenario(file), MANAGER_IP, port, args)
+}
+
+/// SIPp as the emergency gateway on its trunk address, answering with
+/// `answer` (a [`gateway_scenario`] or [`located_gateway_scenario`]).
+fn start_gateway(answer: &Path, port: u16, args: &[&str]) -> SippServer {
+    SippServer::start_on(answer, GATEWAY_IP, port, args)
+}
+
 /// Seconds since midnight of the first message starting with `start` in a
 /// SIPp message trace.
 fn first_time(log: &str, start: &str) -> Option<f64> {
@@ -173,7 +191,7 @@ fn first_time(log: &str, start: &str) -> Option<f64> {
 
 /// Alice dials 911 (never challenged) and the call completes at the
 /// gateway.
-fn dial_911(s: &Setup) -> common::SippRun {
+fn dial_911(s: &Setup) -> SippRun {
     call(
         s.locus.addr("udp"),
         s.locus.dir(),
@@ -185,27 +203,49 @@ fn dial_911(s: &Setup) -> common::SippRun {
     )
 }
 
+/// What each SIPp saw of one 911 call: alice's phone, the manager (when
+/// the test started one) and the gateway.
+struct Call911 {
+    phone: SippRun,
+    manager: SippRun,
+    gateway: SippRun,
+}
+
+/// Starts the manager playing `manager_file` and the gateway answering
+/// with `answer` (one call each), has alice dial 911, and waits for the
+/// three SIPp runs to end; the test asserts on each.
+fn dial_911_via_manager(s: &Setup, manager_file: &str, answer: &Path) -> Call911 {
+    let manager = start_manager(manager_file, s.manager.port(), &["-m", "1"]);
+    let gw = start_gateway(answer, s.gateway.port(), &["-m", "1"]);
+    let phone = dial_911(s);
+    Call911 {
+        phone,
+        manager: manager.finish(),
+        gateway: gw.finish(),
+    }
+}
+
+/// Starts the gateway answering with `answer` (one call), has alice dial
+/// 911 (a manager, if any, is the test's to start) and waits for both
+/// runs: (phone, gateway).
+fn dial_911_to_gateway(s: &Setup, answer: &Path) -> (SippRun, SippRun) {
+    let gw = start_gateway(answer, s.gateway.port(), &["-m", "1"]);
+    let phone = dial_911(s);
+    (phone, gw.finish())
+}
+
 #[test]
 fn e4_911_goes_to_the_manager_without_access_code() {
     let data = tempfile::tempdir().unwrap();
     let s = setup(data.path());
-    let manager = SippServer::start_on(
-        &scenario("emergency_manager_302.xml"),
-        MANAGER_IP,
-        s.manager.port(),
-        &["-m", "1"],
-    );
-    let gw = SippServer::start_on(
+    let c = dial_911_via_manager(
+        &s,
+        "emergency_manager_302.xml",
         &gateway_scenario(s.locus.dir(), ELIN_302),
-        GATEWAY_IP,
-        s.gateway.port(),
-        &["-m", "1"],
     );
-    let run = dial_911(&s);
+    let (run, m, g) = (c.phone, c.manager, c.gateway);
     assert!(run.success, "the 911 call did not complete:\n{}", run.log);
-    let m = manager.finish();
     assert!(m.success, "the manager did not get INVITE 911:\n{}", m.log);
-    let g = gw.finish();
     assert!(g.success, "the gateway did not get the call:\n{}", g.log);
 }
 
@@ -221,9 +261,8 @@ fn e5_302_followed_only_from_emergency_device_trunk() {
         s.carrier.port(),
         &["-m", "1"],
     );
-    let gw = SippServer::start_on(
+    let gw = start_gateway(
         &gateway_scenario(s.locus.dir(), ELIN_302),
-        GATEWAY_IP,
         s.gateway.port(),
         &[],
     );
@@ -247,49 +286,32 @@ fn e5_302_followed_only_from_emergency_device_trunk() {
     let log = gw.stop();
     assert_eq!(requests_in_log(&log, "INVITE"), 0, "{log}");
     // The manager's 302 (an emergency-device trunk) is followed.
-    let manager = SippServer::start_on(
-        &scenario("emergency_manager_302.xml"),
-        MANAGER_IP,
-        s.manager.port(),
-        &["-m", "1"],
-    );
-    let gw = SippServer::start_on(
+    let c = dial_911_via_manager(
+        &s,
+        "emergency_manager_302.xml",
         &gateway_scenario(s.locus.dir(), ELIN_302),
-        GATEWAY_IP,
-        s.gateway.port(),
-        &["-m", "1"],
     );
-    let run = dial_911(&s);
     assert!(
-        run.success,
+        c.phone.success,
         "the manager's 302 was not followed:\n{}",
-        run.log
+        c.phone.log
     );
-    assert!(manager.finish().success);
-    let g = gw.finish();
-    assert!(g.success, "{}", g.log);
+    assert!(c.manager.success);
+    assert!(c.gateway.success, "{}", c.gateway.log);
 }
 
 #[test]
 fn e6_elin_is_the_calling_number_at_the_gateway() {
     let data = tempfile::tempdir().unwrap();
     let s = setup(data.path());
-    let manager = SippServer::start_on(
-        &scenario("emergency_manager_302.xml"),
-        MANAGER_IP,
-        s.manager.port(),
-        &["-m", "1"],
-    );
-    let gw = SippServer::start_on(
+    let c = dial_911_via_manager(
+        &s,
+        "emergency_manager_302.xml",
         &gateway_scenario(s.locus.dir(), ELIN_302),
-        GATEWAY_IP,
-        s.gateway.port(),
-        &["-m", "1"],
     );
-    let run = dial_911(&s);
-    assert!(run.success, "{}", run.log);
-    assert!(manager.finish().success);
-    let g = gw.finish();
+    assert!(c.phone.success, "{}", c.phone.log);
+    assert!(c.manager.success);
+    let g = c.gateway;
     assert!(
         g.success,
         "the gateway did not see the ELIN {ELIN_302} in From and P-Asserted-Identity:\n{}",
@@ -301,21 +323,9 @@ fn e6_elin_is_the_calling_number_at_the_gateway() {
 fn e8_manager_silent_fails_open_with_default_elin() {
     let data = tempfile::tempdir().unwrap();
     let s = setup(data.path());
-    let manager = SippServer::start_on(
-        &scenario("emergency_manager_silent.xml"),
-        MANAGER_IP,
-        s.manager.port(),
-        &[],
-    );
-    let gw = SippServer::start_on(
-        &gateway_scenario(s.locus.dir(), DEFAULT_ELIN),
-        GATEWAY_IP,
-        s.gateway.port(),
-        &["-m", "1"],
-    );
-    let run = dial_911(&s);
+    let manager = start_manager("emergency_manager_silent.xml", s.manager.port(), &[]);
+    let (run, g) = dial_911_to_gateway(&s, &gateway_scenario(s.locus.dir(), DEFAULT_ELIN));
     assert!(run.success, "the 911 call did not fail open:\n{}", run.log);
-    let g = gw.finish();
     assert!(
         g.success,
         "the gateway did not get the default ELIN:\n{}",
@@ -401,15 +411,8 @@ fn header<'a>(resp: &'a str, name: &str) -> Option<&'a str> {
 /// No manager listens (its trunk's endpoint is silent); alice dials 911;
 /// the gateway must get the call within 1 s with `elin`.
 fn manager_down_call(s: &Setup, elin: &str) {
-    let gw = SippServer::start_on(
-        &gateway_scenario(s.locus.dir(), elin),
-        GATEWAY_IP,
-        s.gateway.port(),
-        &["-m", "1"],
-    );
-    let run = dial_911(s);
+    let (run, g) = dial_911_to_gateway(s, &gateway_scenario(s.locus.dir(), elin));
     assert!(run.success, "the 911 call did not fail open:\n{}", run.log);
-    let g = gw.finish();
     assert!(g.success, "the gateway did not get ELIN {elin}:\n{}", g.log);
     let sent = first_time(&run.log, "INVITE sip:911@").expect("phone sent INVITE");
     let got = first_time(&g.log, "INVITE sip:911@").expect("gateway got INVITE");
@@ -482,12 +485,7 @@ fn e3_oos_check_marks_dn_out_of_service_and_back() {
         .set_read_timeout(Some(std::time::Duration::from_secs(3)))
         .unwrap();
     let manager: SocketAddr = format!("{MANAGER_IP}:{port}").parse().unwrap();
-    let gateway = format!("{GATEWAY_IP}:{}", free_udp_port_on(GATEWAY_IP))
-        .parse()
-        .unwrap();
-    let carrier = format!("{CARRIER_IP}:{}", free_udp_port_on(CARRIER_IP))
-        .parse()
-        .unwrap();
+    let (gateway, carrier) = (free_addr_on(GATEWAY_IP), free_addr_on(CARRIER_IP));
     let locus = Locus::start(
         &config_with(
             data.path(),
@@ -498,13 +496,7 @@ fn e3_oos_check_marks_dn_out_of_service_and_back() {
         ),
         1,
     );
-    register(
-        locus.addr("udp"),
-        PHONE_IP,
-        free_udp_port_on(PHONE_IP),
-        "alice",
-        "secret-a",
-    );
+    register_alice(&locus);
     let s = Setup {
         locus,
         manager,
@@ -521,15 +513,8 @@ fn e3_oos_check_marks_dn_out_of_service_and_back() {
     // 911 now goes straight to the gateway (no 500 ms wait for the
     // manager), with the gateway's default ELIN, and the manager gets no
     // INVITE.
-    let gw = SippServer::start_on(
-        &gateway_scenario(s.locus.dir(), DEFAULT_ELIN),
-        GATEWAY_IP,
-        gateway.port(),
-        &["-m", "1"],
-    );
-    let run = dial_911(&s);
+    let (run, g) = dial_911_to_gateway(&s, &gateway_scenario(s.locus.dir(), DEFAULT_ELIN));
     assert!(run.success, "{}", run.log);
-    let g = gw.finish();
     assert!(g.success, "{}", g.log);
     let sent = first_time(&run.log, "INVITE sip:911@").unwrap();
     let got = first_time(&g.log, "INVITE sip:911@").unwrap();
@@ -548,22 +533,10 @@ fn e3_oos_check_marks_dn_out_of_service_and_back() {
     drop(silent);
     // A manager that answers the probes: back in service within oos_check,
     // and the next 911 goes through it (its 302's ELIN at the gateway).
-    let answering = SippServer::start_on(
-        &scenario("emergency_manager_options.xml"),
-        MANAGER_IP,
-        port,
-        &[],
-    );
+    let answering = start_manager("emergency_manager_options.xml", port, &[]);
     std::thread::sleep(std::time::Duration::from_millis(2500));
-    let gw = SippServer::start_on(
-        &gateway_scenario(s.locus.dir(), ELIN_302),
-        GATEWAY_IP,
-        gateway.port(),
-        &["-m", "1"],
-    );
-    let run = dial_911(&s);
+    let (run, g) = dial_911_to_gateway(&s, &gateway_scenario(s.locus.dir(), ELIN_302));
     assert!(run.success, "{}", run.log);
-    let g = gw.finish();
     assert!(
         g.success,
         "the manager back in service was not used:\n{}",
@@ -579,9 +552,11 @@ fn e3_oos_check_marks_dn_out_of_service_and_back() {
 #[test]
 fn e7_elin_callback_reaches_the_latest_caller() {
     let data = tempfile::tempdir().unwrap();
-    let addr =
-        |ip: &str| -> SocketAddr { format!("{ip}:{}", free_udp_port_on(ip)).parse().unwrap() };
-    let (manager, gateway, carrier) = (addr(MANAGER_IP), addr(GATEWAY_IP), addr(CARRIER_IP));
+    let (manager, gateway, carrier) = (
+        free_addr_on(MANAGER_IP),
+        free_addr_on(GATEWAY_IP),
+        free_addr_on(CARRIER_IP),
+    );
     let locus = Locus::start(&config(data.path(), manager, gateway, carrier), 1);
     let sip = locus.addr("udp");
     // Alice's and Bob's phones register and answer where they registered
@@ -596,15 +571,9 @@ fn e7_elin_callback_reaches_the_latest_caller() {
         r#"<ereg regexp="^INVITE sip:bob@127\.0\.0\.7:[0-9]+" search_in="msg" check_it="true" assign_to="ruri"/>"#,
         "ruri",
     );
-    let m = SippServer::start_on(
-        &scenario("emergency_manager_302.xml"),
-        MANAGER_IP,
-        manager.port(),
-        &["-m", "2"],
-    );
-    let gw = SippServer::start_on(
+    let m = start_manager("emergency_manager_302.xml", manager.port(), &["-m", "2"]);
+    let gw = start_gateway(
         &gateway_scenario(locus.dir(), ELIN_302),
-        GATEWAY_IP,
         gateway.port(),
         &["-m", "2"],
     );
@@ -636,23 +605,15 @@ fn e7_elin_callback_reaches_the_latest_caller() {
 fn e8_manager_too_slow_is_cancelled_after_fail_open() {
     let data = tempfile::tempdir().unwrap();
     let s = setup(data.path());
-    let manager = SippServer::start_on(
-        &scenario("emergency_manager_slow.xml"),
-        MANAGER_IP,
-        s.manager.port(),
-        &["-m", "1"],
-    );
-    let gw = SippServer::start_on(
+    let c = dial_911_via_manager(
+        &s,
+        "emergency_manager_slow.xml",
         &gateway_scenario(s.locus.dir(), DEFAULT_ELIN),
-        GATEWAY_IP,
-        s.gateway.port(),
-        &["-m", "1"],
     );
-    let run = dial_911(&s);
+    let (run, m) = (c.phone, c.manager);
     assert!(run.success, "the 911 call did not fail open:\n{}", run.log);
-    assert!(gw.finish().success);
+    assert!(c.gateway.success);
     // The manager's INVITE was cancelled once it rang, its 487 ACKed.
-    let m = manager.finish();
     assert!(
         m.success,
         "the manager's INVITE was not cancelled:\n{}",
@@ -663,20 +624,16 @@ fn e8_manager_too_slow_is_cancelled_after_fail_open() {
 #[test]
 fn e4_emergency_calls_pass_the_call_limit() {
     let data = tempfile::tempdir().unwrap();
-    let addr =
-        |ip: &str| -> SocketAddr { format!("{ip}:{}", free_udp_port_on(ip)).parse().unwrap() };
-    let (manager, gateway, carrier) = (addr(MANAGER_IP), addr(GATEWAY_IP), addr(CARRIER_IP));
+    let (manager, gateway, carrier) = (
+        free_addr_on(MANAGER_IP),
+        free_addr_on(GATEWAY_IP),
+        free_addr_on(CARRIER_IP),
+    );
     let text = config_with(data.path(), manager, gateway, carrier, "")
         + "\n[sip.calls]\nmax_calls = 1\n\n[sip.timers]\nt1_ms = 50\n";
     let locus = Locus::start(&text, 1);
     let sip = locus.addr("udp");
-    register(
-        sip,
-        PHONE_IP,
-        free_udp_port_on(PHONE_IP),
-        "alice",
-        "secret-a",
-    );
+    register_alice(&locus);
     // One call holds the only slot: the carrier never answers (Timer B,
     // 64*T1 = 3.2 s, then 503).
     let silent = SippServer::start_on(
@@ -714,15 +671,9 @@ fn e4_emergency_calls_pass_the_call_limit() {
         refused.log
     );
     // ...but 911 goes through.
-    let m = SippServer::start_on(
-        &scenario("emergency_manager_302.xml"),
-        MANAGER_IP,
-        manager.port(),
-        &["-m", "1"],
-    );
-    let gw = SippServer::start_on(
+    let m = start_manager("emergency_manager_302.xml", manager.port(), &["-m", "1"]);
+    let gw = start_gateway(
         &gateway_scenario(locus.dir(), ELIN_302),
-        GATEWAY_IP,
         gateway.port(),
         &["-m", "1"],
     );
@@ -808,26 +759,18 @@ fn e6_gateway_gets_the_published_location_by_value_with_the_elin() {
     assert!(resp.starts_with("SIP/2.0 200"), "{resp}");
     // ...and answers her 911 with 302 and its ELIN: the gateway gets the
     // 302's ELIN as calling number and in the PIDF-LO beside the SDP.
-    let manager = SippServer::start_on(
-        &scenario("emergency_manager_302.xml"),
-        MANAGER_IP,
-        s.manager.port(),
-        &["-m", "1"],
-    );
-    let gw = SippServer::start_on(
+    let c = dial_911_via_manager(
+        &s,
+        "emergency_manager_302.xml",
         &located_gateway_scenario(s.locus.dir(), ELIN_302),
-        GATEWAY_IP,
-        s.gateway.port(),
-        &["-m", "1"],
     );
-    let run = dial_911(&s);
+    let (run, g) = (c.phone, c.gateway);
     assert!(
         run.success,
         "the located 911 call did not complete (the gateway answers with plain SDP):\n{}",
         run.log
     );
-    assert!(manager.finish().success);
-    let g = gw.finish();
+    assert!(c.manager.success);
     assert!(
         g.success,
         "the gateway did not get the location by value:\n{}",
@@ -855,15 +798,8 @@ fn e6_e8_no_location_known_the_gateway_gets_the_elin_only() {
     let s = setup_from(data.path(), located_config);
     // Nothing published, no manager listening: fail-open with the
     // default ELIN, and no Geolocation (the call is not held back).
-    let gw = SippServer::start_on(
-        &gateway_scenario(s.locus.dir(), DEFAULT_ELIN),
-        GATEWAY_IP,
-        s.gateway.port(),
-        &["-m", "1"],
-    );
-    let run = dial_911(&s);
+    let (run, g) = dial_911_to_gateway(&s, &gateway_scenario(s.locus.dir(), DEFAULT_ELIN));
     assert!(run.success, "the 911 call did not fail open:\n{}", run.log);
-    let g = gw.finish();
     assert!(
         g.success,
         "the gateway did not get {DEFAULT_ELIN}:\n{}",
@@ -897,15 +833,9 @@ fn e6_e8_e11_published_location_survives_restart_and_goes_out_on_fail_open() {
         &located_config(data.path(), s.manager, s.gateway, s.carrier),
         1,
     );
-    let gw = SippServer::start_on(
-        &located_gateway_scenario(s.locus.dir(), ELIN_PUBLISHED),
-        GATEWAY_IP,
-        s.gateway.port(),
-        &["-m", "1"],
-    );
-    let run = dial_911(&s);
+    let (run, g) =
+        dial_911_to_gateway(&s, &located_gateway_scenario(s.locus.dir(), ELIN_PUBLISHED));
     assert!(run.success, "the 911 call did not fail open:\n{}", run.log);
-    let g = gw.finish();
     assert!(
         g.success,
         "the gateway did not get the stored location:\n{}",

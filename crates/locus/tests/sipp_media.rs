@@ -14,7 +14,12 @@ use std::path::Path;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{free_port, scenario_from_template, sipp_from, Locus, SippRun, SippServer};
+use common::{
+    assert_carrier_and_far_end_succeeded, byoc_trunk_routed, free_port, scenario_from_template,
+    sip_config_with_carrier, sipp_carrier_bye, sipp_carrier_cancelled, sipp_carrier_invite,
+    sipp_carrier_rejected, sipp_from, sipp_rejects, sipp_response, sipp_rings_then_cancelled,
+    sipp_takes_bye, Locus, SippRun, SippServer, SIPP_UAS_TAG,
+};
 
 const DID: &str = "+15551230000";
 const CARRIER_IP: &str = "127.0.0.2";
@@ -24,32 +29,13 @@ const FAR_IP: &str = "127.0.0.6";
 /// relayed; `media` adds keys to `[sip.media]`.
 fn locus(far: SocketAddr, media: &str) -> Locus {
     let config = format!(
-        r#"
-[sip]
-listen = ["udp:127.0.0.1:0"]
-
-[sip.timers]
-t1_ms = 50
-
+        r#"{}
 [sip.media]
 relay = true
 {media}
-
-[[sip.trunks]]
-name = "carrier"
-profile = "voice"
-carrier_addresses = ["{CARRIER_IP}"]
-
-[[sip.trunks]]
-name = "far"
-profile = "byoc"
-carrier_addresses = ["{FAR_IP}"]
-outbound = ["{far}"]
-
-[[sip.routes.inbound]]
-did = "{DID}"
-trunks = ["far"]
-"#
+{}"#,
+        sip_config_with_carrier(50, CARRIER_IP),
+        byoc_trunk_routed("far", FAR_IP, &[far], "", DID)
     );
     Locus::start(&config, 1)
 }
@@ -78,16 +64,8 @@ a=fmtp:101 0-15"
 }
 
 fn far_sdp_response(status: &str, media: &str) -> String {
-    format!(
-        r#"<send><![CDATA[
-SIP/2.0 {status}
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:far@[local_ip]:[local_port];transport=[transport]>
-Content-Type: application/sdp
+    let sdp = format!(
+        "Content-Type: application/sdp
 Content-Length: [len]
 
 v=0
@@ -96,58 +74,22 @@ s=-
 c=IN IP4 [local_ip]
 t=0 0
 {media}
-]]></send>"#
+"
+    );
+    sipp_response(
+        status,
+        SIPP_UAS_TAG,
+        "Contact: <sip:far@[local_ip]:[local_port];transport=[transport]>",
+        &sdp,
     )
 }
 
 /// The far end answers 200 with `media`, takes the ACK, then the BYE.
 fn far_answers_then_bye(media: &str) -> String {
     format!(
-        "{}\n  <recv request=\"ACK\" crlf=\"true\"/>\n  {FAR_WAITS_BYE}",
-        far_sdp_response("200 OK", media)
-    )
-}
-
-const FAR_WAITS_BYE: &str = r#"<recv request="BYE"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>"#;
-
-const CARRIER_WAITS_BYE: &str = r#"<recv request="BYE"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>"#;
-
-/// After `hold_ms` of call, the carrier hangs up.
-fn carrier_bye_after(hold_ms: u64) -> String {
-    format!(
-        r#"<pause milliseconds="{hold_ms}"/>
-  <send retrans="500"><![CDATA[
-BYE sip:{DID}@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-Max-Forwards: 70
-From: "Carrier" <sip:+15550001000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-Call-ID: [call_id]
-CSeq: 2 BYE
-Content-Length: 0
-
-]]></send>
-  <recv response="200" crlf="true"/>"#
+        "{}\n  <recv request=\"ACK\" crlf=\"true\"/>\n  {}",
+        far_sdp_response("200 OK", media),
+        sipp_takes_bye()
     )
 }
 
@@ -216,26 +158,17 @@ impl Call {
     /// The relay address a side found in its SDP (`a_relay`, `b_relay`),
     /// waiting 10 s at most for the scenario to write it.
     fn relay(&self, name: &str) -> SocketAddr {
-        let path = self.dir.path().join(name);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(text) = std::fs::read_to_string(&path) {
-                if let Ok(a) = text.trim().parse() {
-                    return a;
-                }
-            }
-            if Instant::now() > deadline {
-                let files: Vec<_> = std::fs::read_dir(self.dir.path())
-                    .unwrap()
-                    .flatten()
-                    .map(|e| e.file_name())
-                    .collect();
-                let far = std::fs::read_to_string(self.dir.path().join("media_far.xml"))
-                    .unwrap_or_default();
-                panic!("no {name} written; files {files:?}\n{far}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if let Some(a) = written_relay(self.dir.path(), name, Duration::from_secs(10)) {
+            return a;
         }
+        let files: Vec<_> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        let far =
+            std::fs::read_to_string(self.dir.path().join("media_far.xml")).unwrap_or_default();
+        panic!("no {name} written; files {files:?}\n{far}");
     }
 
     fn exists(&self, name: &str) -> bool {
@@ -246,14 +179,26 @@ impl Call {
     fn finish(mut self) {
         let c = self.carrier.take().unwrap().join().unwrap();
         let f = self.far.take().unwrap().finish();
-        assert!(
-            c.success && f.success,
-            "carrier ok: {}, far end ok: {}\n=== carrier ===\n{}\n=== far end ===\n{}",
-            c.success,
-            f.success,
-            c.log,
-            f.log
-        );
+        assert_carrier_and_far_end_succeeded(&c, &f);
+    }
+}
+
+/// The relay address a scenario wrote to the file `name` in `dir`
+/// (`a_relay`, `b_relay`), once written; `None` after `wait`.
+fn written_relay(dir: &Path, name: &str, wait: Duration) -> Option<SocketAddr> {
+    let path = dir.join(name);
+    let deadline = Instant::now() + wait;
+    loop {
+        if let Some(a) = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+        {
+            return Some(a);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -308,7 +253,7 @@ fn rtp_call(hold_ms: u64, check: impl FnOnce(&Call, &UdpSocket, &UdpSocket)) {
         offer: audio_offer(port(&carrier_rtp)),
         prov: "",
         answer_check: "",
-        after: carrier_bye_after(hold_ms),
+        after: sipp_carrier_bye(DID, hold_ms),
         offer_check: "",
         far_steps: far_answers_then_bye(&audio_answer(port(&far_rtp))),
         media_config: "",
@@ -459,7 +404,7 @@ fn c10_183_early_media_flows() {
         offer: audio_offer(port(&carrier_rtp)),
         prov,
         answer_check,
-        after: carrier_bye_after(300),
+        after: sipp_carrier_bye(DID, 300),
         offer_check: "",
         far_steps,
         media_config: "",
@@ -508,7 +453,7 @@ a=fmtp:101 0-15"
         offer,
         prov: "",
         answer_check: "",
-        after: carrier_bye_after(200),
+        after: sipp_carrier_bye(DID, 200),
         offer_check: check,
         far_steps,
         media_config: "",
@@ -542,7 +487,7 @@ a=T38FaxRateManagement:transferredTCF",
         answer_check,
         after: format!(
             "{}\n  <Reference variables=\"t38a,audio\"/>",
-            carrier_bye_after(200)
+            sipp_carrier_bye(DID, 200)
         ),
         offer_check,
         far_steps,
@@ -613,7 +558,7 @@ a=fmtp:101 0-15"
         r#"<nop><action><exec rtp_stream="{},1,0"/></action></nop>
   {}"#,
         wav.display(),
-        carrier_bye_after(2000)
+        sipp_carrier_bye(DID, 2000)
     );
     let call = Call::start(Spec {
         offer,
@@ -649,14 +594,15 @@ a=fmtp:101 0-15"
 fn rtp_inactivity_guard_hangs_up_a_silent_call() {
     // Issue 3 item 2: no RTP for 1 s on an answered call: BYE both ways.
     let far_steps = format!(
-        "{}\n  <recv request=\"ACK\" crlf=\"true\"/>\n  {FAR_WAITS_BYE}",
-        far_sdp_response("200 OK", &audio_answer(42000))
+        "{}\n  <recv request=\"ACK\" crlf=\"true\"/>\n  {}",
+        far_sdp_response("200 OK", &audio_answer(42000)),
+        sipp_takes_bye()
     );
     Call::start(Spec {
         offer: audio_offer(40000),
         prov: "",
         answer_check: "",
-        after: CARRIER_WAITS_BYE.to_owned(),
+        after: sipp_takes_bye(),
         offer_check: "",
         far_steps,
         media_config: "inactivity_timeout_secs = 1",
@@ -679,17 +625,7 @@ fn unanswered_call(far_steps: &str, prov: &str, fin: &str) {
     // No pool: the relay closes a released session's sockets, so a port
     // that can be bound again shows the session was released.
     let locus = locus(far.addr, "pool_pairs = 0");
-    let invite = format!(
-        "INVITE sip:{DID}@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-Max-Forwards: 70
-From: \"Carrier\" <sip:+15550001000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:{DID}@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: <sip:+15550001000@[local_ip]:[local_port]>
-Content-Type: application/sdp"
-    );
+    let invite = sipp_carrier_invite(DID);
     let carrier_file = scenario_from_template(
         dir.path(),
         "carrier_call.xml.tmpl",
@@ -704,116 +640,22 @@ Content-Type: application/sdp"
     );
     let c = sipp_from(CARRIER_IP, &carrier_file, locus.addr("udp"), "u1", &[]);
     let f = far.finish();
-    assert!(
-        c.success && f.success,
-        "carrier ok: {}, far end ok: {}\n=== carrier ===\n{}\n=== far end ===\n{}",
-        c.success,
-        f.success,
-        c.log,
-        f.log
-    );
-    let path = dir.path().join("b_relay");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let b: SocketAddr = loop {
-        if let Some(a) = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|t| t.trim().parse().ok())
-        {
-            break a;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the far end never wrote the relay address"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    assert_carrier_and_far_end_succeeded(&c, &f);
+    let b = written_relay(dir.path(), "b_relay", Duration::from_secs(5))
+        .expect("the far end never wrote the relay address");
     // The relay session was released when the call ended unanswered.
     assert!(freed(b), "relay port {b} still bound after the call ended");
 }
 
-fn carrier_ack(status: u16) -> String {
-    format!(
-        r#"<recv response="{status}"/>
-  <send><![CDATA[
-ACK sip:{DID}@[remote_ip]:[remote_port] SIP/2.0
-[last_Via:]
-Max-Forwards: 70
-From: "Carrier" <sip:+15550001000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Content-Length: 0
-
-]]></send>"#
-    )
-}
-
 #[test]
 fn cancel_releases_the_relay_session() {
-    let far = r#"<send><![CDATA[
-SIP/2.0 180 Ringing
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:far@[local_ip]:[local_port]>
-Content-Length: 0
-
-]]></send>
-  <recv request="CANCEL"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-  <send><![CDATA[
-SIP/2.0 487 Request Terminated
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-CSeq: 1 INVITE
-Content-Length: 0
-
-]]></send>
-  <recv request="ACK" crlf="true"/>"#;
-    let fin = format!(
-        r#"<send><![CDATA[
-CANCEL sip:{DID}@[remote_ip]:[remote_port] SIP/2.0
-[last_Via:]
-Max-Forwards: 70
-From: "Carrier" <sip:+15550001000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:{DID}@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 CANCEL
-Content-Length: 0
-
-]]></send>
-  <recv response="200"/>
-  {}"#,
-        carrier_ack(487)
-    );
+    let far = &sipp_rings_then_cancelled("Contact: <sip:far@[local_ip]:[local_port]>");
+    let fin = sipp_carrier_cancelled(DID);
     unanswered_call(far, r#"<recv response="180"/>"#, &fin);
 }
 
 #[test]
 fn far_end_rejection_releases_the_relay_session() {
-    let far = r#"<send><![CDATA[
-SIP/2.0 486 Busy Here
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-  <recv request="ACK" crlf="true"/>"#;
-    unanswered_call(far, "", &carrier_ack(486));
+    let far = &sipp_rejects("486 Busy Here", "");
+    unanswered_call(far, "", &sipp_carrier_rejected(DID, 486));
 }

@@ -12,7 +12,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use common::{scenario_from_template, sipp_from, Locus, SippServer};
+use common::{
+    byoc_trunk_routed, scenario_from_template, sip_config_with_carrier, sipp_from, sipp_response,
+    Locus, SippServer, NO_BODY, SIPP_CARRIER_FROM, SIPP_UAS_TAG,
+};
 
 const DID: &str = "+15551230000";
 const CARRIER_IP: &str = "127.0.0.2";
@@ -20,13 +23,7 @@ const FAR_IP: &str = "127.0.0.6";
 
 fn locus(far: SocketAddr) -> Locus {
     let config = format!(
-        r#"
-[sip]
-listen = ["udp:127.0.0.1:0"]
-
-[sip.timers]
-t1_ms = 50
-
+        r#"{}
 [sip.session_timer]
 expires_secs = 4
 min_se_secs = 2
@@ -34,22 +31,9 @@ min_se_secs = 2
 [sip.media]
 relay = true
 inactivity_timeout_secs = 0
-
-[[sip.trunks]]
-name = "carrier"
-profile = "voice"
-carrier_addresses = ["{CARRIER_IP}"]
-
-[[sip.trunks]]
-name = "far"
-profile = "byoc"
-carrier_addresses = ["{FAR_IP}"]
-outbound = ["{far}"]
-
-[[sip.routes.inbound]]
-did = "{DID}"
-trunks = ["far"]
-"#
+{}"#,
+        sip_config_with_carrier(50, CARRIER_IP),
+        byoc_trunk_routed("far", FAR_IP, &[far], "", DID)
     );
     Locus::start(&config, 1)
 }
@@ -77,8 +61,6 @@ a=rtpmap:0 PCMU/8000
     )
 }
 
-const NO_BODY: &str = "Content-Length: 0\n\n";
-
 /// A `recv` whose header `header` must match `re` (SIPp fails the call
 /// otherwise).
 fn recv_checked(what: &str, header: &str, re: &str, var: &str, capture: &str) -> String {
@@ -88,21 +70,8 @@ fn recv_checked(what: &str, header: &str, re: &str, var: &str, capture: &str) ->
     )
 }
 
-fn respond(status: &str, tag: &str, extra: &str, body: &str) -> String {
-    format!(
-        r#"<send><![CDATA[
-SIP/2.0 {status}
-[last_Via:]
-[last_From:]
-[last_To:]{tag}
-[last_Call-ID:]
-[last_CSeq:]
-{extra}{body}]]></send>"#
-    )
-}
-
-const A_FROM: &str =
-    r#"From: "Carrier" <sip:+15550001000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]"#;
+/// The carrier's From, as in the other call tests.
+const A_FROM: &str = SIPP_CARRIER_FROM;
 const A_CONTACT: &str = "Contact: <sip:+15550001000@[local_ip]:[local_port]>";
 
 /// The carrier's INVITE with `extra` header lines, the 100, the 200
@@ -152,7 +121,6 @@ CSeq: {cseq} {method}
     )
 }
 
-const B_TAG: &str = ";tag=[pid]SIPpTag01[call_number]";
 const B_CONTACT: &str = "Contact: <sip:far@[local_ip]:[local_port];transport=[transport]>";
 
 /// The far end takes Locus's INVITE, which must offer Locus's interval
@@ -173,10 +141,10 @@ fn far_answers(extra: &str) -> String {
   <Reference variables="bse,bmin,bsup"/>
   {}
   <recv request="ACK" crlf="true"/>"#,
-        respond(
+        sipp_response(
             "200 OK",
-            B_TAG,
-            &format!("{extra}{B_CONTACT}\n"),
+            SIPP_UAS_TAG,
+            &format!("{extra}{B_CONTACT}"),
             &sdp("far", 42000)
         )
     )
@@ -185,7 +153,7 @@ fn far_answers(extra: &str) -> String {
 fn takes_bye() -> String {
     format!(
         "<recv request=\"BYE\" crlf=\"true\"/>\n  {}",
-        respond("200 OK", "", "", NO_BODY)
+        sipp_response("200 OK", "", "", NO_BODY)
     )
 }
 
@@ -270,10 +238,10 @@ fn rfc4028_far_end_makes_locus_refresher_and_gets_the_reinvite_carrier_undisturb
             "rse",
             "",
         ),
-        respond(
+        sipp_response(
             "200 OK",
             "",
-            &format!("Session-Expires: 60;refresher=uac\nRequire: timer\n{B_CONTACT}\n"),
+            &format!("Session-Expires: 60;refresher=uac\nRequire: timer\n{B_CONTACT}"),
             &sdp("far", 42000),
         ),
         "<recv request=\"ACK\" crlf=\"true\"/>".to_owned(),

@@ -10,63 +10,27 @@ use std::net::{SocketAddr, UdpSocket};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{scenario_from_template, sipp_from, Locus, SippRun, SippServer};
+use common::{
+    byoc_trunk_routed, scenario_from_template, sip_config_with_carrier, sipp_callee_bye, sipp_from,
+    sipp_rejects, sipp_response, sipp_takes_bye, Locus, SippRun, SippServer, SIPP_UAS_TAG,
+};
 
 const TRANSFEROR_IP: &str = "127.0.0.6";
 const TARGET_IP: &str = "127.0.0.7";
 const REFER_TO: &str = "sip:+15551230001@127.0.0.1";
 
 fn locus(transferor: std::net::SocketAddr, target: std::net::SocketAddr) -> Locus {
-    let config = format!(
-        r#"
-[sip]
-listen = ["udp:127.0.0.1:0"]
-
-[sip.timers]
-t1_ms = 100
-
-[[sip.trunks]]
-name = "carrier"
-profile = "voice"
-carrier_addresses = ["127.0.0.2"]
-
-[[sip.trunks]]
-name = "agent"
-profile = "byoc"
-carrier_addresses = ["{TRANSFEROR_IP}"]
-outbound = ["{transferor}"]
-
-[[sip.trunks]]
-name = "target"
-profile = "byoc"
-carrier_addresses = ["{TARGET_IP}"]
-outbound = ["{target}"]
-
-[[sip.routes.inbound]]
-did = "+15551230000"
-trunks = ["agent"]
-
-[[sip.routes.inbound]]
-did = "+15551230001"
-trunks = ["target"]
-"#
-    );
+    let config = sip_config_with_carrier(100, "127.0.0.2")
+        + &byoc_trunk_routed("agent", TRANSFEROR_IP, &[transferor], "", "+15551230000")
+        + &byoc_trunk_routed("target", TARGET_IP, &[target], "", "+15551230001");
     Locus::start(&config, 1)
 }
 
 /// The target answers with its RTP on `port`, holds the call 4 s, then
 /// hangs up.
 fn answers_then_hangs_up(port: u16) -> String {
-    format!(
-        r#"<send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:target@[local_ip]:[local_port]>
-Content-Type: application/sdp
+    let sdp = format!(
+        "Content-Type: application/sdp
 Content-Length: [len]
 
 v=0
@@ -77,63 +41,26 @@ t=0 0
 m=audio {port} RTP/AVP 0 101
 a=rtpmap:0 PCMU/8000
 a=rtpmap:101 telephone-event/8000
-]]></send>
+"
+    );
+    format!(
+        r#"{}
   <recv request="ACK" crlf="true"/>
-  <pause milliseconds="4000"/>
-  <send retrans="500"><![CDATA[
-BYE [$curi] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-Max-Forwards: 70
-From: <sip:target@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
-To:[$from]
-Call-ID: [call_id]
-CSeq: 1 BYE
-Content-Length: 0
-
-]]></send>
-  <recv response="200" crlf="true"/>"#
+  {}"#,
+        sipp_response(
+            "200 OK",
+            SIPP_UAS_TAG,
+            "Contact: <sip:target@[local_ip]:[local_port]>",
+            &sdp
+        ),
+        sipp_callee_bye("target", 1, 4000)
     )
 }
 
-const BUSY: &str = r#"<send><![CDATA[
-SIP/2.0 486 Busy Here
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-  <recv request="ACK" crlf="true"/>"#;
-
-/// After a completed transfer: Locus hangs up the transferor.
-const GETS_BYE: &str = r#"<recv request="BYE"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>"#;
-
-/// After a failed transfer the call is still the transferor's: it hangs up.
-const HANGS_UP: &str = r#"<pause milliseconds="300"/>
-  <send retrans="500"><![CDATA[
-BYE [$curi] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-Max-Forwards: 70
-From: <sip:agent@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
-To:[$from]
-Call-ID: [call_id]
-CSeq: 2 BYE
-Content-Length: 0
-
-]]></send>
-  <recv response="200" crlf="true"/>"#;
+/// The target is busy.
+fn busy() -> String {
+    sipp_rejects("486 Busy Here", "")
+}
 
 /// The transferor holds the call before its REFER (as phones do): a
 /// re-INVITE with `a=sendonly`, answered `a=recvonly` by the transferee.
@@ -184,16 +111,8 @@ Content-Length: 0
 /// RTP on `port` both ways.
 fn held_then_unheld(port: u16) -> String {
     let answer = |direction: &str, version: u32| {
-        format!(
-            r#"<send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:+15550001000@[local_ip]:[local_port]>
-Content-Type: application/sdp
+        let sdp = format!(
+            "Content-Type: application/sdp
 Content-Length: [len]
 
 v=0
@@ -205,8 +124,16 @@ m=audio {port} RTP/AVP 0 101
 a=rtpmap:0 PCMU/8000
 a=rtpmap:101 telephone-event/8000
 a={direction}
-]]></send>
-  <recv request="ACK" crlf="true"/>"#
+"
+        );
+        format!(
+            "{}\n  <recv request=\"ACK\" crlf=\"true\"/>",
+            sipp_response(
+                "200 OK",
+                "",
+                "Contact: <sip:+15550001000@[local_ip]:[local_port]>",
+                &sdp
+            )
         )
     };
     format!(
@@ -361,6 +288,46 @@ fn rtp_reaches(from: &UdpSocket, relay: SocketAddr, to: &UdpSocket) -> Option<So
     None
 }
 
+/// A transfer the target answers (its RTP on `target_rtp`'s port; it
+/// hangs up after 4 s): the transferor's final NOTIFY says 200 and Locus
+/// hangs it up; the transferee's RTP is on `transferee_rtp`'s port.
+/// `hold`: the transferor holds the call before its REFER.
+fn transfer_the_target_answers(
+    hold: bool,
+    transferee_rtp: &UdpSocket,
+    target_rtp: &UdpSocket,
+) -> Parties {
+    Parties::start(
+        hold,
+        "200 OK",
+        &sipp_takes_bye(),
+        &answers_then_hangs_up(target_rtp.local_addr().unwrap().port()),
+        transferee_rtp.local_addr().unwrap().port(),
+    )
+}
+
+/// The transferee's RTP reaches the target through the relay, coming from
+/// the target's relay address, and the target's reaches the transferee
+/// from the transferee's (symmetric RTP, C25).
+fn assert_rtp_flows_between_transferee_and_target(
+    parties: &Parties,
+    transferee_rtp: &UdpSocket,
+    target_rtp: &UdpSocket,
+) {
+    let a = parties.relay("a_relay");
+    let t = parties.relay("t_relay");
+    assert_eq!(
+        rtp_reaches(transferee_rtp, a, target_rtp),
+        Some(t),
+        "the transferee's RTP does not reach the target (symmetric, from {t})"
+    );
+    assert_eq!(
+        rtp_reaches(target_rtp, t, transferee_rtp),
+        Some(a),
+        "the target's RTP does not reach the transferee (symmetric, from {a})"
+    );
+}
+
 #[test]
 fn refer_blind_transfer_connects_the_transferee_to_the_target() {
     // The transferor sees 202, NOTIFY 100 Trying, NOTIFY 200 OK
@@ -370,26 +337,8 @@ fn refer_blind_transfer_connects_the_transferee_to_the_target() {
     // relay to each other; the target's BYE reaches the transferee.
     let transferee_rtp = socket("127.0.0.2");
     let target_rtp = socket(TARGET_IP);
-    let target_port = target_rtp.local_addr().unwrap().port();
-    let parties = Parties::start(
-        false,
-        "200 OK",
-        GETS_BYE,
-        &answers_then_hangs_up(target_port),
-        transferee_rtp.local_addr().unwrap().port(),
-    );
-    let a = parties.relay("a_relay");
-    let t = parties.relay("t_relay");
-    assert_eq!(
-        rtp_reaches(&transferee_rtp, a, &target_rtp),
-        Some(t),
-        "the transferee's RTP does not reach the target (symmetric, from {t})"
-    );
-    assert_eq!(
-        rtp_reaches(&target_rtp, t, &transferee_rtp),
-        Some(a),
-        "the target's RTP does not reach the transferee (symmetric, from {a})"
-    );
+    let parties = transfer_the_target_answers(false, &transferee_rtp, &target_rtp);
+    assert_rtp_flows_between_transferee_and_target(&parties, &transferee_rtp, &target_rtp);
     let transferee_log = parties.finish();
     assert!(
         !transferee_log.contains("INVITE sip:+15550001000"),
@@ -405,8 +354,9 @@ fn refer_failed_transfer_is_reported_and_the_call_stays_up() {
     let parties = Parties::start(
         false,
         "486 Busy Here",
-        HANGS_UP,
-        BUSY,
+        // The call is still the transferor's: it hangs up.
+        &sipp_callee_bye("agent", 2, 300),
+        &busy(),
         rtp.local_addr().unwrap().port(),
     );
     parties.finish();
@@ -419,17 +369,7 @@ fn refer_after_hold_takes_the_transferee_off_hold_with_the_target() {
     // with the target's media both ways, and RTP flows again.
     let transferee_rtp = socket("127.0.0.2");
     let target_rtp = socket(TARGET_IP);
-    let target_port = target_rtp.local_addr().unwrap().port();
-    let parties = Parties::start(
-        true,
-        "200 OK",
-        GETS_BYE,
-        &answers_then_hangs_up(target_port),
-        transferee_rtp.local_addr().unwrap().port(),
-    );
-    let a = parties.relay("a_relay");
-    let t = parties.relay("t_relay");
-    assert_eq!(rtp_reaches(&transferee_rtp, a, &target_rtp), Some(t));
-    assert_eq!(rtp_reaches(&target_rtp, t, &transferee_rtp), Some(a));
+    let parties = transfer_the_target_answers(true, &transferee_rtp, &target_rtp);
+    assert_rtp_flows_between_transferee_and_target(&parties, &transferee_rtp, &target_rtp);
     parties.finish();
 }

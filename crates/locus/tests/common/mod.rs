@@ -20,6 +20,65 @@ pub fn scenario(name: &str) -> PathBuf {
     repo_root().join("tests/sipp").join(name)
 }
 
+/// Spawns `locus SUBCOMMAND --config cfg` (log level from
+/// `LOCUS_TEST_LOG`, else `warn`) and forwards its stdout lines to the
+/// receiver, where it reports what it listens on.
+fn spawn_locus(subcommand: &str, cfg: &Path) -> (Child, mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_locus"))
+        .arg(subcommand)
+        .arg("--config")
+        .arg(cfg)
+        .env(
+            "RUST_LOG",
+            std::env::var("LOCUS_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start locus {subcommand}: {e}"));
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// The socket address of the `transport` listener among the addresses a
+/// locus process printed (`udp:127.0.0.1:40000`).
+fn listener(listening: &[String], transport: &str) -> SocketAddr {
+    let prefix = format!("{transport}:");
+    listening
+        .iter()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {transport} listener in {listening:?}"))
+        .parse()
+        .expect("socket address")
+}
+
+/// If the process still runs: SIGTERM, up to `polls` checks 50 ms apart
+/// for it to exit, then SIGKILL and reap.
+fn stop_with_sigterm(child: &mut Child, polls: u32) {
+    if let Ok(None) = child.try_wait() {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        for _ in 0..polls {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
 /// A running `locus` process, stopped with SIGTERM when dropped.
 pub struct Locus {
     child: Child,
@@ -35,27 +94,7 @@ impl Locus {
         let dir = tempfile::tempdir().expect("temp dir");
         let cfg = dir.path().join("locus.toml");
         std::fs::write(&cfg, config).expect("write config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_locus"))
-            .arg("sip")
-            .arg("--config")
-            .arg(&cfg)
-            .env(
-                "RUST_LOG",
-                std::env::var("LOCUS_TEST_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start locus");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let (mut child, rx) = spawn_locus("sip", &cfg);
         let mut listening = Vec::new();
         while listening.len() < expected {
             match rx.recv_timeout(Duration::from_secs(10)) {
@@ -79,13 +118,7 @@ impl Locus {
 
     /// The bound socket address for a transport (`udp`, `tcp`, `tls`).
     pub fn addr(&self, transport: &str) -> SocketAddr {
-        let prefix = format!("{transport}:");
-        self.listening
-            .iter()
-            .find_map(|l| l.strip_prefix(&prefix))
-            .unwrap_or_else(|| panic!("no {transport} listener in {:?}", self.listening))
-            .parse()
-            .expect("socket address")
+        listener(&self.listening, transport)
     }
 
     /// A scratch directory that lives as long as the process.
@@ -119,20 +152,8 @@ impl Locus {
 
 impl Drop for Locus {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(self.child.id().to_string())
-                .status();
-            for _ in 0..40 {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        // 2 s for a clean exit.
+        stop_with_sigterm(&mut self.child, 40);
     }
 }
 
@@ -396,18 +417,7 @@ impl SippServer {
             let _ = child.kill();
             let _ = child.wait();
         }
-        let mut log = String::new();
-        for entry in std::fs::read_dir(self.work.path())
-            .expect("read sipp dir")
-            .flatten()
-        {
-            if let Ok(text) = std::fs::read_to_string(entry.path()) {
-                log.push_str(&format!(
-                    "\n--- {} ---\n{text}",
-                    entry.file_name().to_string_lossy()
-                ));
-            }
-        }
+        let log = self.logs();
         SippRun {
             success: status.is_some_and(|s| s.success()),
             log,
@@ -444,27 +454,7 @@ impl E911 {
         let cfg = dir.path().join("locus.toml");
         std::fs::write(&cfg, config.replace("@DATA@", &data.display().to_string()))
             .expect("write config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_locus"))
-            .arg("e911")
-            .arg("--config")
-            .arg(&cfg)
-            .env(
-                "RUST_LOG",
-                std::env::var("LOCUS_TEST_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start locus e911");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let (mut child, rx) = spawn_locus("e911", &cfg);
         let mut http = None;
         let mut sip = Vec::new();
         while http.is_none() || sip.len() < sip_count {
@@ -492,13 +482,7 @@ impl E911 {
 
     /// The bound SIP address for a transport (`udp`, `tcp`).
     pub fn sip_addr(&self, transport: &str) -> SocketAddr {
-        let prefix = format!("{transport}:");
-        self.sip
-            .iter()
-            .find_map(|l| l.strip_prefix(&prefix))
-            .unwrap_or_else(|| panic!("no {transport} listener in {:?}", self.sip))
-            .parse()
-            .expect("socket address")
+        listener(&self.sip, transport)
     }
 
     /// A scratch directory that lives as long as the process.
@@ -515,20 +499,8 @@ impl E911 {
 
 impl Drop for E911 {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(self.child.id().to_string())
-                .status();
-            for _ in 0..100 {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        // 5 s for a clean exit.
+        stop_with_sigterm(&mut self.child, 100);
     }
 }
 
@@ -619,40 +591,12 @@ impl SippServer {
     /// Like [`SippServer::start`], for `calls` calls (a UAS scenario that
     /// takes several Call-IDs, such as a notifier and a PUBLISH receiver).
     pub fn start_calls(scenario_file: &Path, ip: &str, calls: u32) -> SippServer {
-        let work = tempfile::tempdir().expect("temp dir");
-        let port = free_udp_port_on(ip);
-        let child = Command::new("sipp")
-            .arg("-sf")
-            .arg(scenario_file)
-            .args(["-m", &calls.to_string(), "-i", ip, "-p"])
-            .arg(port.to_string())
-            .args(["-t", "u1"])
-            .args(["-timeout", "20s", "-timeout_error", "-nostdin"])
-            .args(["-trace_err", "-trace_msg"])
-            .current_dir(work.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(
-                std::fs::File::create(work.path().join("stderr.txt"))
-                    .map(Stdio::from)
-                    .unwrap_or_else(|_| Stdio::null()),
-            )
-            .spawn()
-            .expect("run sipp (Debian package sip-tester; scripts/test installs it)");
-        let addr: SocketAddr = format!("{ip}:{port}").parse().expect("addr");
-        // Bound once the port can no longer be taken.
-        for _ in 0..100 {
-            match std::net::UdpSocket::bind(addr) {
-                Ok(s) => drop(s),
-                Err(_) => break,
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        SippServer {
-            child: Some(child),
-            work,
-            addr,
-        }
+        SippServer::start_on(
+            scenario_file,
+            ip,
+            free_udp_port_on(ip),
+            &["-m", &calls.to_string()],
+        )
     }
 }
 
@@ -792,4 +736,253 @@ impl Dnsmasq {
             .expect("run kill");
         assert!(status.success(), "SIGHUP to dnsmasq failed");
     }
+}
+
+// ---- SIPp scenario text shared by the call tests ----
+
+/// The To tag SIPp gives the dialogs it answers as UAS (`SIPpTag01`, as in
+/// its built-in scenarios): the first response to an INVITE adds it.
+pub const SIPP_UAS_TAG: &str = ";tag=[pid]SIPpTag01[call_number]";
+
+/// The end of a message without body: `Content-Length: 0` and the blank
+/// line closing the header.
+pub const NO_BODY: &str = "Content-Length: 0\n\n";
+
+/// A SIPp `<send>` of a response to the request just received: the status
+/// line, the request's Via, From, To, Call-ID and CSeq echoed
+/// (`[last_*:]`), `to_tag` after To (`""` or [`SIPP_UAS_TAG`]), then the
+/// header lines `headers` (`""` for none) and `body` (its Content-* lines,
+/// the blank line and the content; [`NO_BODY`] for none).
+pub fn sipp_response(status: &str, to_tag: &str, headers: &str, body: &str) -> String {
+    let headers = if headers.is_empty() {
+        String::new()
+    } else {
+        format!("{headers}\n")
+    };
+    format!(
+        r#"<send><![CDATA[
+SIP/2.0 {status}
+[last_Via:]
+[last_From:]
+[last_To:]{to_tag}
+[last_Call-ID:]
+[last_CSeq:]
+{headers}{body}]]></send>"#
+    )
+}
+
+/// SIPp (either side of a call) takes a BYE and answers 200 OK.
+pub fn sipp_takes_bye() -> String {
+    format!(
+        "<recv request=\"BYE\"/>\n  {}",
+        sipp_response("200 OK", "", "", NO_BODY)
+    )
+}
+
+/// SIPp as the called side rings (180 with `contact`), takes the caller's
+/// CANCEL, answers it 200, ends the INVITE with 487 and takes the ACK.
+pub fn sipp_rings_then_cancelled(contact: &str) -> String {
+    // The 487 answers the INVITE, not the CANCEL just received: its CSeq.
+    let terminated = sipp_response("487 Request Terminated", SIPP_UAS_TAG, "", NO_BODY)
+        .replace("[last_CSeq:]", "CSeq: 1 INVITE");
+    format!(
+        "{}\n  <recv request=\"CANCEL\"/>\n  {}\n  {terminated}\n  <recv request=\"ACK\" crlf=\"true\"/>",
+        sipp_response("180 Ringing", SIPP_UAS_TAG, contact, NO_BODY),
+        sipp_response("200 OK", SIPP_UAS_TAG, "", NO_BODY),
+    )
+}
+
+/// SIPp as the called side rejects the INVITE with `status` (To tagged,
+/// `headers` as in [`sipp_response`]) and takes the ACK.
+pub fn sipp_rejects(status: &str, headers: &str) -> String {
+    format!(
+        "{}\n  <recv request=\"ACK\" crlf=\"true\"/>",
+        sipp_response(status, SIPP_UAS_TAG, headers, NO_BODY)
+    )
+}
+
+/// The From of the carrier SIPp plays as UAC in the call tests
+/// (`+15550001000`, the `SIPpTag00` tag of SIPp's client scenarios).
+pub const SIPP_CARRIER_FROM: &str =
+    r#"From: "Carrier" <sip:+15550001000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]"#;
+
+/// The carrier's INVITE to `ruser`, request line to Content-Type (the rest
+/// comes from the `carrier_call.xml.tmpl` scenario template).
+pub fn sipp_carrier_invite(ruser: &str) -> String {
+    format!(
+        "INVITE sip:{ruser}@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+Max-Forwards: 70
+{SIPP_CARRIER_FROM}
+To: <sip:{ruser}@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:+15550001000@[local_ip]:[local_port]>
+Content-Type: application/sdp"
+    )
+}
+
+/// The carrier's CANCEL of its INVITE to `ruser` (same branch and To as
+/// the INVITE).
+pub fn sipp_carrier_cancel(ruser: &str) -> String {
+    format!(
+        r#"<send><![CDATA[
+CANCEL sip:{ruser}@[remote_ip]:[remote_port] SIP/2.0
+[last_Via:]
+Max-Forwards: 70
+{SIPP_CARRIER_FROM}
+To: <sip:{ruser}@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 CANCEL
+Content-Length: 0
+
+]]></send>"#
+    )
+}
+
+/// The carrier's ACK of a non-2xx final response to its INVITE to `ruser`
+/// (same branch).
+pub fn sipp_carrier_ack_failure(ruser: &str) -> String {
+    format!(
+        r#"<send><![CDATA[
+ACK sip:{ruser}@[remote_ip]:[remote_port] SIP/2.0
+[last_Via:]
+Max-Forwards: 70
+{SIPP_CARRIER_FROM}
+[last_To:]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Content-Length: 0
+
+]]></send>"#
+    )
+}
+
+/// The carrier's INVITE to `ruser` ends with the final `status`, which it
+/// ACKs.
+pub fn sipp_carrier_rejected(ruser: &str, status: u16) -> String {
+    format!(
+        "<recv response=\"{status}\"/>\n  {}",
+        sipp_carrier_ack_failure(ruser)
+    )
+}
+
+/// The carrier CANCELs its INVITE to `ruser`, takes the CANCEL's 200, then
+/// the INVITE's 487, which it ACKs.
+pub fn sipp_carrier_cancelled(ruser: &str) -> String {
+    format!(
+        "{}\n  <recv response=\"200\"/>\n  {}",
+        sipp_carrier_cancel(ruser),
+        sipp_carrier_rejected(ruser, 487)
+    )
+}
+
+// ---- Locus configuration shared by the call tests ----
+
+/// The start of a `locus sip` configuration for the call tests: SIP on
+/// UDP 127.0.0.1 (any port), T1 = `t1_ms`, and the `voice` trunk
+/// `carrier` for the carrier SIPp plays from `carrier_ip`. The test's
+/// own sections and trunks follow.
+pub fn sip_config_with_carrier(t1_ms: u32, carrier_ip: &str) -> String {
+    format!(
+        r#"
+[sip]
+listen = ["udp:127.0.0.1:0"]
+
+[sip.timers]
+t1_ms = {t1_ms}
+
+[[sip.trunks]]
+name = "carrier"
+profile = "voice"
+carrier_addresses = ["{carrier_ip}"]
+"#
+    )
+}
+
+/// A `byoc` trunk `name` for a SIPp peer on `ip` that Locus calls at
+/// `outbound` (in that list's order), with `keys` (more lines of the
+/// trunk, or `""`), and the inbound route of `did` to it.
+pub fn byoc_trunk_routed(
+    name: &str,
+    ip: &str,
+    outbound: &[SocketAddr],
+    keys: &str,
+    did: &str,
+) -> String {
+    let outbound: Vec<String> = outbound.iter().map(|a| format!("\"{a}\"")).collect();
+    let outbound = outbound.join(", ");
+    let keys = if keys.is_empty() {
+        String::new()
+    } else {
+        format!("{keys}\n")
+    };
+    format!(
+        r#"
+[[sip.trunks]]
+name = "{name}"
+profile = "byoc"
+carrier_addresses = ["{ip}"]
+outbound = [{outbound}]
+{keys}
+[[sip.routes.inbound]]
+did = "{did}"
+trunks = ["{name}"]
+"#
+    )
+}
+
+/// After `after_ms` of call, the carrier hangs up its call to `ruser`
+/// (BYE, CSeq 2) and takes the 200.
+pub fn sipp_carrier_bye(ruser: &str, after_ms: u64) -> String {
+    format!(
+        r#"<pause milliseconds="{after_ms}"/>
+  <send retrans="500"><![CDATA[
+BYE sip:{ruser}@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+Max-Forwards: 70
+{SIPP_CARRIER_FROM}
+[last_To:]
+Call-ID: [call_id]
+CSeq: 2 BYE
+Content-Length: 0
+
+]]></send>
+  <recv response="200" crlf="true"/>"#
+    )
+}
+
+/// Both SIPp runs of a call (the carrier's, the far end's) played their
+/// scenario to the end; the logs of both when not.
+pub fn assert_carrier_and_far_end_succeeded(c: &SippRun, f: &SippRun) {
+    assert!(
+        c.success && f.success,
+        "carrier ok: {}, far end ok: {}\n=== carrier ===\n{}\n=== far end ===\n{}",
+        c.success,
+        f.success,
+        c.log,
+        f.log
+    );
+}
+
+/// After `after_ms`, SIPp as the called side (From `user`, its
+/// [`SIPP_UAS_TAG`]) hangs up: a BYE with CSeq `cseq` to the caller's
+/// Contact URI and From the scenario captured as `curi` and `from`; then
+/// takes the 200.
+pub fn sipp_callee_bye(user: &str, cseq: u32, after_ms: u64) -> String {
+    format!(
+        r#"<pause milliseconds="{after_ms}"/>
+  <send retrans="500"><![CDATA[
+BYE [$curi] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+Max-Forwards: 70
+From: <sip:{user}@[local_ip]:[local_port]>{SIPP_UAS_TAG}
+To:[$from]
+Call-ID: [call_id]
+CSeq: {cseq} BYE
+Content-Length: 0
+
+]]></send>
+  <recv response="200" crlf="true"/>"#
+    )
 }
