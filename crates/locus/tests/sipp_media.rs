@@ -99,7 +99,7 @@ struct Call {
     dir: tempfile::TempDir,
     far: Option<SippServer>,
     carrier: Option<JoinHandle<SippRun>>,
-    _locus: Locus,
+    locus: Locus,
 }
 
 /// What a call is made of.
@@ -151,7 +151,7 @@ impl Call {
             dir,
             far: Some(far),
             carrier: Some(carrier),
-            _locus: locus,
+            locus,
         }
     }
 
@@ -176,10 +176,13 @@ impl Call {
     }
 
     /// Waits for both SIPp runs and asserts they succeeded.
-    fn finish(mut self) {
+    /// Both SIPp runs played their scenario to the end; Locus, still
+    /// running, for checks after the call.
+    fn finish(mut self) -> Locus {
         let c = self.carrier.take().unwrap().join().unwrap();
         let f = self.far.take().unwrap().finish();
         assert_carrier_and_far_end_succeeded(&c, &f);
+        self.locus
     }
 }
 
@@ -261,12 +264,31 @@ fn rtp_call(hold_ms: u64, check: impl FnOnce(&Call, &UdpSocket, &UdpSocket)) {
     });
     check(&call, &carrier_rtp, &far_rtp);
     let (a, b) = (call.relay("a_relay"), call.relay("b_relay"));
-    call.finish();
+    // Locus keeps running: its relay ports stay bound (pooled).
+    let _locus = call.finish();
     // Once the call ended its relay ports (pooled for the next calls, the
     // default) carry nothing between its two ends any more.
     for s in [&carrier_rtp, &far_rtp] {
         s.set_read_timeout(Some(Duration::from_millis(300)))
             .unwrap();
+    }
+    // SIPp takes any 200 as the BYE's, so on a loaded machine a late
+    // retransmission of the INVITE's 200 can end its scenario before Locus
+    // has the BYE: give the hangup 2 s to land, then nothing may pass.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut seq = 800;
+    loop {
+        carrier_rtp
+            .send_to(&rtp(0, false, seq, &[0xff; 160]), a)
+            .unwrap();
+        if recv(&far_rtp).is_none() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still relayed 2 s after the call ended"
+        );
+        seq += 1;
     }
     carrier_rtp
         .send_to(&rtp(0, false, 900, &[0xff; 160]), a)
