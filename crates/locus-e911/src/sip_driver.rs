@@ -138,13 +138,16 @@ pub(crate) struct Parts {
     pub(crate) member_check: (Option<Duration>, Duration),
 }
 
+/// Any other store write.
+type Write = Box<dyn FnOnce(&mut Store) -> Result<(), StoreError> + Send>;
+
 /// A store write queued by the loop.
 enum Job {
     /// A device placed (the download's bulk: its own variant so that the
     /// store thread hands the device back to be freed here, see
     /// [`persist`]).
     Upsert(Device),
-    Other(Box<dyn FnOnce(&mut Store) -> Result<(), StoreError> + Send>),
+    Other(Write),
 }
 
 /// Runs the SIP side until `stop` turns true.
@@ -280,14 +283,13 @@ async fn persist(store: StoreHandle, mut rx: mpsc::UnboundedReceiver<Vec<(&'stat
                     let mut spent = Vec::with_capacity(jobs.len());
                     for (what, job) in jobs {
                         // One job's bug must not lose the others' writes.
-                        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            match job {
+                        let done =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match job {
                                 Job::Upsert(dev) => {
                                     s.upsert_device(dev).map(|u| spent.push(u.device))
                                 }
                                 Job::Other(f) => f(s),
-                            }
-                        }));
+                            }));
                         match done {
                             Ok(Ok(())) => {}
                             Ok(Err(e)) => {

@@ -684,3 +684,257 @@ fn finish_contact(c: ContactAcc) -> Result<Contact, ParseError> {
         temp_gruu: c.temp_gruu.flatten(),
     })
 }
+
+/// The parser as it was, over the generic element tree: the reference the
+/// one-pass parser must agree with, error for error.
+#[cfg(test)]
+mod tree_reference {
+    use crate::model::{
+        Contact, ContactEvent, ContactState, DocState, RegInfo, RegState, Registration, TempGruu,
+        GRUUINFO_NS, REGINFO_NS,
+    };
+    use crate::xml::{parse_tree, Element};
+
+    use super::{ParseError, XmlError};
+
+    impl From<crate::xml::TreeError> for XmlError {
+        fn from(e: crate::xml::TreeError) -> Self {
+            XmlError(e)
+        }
+    }
+
+    pub(super) fn parse(body: &[u8]) -> Result<RegInfo, ParseError> {
+        let root = parse_tree(body).map_err(|e| ParseError::Xml(e.into()))?;
+        if !root.is(REGINFO_NS, "reginfo") {
+            return Err(ParseError::NotReginfo { found: root.name });
+        }
+        let version = required(&root, "reginfo", "version")?;
+        let version = version
+            .trim()
+            .parse::<u32>()
+            .map_err(|_| ParseError::InvalidAttribute {
+                element: "reginfo",
+                attribute: "version",
+                value: version.to_owned(),
+                expected: "an integer from 0 to 4294967295",
+            })?;
+        let state = required(&root, "reginfo", "state")?;
+        let state =
+            DocState::from_token(state.trim()).ok_or_else(|| ParseError::InvalidAttribute {
+                element: "reginfo",
+                attribute: "state",
+                value: state.to_owned(),
+                expected: "\"full\" or \"partial\"",
+            })?;
+        let registrations = root
+            .children_named(REGINFO_NS, "registration")
+            .map(registration)
+            .collect::<Result<_, _>>()?;
+        Ok(RegInfo {
+            version,
+            state,
+            registrations,
+        })
+    }
+
+    fn required<'a>(
+        el: &'a Element,
+        element: &'static str,
+        attribute: &'static str,
+    ) -> Result<&'a str, ParseError> {
+        el.attr(attribute)
+            .ok_or(ParseError::MissingAttribute { element, attribute })
+    }
+
+    fn registration(el: &Element) -> Result<Registration, ParseError> {
+        let aor = required(el, "registration", "aor")?.trim().to_owned();
+        let id = el
+            .attr("id")
+            .map(str::to_owned)
+            .unwrap_or_else(|| aor.clone());
+        let state = required(el, "registration", "state")?;
+        let state =
+            RegState::from_token(state.trim()).ok_or_else(|| ParseError::InvalidAttribute {
+                element: "registration",
+                attribute: "state",
+                value: state.to_owned(),
+                expected: "\"init\", \"active\" or \"terminated\"",
+            })?;
+        let contacts = el
+            .children_named(REGINFO_NS, "contact")
+            .map(contact)
+            .collect::<Result<_, _>>()?;
+        Ok(Registration {
+            aor,
+            id,
+            state,
+            contacts,
+        })
+    }
+
+    fn number(
+        el: &Element,
+        attribute: &'static str,
+        clamp_negative: bool,
+    ) -> Result<Option<u64>, ParseError> {
+        let Some(raw) = el.attr(attribute) else {
+            return Ok(None);
+        };
+        let v = raw.trim();
+        if let Ok(n) = v.parse::<u64>() {
+            return Ok(Some(n));
+        }
+        if clamp_negative
+            && v.starts_with('-')
+            && v[1..].bytes().all(|b| b.is_ascii_digit())
+            && v.len() > 1
+        {
+            return Ok(Some(0));
+        }
+        Err(ParseError::InvalidAttribute {
+            element: "contact",
+            attribute,
+            value: raw.to_owned(),
+            expected: "a non-negative integer",
+        })
+    }
+
+    fn contact(el: &Element) -> Result<Contact, ParseError> {
+        let uri = el
+            .children_named(REGINFO_NS, "uri")
+            .next()
+            .map(|u| u.text.trim().to_owned())
+            .unwrap_or_default();
+        let id = el.attr("id").map(str::to_owned);
+        if uri.is_empty() {
+            return Err(ParseError::MissingUri {
+                contact_id: id.unwrap_or_default(),
+            });
+        }
+        let state = required(el, "contact", "state")?;
+        let state =
+            ContactState::from_token(state.trim()).ok_or_else(|| ParseError::InvalidAttribute {
+                element: "contact",
+                attribute: "state",
+                value: state.to_owned(),
+                expected: "\"active\" or \"terminated\"",
+            })?;
+        let event = el
+            .attr("event")
+            .and_then(|e| ContactEvent::from_token(e.trim()))
+            .unwrap_or(match state {
+                ContactState::Active => ContactEvent::Registered,
+                ContactState::Terminated => ContactEvent::Unregistered,
+            });
+        let display_name = el
+            .children_named(REGINFO_NS, "display-name")
+            .next()
+            .map(|d| d.text.trim().to_owned());
+        let unknown_params = el
+            .children_named(REGINFO_NS, "unknown-param")
+            .filter_map(|p| Some((p.attr("name")?.trim().to_owned(), p.text.trim().to_owned())))
+            .collect();
+        let pub_gruu = el
+            .children
+            .iter()
+            .find(|c| c.name == "pub-gruu" && c.ns.as_deref() == Some(GRUUINFO_NS))
+            .and_then(|c| c.attr("uri"))
+            .map(|u| u.trim().to_owned());
+        let temp_gruu = el
+            .children
+            .iter()
+            .find(|c| c.name == "temp-gruu" && c.ns.as_deref() == Some(GRUUINFO_NS))
+            .and_then(|c| {
+                Some(TempGruu {
+                    uri: c.attr("uri")?.trim().to_owned(),
+                    first_cseq: c.attr("first-cseq")?.trim().parse().ok()?,
+                })
+            });
+        Ok(Contact {
+            id: id.unwrap_or_else(|| uri.clone()),
+            state,
+            event,
+            uri,
+            display_name,
+            expires: number(el, "expires", true)?,
+            retry_after: number(el, "retry-after", true)?,
+            duration_registered: number(el, "duration-registered", true)?,
+            q: el.attr("q").map(|q| q.trim().to_owned()),
+            callid: el.attr("callid").map(str::to_owned),
+            cseq: number(el, "cseq", false)?,
+            unknown_params,
+            pub_gruu,
+            temp_gruu,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::{parse, tree_reference};
+
+    const SEEDS: &[&str] = &[
+        r#"<?xml version="1.0"?>
+<reginfo xmlns="urn:ietf:params:xml:ns:reginfo" xmlns:gr="urn:ietf:params:xml:ns:gruuinfo" version="3" state="partial">
+  <registration aor="sip:alice@example.com" id="a7" state="active">
+    <contact id="76" state="active" event="registered" expires="3600" duration-registered="7" q="0.8" callid="c&amp;1" cseq="5">
+      <uri> sip:alice@192.0.2.1;transport=udp </uri>
+      <display-name>Alice &#233;<![CDATA[ <x> ]]></display-name>
+      <unknown-param name="+sip.instance">"&lt;urn:uuid:00000000-0000-0000-0000-000000000001&gt;"</unknown-param>
+      <unknown-param>no name</unknown-param>
+      <gr:pub-gruu uri="sip:alice@example.com;gr=urn:uuid:1"/>
+      <gr:temp-gruu uri="sip:tgruu.1@example.com;gr" first-cseq="5"/>
+    </contact>
+    <contact id="77" state="terminated" event="unknown" expires="-5"><uri>sip:alice@192.0.2.2</uri></contact>
+  </registration>
+  <registration aor="sip:bob@example.com" state="terminated"/>
+</reginfo>"#,
+        r#"<r:reginfo xmlns:r="urn:ietf:params:xml:ns:reginfo" xmlns:k="http://kamailio.org" version="0" state="full"><r:registration aor=" sip:u1@h " id="x" state="active"><r:contact state="active" k:received="sip:1.2.3.4" expires="10"><r:uri>sip:u1@10.0.0.1</r:uri><other><r:uri>nested</r:uri></other></r:contact></r:registration></r:reginfo>"#,
+        r#"<reginfo version="1" state="full"><registration aor="sip:a@b" state="init"><contact state="active"><uri>sip:a@c</uri></contact></registration></reginfo>"#,
+    ];
+
+    fn agree(body: &[u8]) {
+        assert_eq!(
+            parse(body),
+            tree_reference::parse(body),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+
+    #[test]
+    fn seeds_parse_as_the_tree_parser_did() {
+        for s in SEEDS {
+            agree(s.as_bytes());
+            assert!(parse(s.as_bytes()).is_ok(), "{s}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+        /// Damaged documents (a span cut out, markup or text spliced in)
+        /// give the same document or the same error as the tree parser.
+        #[test]
+        fn damaged_documents_parse_as_the_tree_parser_did(
+            seed in 0..SEEDS.len(),
+            at in any::<prop::sample::Index>(),
+            cut in 0usize..12,
+            splice in prop::sample::select(vec![
+                "", "<", ">", "/", "\"", "=", "&", "&amp;", "&#xD;", "&bogus;", " ", "x",
+                "</contact>", "<contact state=\"active\">", "<uri>", "</uri>", "<![CDATA[", "]]>",
+                " state=\"bad\"", " version=\"-1\"", " expires=\"x\"", " cseq=\"-1\"",
+                "<registration aor=\"sip:z@z\" state=\"active\">", "</registration>",
+                "xmlns=\"urn:other\"", "p:", "<!-- c -->", "\u{e9}", "\u{0}",
+            ]),
+        ) {
+            let s = SEEDS[seed];
+            let i = at.index(s.len() + 1);
+            let mut body = s.as_bytes()[..i].to_vec();
+            body.extend_from_slice(splice.as_bytes());
+            body.extend_from_slice(&s.as_bytes()[(i + cut).min(s.len())..]);
+            agree(&body);
+        }
+    }
+}
