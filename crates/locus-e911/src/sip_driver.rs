@@ -138,7 +138,17 @@ pub(crate) struct Parts {
     pub(crate) member_check: (Option<Duration>, Duration),
 }
 
-type Job = Box<dyn FnOnce(&mut Store) -> Result<(), StoreError> + Send>;
+/// Any other store write.
+type Write = Box<dyn FnOnce(&mut Store) -> Result<(), StoreError> + Send>;
+
+/// A store write queued by the loop.
+enum Job {
+    /// A device placed (the download's bulk: its own variant so that the
+    /// store thread hands the device back to be freed here, see
+    /// [`persist`]).
+    Upsert(Device),
+    Other(Write),
+}
 
 /// Runs the SIP side until `stop` turns true.
 pub(crate) async fn run(
@@ -147,7 +157,7 @@ pub(crate) async fn run(
     config_events: broadcast::Receiver<ConfigEvent>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let (persist_tx, persist_rx) = mpsc::unbounded_channel::<(&'static str, Job)>();
+    let (persist_tx, persist_rx) = mpsc::unbounded_channel::<Vec<(&'static str, Job)>>();
     let persister = tokio::spawn(persist(store.clone(), persist_rx));
     let (snap_tx, mut snap_rx) = mpsc::channel::<ConfigSnapshot>(4);
     let watcher = tokio::spawn(watch_config(store, config_events, snap_tx));
@@ -164,6 +174,7 @@ pub(crate) async fn run(
         endpoint,
         local,
         persist: persist_tx,
+        jobs: Vec::new(),
         streams: HashMap::new(),
         engine: LocationEngine::default(),
         pools: ElinPools::new(),
@@ -254,21 +265,32 @@ const PERSIST_BATCH: usize = 4096;
 /// fatal. What is queued when the store is free goes in one transaction
 /// ([`Store::batch`]): a device download queues thousands of devices a
 /// second, and one commit each would cost more than the download itself.
-async fn persist(store: StoreHandle, mut rx: mpsc::UnboundedReceiver<(&'static str, Job)>) {
-    while let Some(first) = rx.recv().await {
-        let mut jobs = vec![first];
+async fn persist(store: StoreHandle, mut rx: mpsc::UnboundedReceiver<Vec<(&'static str, Job)>>) {
+    while let Some(mut jobs) = rx.recv().await {
         while jobs.len() < PERSIST_BATCH {
             match rx.try_recv() {
-                Ok(j) => jobs.push(j),
+                Ok(more) => jobs.extend(more),
                 Err(_) => break,
             }
         }
         let written = store
             .call(move |s| {
                 s.batch(|s| {
+                    // The devices written come back to be freed on this
+                    // thread, which allocated them: freed on the store
+                    // thread, each free took the allocator lock of this
+                    // one's arena, and both threads waited on it.
+                    let mut spent = Vec::with_capacity(jobs.len());
                     for (what, job) in jobs {
                         // One job's bug must not lose the others' writes.
-                        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(s))) {
+                        let done =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match job {
+                                Job::Upsert(dev) => {
+                                    s.upsert_device(dev).map(|u| spent.push(u.device))
+                                }
+                                Job::Other(f) => f(s),
+                            }));
+                        match done {
                             Ok(Ok(())) => {}
                             Ok(Err(e)) => {
                                 tracing::warn!(what, error = %e, "e911 store write failed")
@@ -276,11 +298,13 @@ async fn persist(store: StoreHandle, mut rx: mpsc::UnboundedReceiver<(&'static s
                             Err(_) => tracing::error!(what, "e911 store write panicked"),
                         }
                     }
+                    spent
                 })
             })
             .await;
-        if let Err(e) = written {
-            tracing::warn!(error = %e, "e911 store batch not committed");
+        match written {
+            Ok(spent) => drop(spent),
+            Err(e) => tracing::warn!(error = %e, "e911 store batch not committed"),
         }
     }
 }
@@ -345,7 +369,11 @@ struct ServerState {
 struct Driver {
     endpoint: Endpoint,
     local: Local,
-    persist: mpsc::UnboundedSender<(&'static str, Job)>,
+    persist: mpsc::UnboundedSender<Vec<(&'static str, Job)>>,
+    /// Store writes queued during this loop turn, sent together by
+    /// [`Driver::flush`]: one wake-up of the writer per NOTIFY, not one per
+    /// device of a download.
+    jobs: Vec<(&'static str, Job)>,
     streams: HashMap<(Transport, SocketAddr), mpsc::UnboundedSender<Bytes>>,
     engine: LocationEngine,
     pools: ElinPools,
@@ -624,14 +652,13 @@ impl Driver {
         });
     }
 
+    /// Queues a store write; [`Driver::flush`] hands it to the writer.
     fn queue(
-        &self,
+        &mut self,
         what: &'static str,
         f: impl FnOnce(&mut Store) -> Result<(), StoreError> + Send + 'static,
     ) {
-        if self.persist.send((what, Box::new(f))).is_err() {
-            tracing::warn!(what, "the store writer is gone; not recorded");
-        }
+        self.jobs.push((what, Job::Other(Box::new(f))));
     }
 
     /// A contact reported by the active member of `cs` (E9).
@@ -685,8 +712,7 @@ impl Driver {
             .is_none_or(|t| !same_record(&t.dev, &dev));
         if changed {
             tracing::debug!(aor = %dev.aor, ident = %dev.ident, location = ?dev.location_id, elin = ?dev.elin, "device placed");
-            let rec = dev.clone();
-            self.queue("upsert device", move |s| s.upsert_device(rec).map(|_| ()));
+            self.jobs.push(("upsert device", Job::Upsert(dev.clone())));
         }
         match self.devices.get_mut(&key) {
             Some(t) => {
@@ -1221,9 +1247,13 @@ impl Driver {
         }
     }
 
-    /// Sends the outbox: datagrams inline, stream messages through their
+    /// Hands the queued store writes to the writer, then sends the outbox:
+    /// datagrams inline, stream messages through their
     /// destination's sender task.
     async fn flush(&mut self) {
+        if !self.jobs.is_empty() && self.persist.send(std::mem::take(&mut self.jobs)).is_err() {
+            tracing::warn!("the store writer is gone; writes not recorded");
+        }
         for (dest, transport, bytes) in std::mem::take(&mut self.outbox) {
             if transport == Transport::Udp {
                 if let Err(e) = self

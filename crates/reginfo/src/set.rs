@@ -221,10 +221,14 @@ impl RegistrationSet {
     /// whose state is `terminated` or `init` has no bound contact left, so
     /// any row not named in the document is removed too.
     pub fn apply_partial(&mut self, doc: &RegInfo) -> Vec<DeviceChange> {
-        let mut changes = Vec::new();
+        // Sized once: a download's partial NOTIFYs add every contact they name.
+        let mut changes =
+            Vec::with_capacity(doc.registrations.iter().map(|r| r.contacts.len()).sum());
         for r in &doc.registrations {
             let mut reg = self.regs.remove(&r.aor).unwrap_or_else(|| {
-                Registration::new(r.aor.clone(), r.id.clone(), RegState::Active)
+                let mut reg = Registration::new(r.aor.clone(), r.id.clone(), RegState::Active);
+                reg.contacts.reserve_exact(r.contacts.len());
+                reg
             });
             reg.id.clone_from(&r.id);
             for c in &r.contacts {
