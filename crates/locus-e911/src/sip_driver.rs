@@ -181,8 +181,8 @@ pub(crate) async fn run(
         servers: BTreeMap::new(),
         publishers: HashMap::new(),
         uas: HashMap::new(),
-        devices: HashMap::new(),
-        by_user: HashMap::new(),
+        devices: HashMap::default(),
+        by_user: HashMap::default(),
         to_publish: VecDeque::new(),
         publish_queued: HashSet::new(),
         outbox: Vec::new(),
@@ -384,9 +384,11 @@ struct Driver {
     uas: HashMap<String, RedirectUas>,
     /// Boxed: a record is large (its publication holds a civic address),
     /// and a download of 100,000 devices grows the map many times over.
-    devices: HashMap<DevKey, Box<Tracked>>,
+    /// Keyed by AORs from the network: foldhash with a random seed (fast,
+    /// and not predictable by whoever registers phones).
+    devices: HashMap<DevKey, Box<Tracked>, foldhash::fast::RandomState>,
     /// Lower-case AOR user to the devices with it (emergency caller lookup).
-    by_user: HashMap<String, Vec<DevKey>>,
+    by_user: HashMap<String, Vec<DevKey>, foldhash::fast::RandomState>,
     /// Devices whose publication may need a change, in order; each once
     /// ([`Driver::publish_pending`]).
     to_publish: VecDeque<DevKey>,
@@ -941,8 +943,8 @@ impl Driver {
     /// contact, then AOR, then user; the sending call server's devices and
     /// located ones first.
     fn find_caller<'a>(
-        devices: &'a HashMap<DevKey, Box<Tracked>>,
-        by_user: &HashMap<String, Vec<DevKey>>,
+        devices: &'a HashMap<DevKey, Box<Tracked>, foldhash::fast::RandomState>,
+        by_user: &HashMap<String, Vec<DevKey>, foldhash::fast::RandomState>,
         cs: Option<Id>,
         caller: &CallerInfo,
     ) -> Option<&'a Tracked> {
