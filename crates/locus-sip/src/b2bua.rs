@@ -1939,6 +1939,58 @@ impl Calls {
     }
 
     /// Where a request built by leg B's dialog goes.
+    /// Starts a re-INVITE Locus itself sends on one leg (a session refresh,
+    /// taking a transferee off hold): `bytes` as built from the leg's
+    /// dialog request (`next_hop`, `branch`), sent along the leg's `flow`.
+    /// The transaction and the request as sent (its answer's ACK is built
+    /// from it); `None` when it could not be started (logged).
+    fn start_own_reinvite(
+        ctx: &mut Ctx<'_>,
+        next_hop: &str,
+        branch: &str,
+        flow: &Outbound,
+        bytes: Bytes,
+    ) -> Option<(TransactionId, Box<Request>)> {
+        let sent = Box::new(parse_request(bytes.clone())?);
+        let dest = Self::dest_for(next_hop, flow);
+        let key = TransactionKey::client(branch, Kind::Invite);
+        match ctx
+            .tx
+            .start_client_invite(ctx.now, key, bytes, tx_transport(dest.transport))
+        {
+            Ok(id) => {
+                ctx.dests.insert(id, dest);
+                Some((id, sent))
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "re-INVITE not sent");
+                None
+            }
+        }
+    }
+
+    /// A final answer to Locus's own re-INVITE `id` (see
+    /// [`Self::start_own_reinvite`]), parsed; `None` for a provisional or
+    /// unparsable one. A failure is ACKed here (RFC 3261 17.1.1.3).
+    fn own_reinvite_final(
+        ctx: &mut Ctx<'_>,
+        id: TransactionId,
+        sent: &Request,
+        status: u16,
+        message: &Bytes,
+    ) -> Option<Response> {
+        let resp = parse_response(message.clone())?;
+        if status < 200 {
+            return None;
+        }
+        if status >= 300 {
+            if let Some(ack) = ack_for_failure(sent, &resp) {
+                let _ = ctx.tx.set_ack(ctx.now, id, ack.to_bytes());
+            }
+        }
+        Some(resp)
+    }
+
     fn dest_for(next_hop: &str, flow: &Outbound) -> Outbound {
         match uri_address(next_hop) {
             Some((addr, transport)) if addr == flow.dest && transport == flow.transport => {

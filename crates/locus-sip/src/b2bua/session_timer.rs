@@ -617,21 +617,11 @@ impl Calls {
             b = b.header(h, v);
         }
         let bytes = b.body(&body.0, body.1).form(form_of(compact)).to_bytes();
-        let Some(sent) = parse_request(bytes.clone()) else {
-            return;
-        };
-        let dest = Self::dest_for(&dr.next_hop, &flow);
-        let key = TransactionKey::client(&dr.branch, Kind::Invite);
-        match ctx
-            .tx
-            .start_client_invite(ctx.now, key, bytes, tx_transport(dest.transport))
+        if let Some((id, sent)) =
+            Self::start_own_reinvite(ctx, &dr.next_hop, &dr.branch, &flow, bytes)
         {
-            Ok(id) => {
-                tracing::info!(call = call_id, leg = ?side, "session refresh: re-INVITE");
-                ctx.dests.insert(id, dest);
-                by_tx.insert(id, TxRole::Refresh(call_id, side, Box::new(sent)));
-            }
-            Err(e) => tracing::debug!(error = %e, "refresh re-INVITE not sent"),
+            tracing::info!(call = call_id, leg = ?side, "session refresh: re-INVITE");
+            by_tx.insert(id, TxRole::Refresh(call_id, side, sent));
         }
     }
 
@@ -651,16 +641,10 @@ impl Calls {
         status: u16,
         message: &Bytes,
     ) {
-        let Some(resp) = parse_response(message.clone()) else {
+        let Some(resp) = Self::own_reinvite_final(ctx, id, sent, status, message) else {
             return;
         };
-        if status < 200 {
-            return;
-        }
         if status >= 300 {
-            if let Some(ack) = ack_for_failure(sent, &resp) {
-                let _ = ctx.tx.set_ack(ctx.now, id, ack.to_bytes());
-            }
             tracing::info!(call = call_id, leg = ?side, status, "session refresh refused");
             if matches!(status, 408 | 481) {
                 return self.on_refresh_failure(ctx, call_id);

@@ -831,21 +831,11 @@ impl Calls {
             .body(&offer.0, offer.1)
             .form(form_of(compact))
             .to_bytes();
-        let Some(sent) = parse_request(bytes.clone()) else {
-            return;
-        };
-        let dest = Self::dest_for(&dr.next_hop, &flow);
-        let key = TransactionKey::client(&dr.branch, Kind::Invite);
-        match ctx
-            .tx
-            .start_client_invite(ctx.now, key, bytes, tx_transport(dest.transport))
+        if let Some((id, sent)) =
+            Self::start_own_reinvite(ctx, &dr.next_hop, &dr.branch, &flow, bytes)
         {
-            Ok(id) => {
-                tracing::info!(call = call_id, "re-INVITE: the transferee off hold");
-                ctx.dests.insert(id, dest);
-                by_tx.insert(id, TxRole::Unhold(call_id, side, Box::new(sent)));
-            }
-            Err(e) => tracing::debug!(error = %e, "re-INVITE not sent"),
+            tracing::info!(call = call_id, "re-INVITE: the transferee off hold");
+            by_tx.insert(id, TxRole::Unhold(call_id, side, sent));
         }
     }
 
@@ -863,16 +853,10 @@ impl Calls {
         status: u16,
         message: &Bytes,
     ) {
-        let Some(resp) = parse_response(message.clone()) else {
+        let Some(resp) = Self::own_reinvite_final(ctx, id, sent, status, message) else {
             return;
         };
-        if status < 200 {
-            return;
-        }
         if status >= 300 {
-            if let Some(ack) = ack_for_failure(sent, &resp) {
-                let _ = ctx.tx.set_ack(ctx.now, id, ack.to_bytes());
-            }
             tracing::info!(
                 call = call_id,
                 status,
