@@ -7,6 +7,7 @@
 #   RATES="500 1000" MEDIA_RATES="100 200" SECS=3 HOLD_MS=1000 bench/call_load.sh
 #   RELAY_ONLY=1 bench/call_load.sh   # only the relay against rtpengine
 #   RELAY_COMPARE=0 bench/call_load.sh   # calls only, without the relays alone
+#   SERIES="locus kamailio" RELAY_COMPARE=0 bench/call_load.sh   # some series only
 #
 # A call (bench/sipp/call_uac.xml, SIPp from 127.0.0.2): INVITE with SDP,
 # 100, 200 with SDP, ACK, HOLD_MS of hold, BYE, 200; the far end
@@ -65,6 +66,9 @@ RELAY_SESSIONS=${RELAY_SESSIONS:-100}
 RELAY_SECS=${RELAY_SECS:-3}
 RELAY_PPS=${RELAY_PPS:-50000}
 RTPENGINE=${RTPENGINE:-/usr/bin/rtpengine}
+SERIES=${SERIES:-"locus kamailio locus+rtp kam+rtpeng"}
+# series NAME: whether NAME is one of SERIES.
+series() { case " $SERIES " in *" $1 "*) return 0 ;; esac; return 1; }
 CARRIER_IP=127.0.0.2
 FAR_IP=127.0.0.6
 LOCUS_PORT=${LOCUS_PORT:-15980}
@@ -195,6 +199,7 @@ max_calls = 1000000
 
 [sip.media]
 port_range = [20000, 59999]
+${LOCUS_MEDIA:-}
 
 [log]
 level = "warn"
@@ -236,38 +241,46 @@ print_header call
 
 # Media off.
 uac=$(scenario call_uac "")
-start_locus "$work/locus.toml" "$LOCUS_PORT"
-start_far "" locus
-run_steps locus "$LOCUS_PORT" "$locus_pid"
-stop "$far_pid"
-stop_locus
+if series locus; then
+    start_locus "$work/locus.toml" "$LOCUS_PORT"
+    start_far "" locus
+    run_steps locus "$LOCUS_PORT" "$locus_pid"
+    stop "$far_pid"
+    stop_locus
+fi
 
-start_kamailio "$here/kamailio/call.cfg" "$KAM_PORT" -A "FAR_URI=\"sip:$FAR_IP:$FAR_PORT\""
-start_far "" kamailio
-run_steps kamailio "$KAM_PORT" "$kam_pid"
-stop "$far_pid"
-stop "$kam_pid"
+if series kamailio; then
+    start_kamailio "$here/kamailio/call.cfg" "$KAM_PORT" -A "FAR_URI=\"sip:$FAR_IP:$FAR_PORT\""
+    start_far "" kamailio
+    run_steps kamailio "$KAM_PORT" "$kam_pid"
+    stop "$far_pid"
+    stop "$kam_pid"
+fi
 
 # Media on.
 uac=$(scenario call_uac media)
 RATES=$MEDIA_RATES
-sed 's/^level = "warn"/level = "warn"\nformat = "json"/' "$work/locus.toml" >"$work/locus-media.toml"
-# One debug line per call from the relay's anchor, with its packet counts.
-RUST_LOG=warn,locus_sip::anchor=debug start_locus "$work/locus-media.toml" "$LOCUS_PORT"
-start_far media locus+rtp
-run_steps locus+rtp "$LOCUS_PORT" "$locus_pid"
-stop "$far_pid"
-stop "$locus_pid"
+if series locus+rtp; then
+    sed 's/^level = "warn"/level = "warn"\nformat = "json"/' "$work/locus.toml" >"$work/locus-media.toml"
+    # One debug line per call from the relay's anchor, with its packet counts.
+    RUST_LOG=warn,locus_sip::anchor=debug start_locus "$work/locus-media.toml" "$LOCUS_PORT"
+    start_far media locus+rtp
+    run_steps locus+rtp "$LOCUS_PORT" "$locus_pid"
+    stop "$far_pid"
+    stop "$locus_pid"
+fi
 
-start_rtpengine
-relayed_seen=$(rtpengine_relayed)
-start_kamailio "$here/kamailio/call.cfg" "$KAM_PORT" -A "FAR_URI=\"sip:$FAR_IP:$FAR_PORT\"" \
-    -A MEDIA -A "RTPENGINE_SOCK=\"udp:127.0.0.1:$NG_PORT\""
-start_far media kam+rtpeng
-run_steps kam+rtpeng "$KAM_PORT" "$kam_pid" "$rtpengine_pid"
-stop "$far_pid"
-stop "$kam_pid"
-stop "$rtpengine_pid"
+if series kam+rtpeng; then
+    start_rtpengine
+    relayed_seen=$(rtpengine_relayed)
+    start_kamailio "$here/kamailio/call.cfg" "$KAM_PORT" -A "FAR_URI=\"sip:$FAR_IP:$FAR_PORT\"" \
+        -A MEDIA -A "RTPENGINE_SOCK=\"udp:127.0.0.1:$NG_PORT\""
+    start_far media kam+rtpeng
+    run_steps kam+rtpeng "$KAM_PORT" "$kam_pid" "$rtpengine_pid"
+    stop "$far_pid"
+    stop "$kam_pid"
+    stop "$rtpengine_pid"
+fi
 
 echo
 compare locus kamailio call "at most 0.75"
