@@ -45,6 +45,10 @@ const BIND_ATTEMPTS: usize = 32;
 /// a socket that still has more (flooded while pooled) is closed instead.
 const DRAIN_LIMIT: usize = 256;
 
+/// Receive errors one poll of a session task reads on past (ICMP errors
+/// come one per datagram; a socket that only errs must not spin).
+const MAX_ERRORS_PER_POLL: usize = 64;
+
 /// Default [`RelayConfig::pool_pairs`].
 pub const DEFAULT_POOL_PAIRS: usize = 4096;
 
@@ -129,9 +133,11 @@ struct RelayInner {
     config: RelayConfig,
     /// Every port bound by the relay is held here, pooled ones included.
     ports: Mutex<PortAllocator>,
-    /// Bound pairs no session uses, least recently released first. Std
-    /// sockets, not registered with any runtime's reactor, so a pair can
-    /// go to a session on another runtime.
+    /// Bound pairs no session uses, least recently released first. They
+    /// stay registered with the reactor of the runtime they were released
+    /// on: the next session on that runtime takes them as they are (no
+    /// epoll registration and removal per call); a session on another
+    /// runtime moves them over.
     pool: Mutex<VecDeque<PooledPair>>,
     epoch: Instant,
 }
@@ -155,13 +161,13 @@ impl RelayInner {
             local,
         } = pair;
         if self.config.pool_pairs > 0 {
-            // `into_std` takes the sockets off this runtime's reactor.
-            if let (Ok(rtp), Ok(rtcp)) = (rtp.into_std(), rtcp.into_std()) {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 let mut pool = self.pool();
                 if pool.len() < self.config.pool_pairs {
                     pool.push_back(PooledPair {
                         rtp,
                         rtcp,
+                        runtime: runtime.id(),
                         port,
                         local,
                         released: Instant::now(),
@@ -170,7 +176,8 @@ impl RelayInner {
                 }
             }
         }
-        // The sockets are closed by now (dropped above): the port is free.
+        drop((rtp, rtcp));
+        // The sockets are closed: the port is free.
         self.ports().release(port);
     }
 }
@@ -188,8 +195,10 @@ struct Pair {
 /// A bound pair waiting in the pool.
 #[derive(Debug)]
 struct PooledPair {
-    rtp: std::net::UdpSocket,
-    rtcp: std::net::UdpSocket,
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    /// The runtime whose reactor the sockets are registered with.
+    runtime: tokio::runtime::Id,
     port: u16,
     local: LocalLeg,
     released: Instant,
@@ -198,9 +207,12 @@ struct PooledPair {
 /// Reads and discards what is queued on `socket` (packets sent to the
 /// previous session, ICMP errors): how many datagrams, `None` when more
 /// than [`DRAIN_LIMIT`] were queued.
-fn drain(socket: &std::net::UdpSocket) -> Option<usize> {
-    // A one-byte buffer: UDP drops the rest of a longer datagram.
-    let mut byte = [0u8; 1];
+fn drain(socket: &UdpSocket) -> Option<usize> {
+    // A one-byte buffer: UDP drops the rest of a longer datagram. The
+    // receive goes to the kernel whatever the reactor last reported, so a
+    // datagram queued a moment ago is found too.
+    let mut byte = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+    let socket = SockRef::from(socket);
     for n in 0..DRAIN_LIMIT {
         match socket.recv(&mut byte) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(n),
@@ -345,13 +357,12 @@ impl Relay {
                     let PooledPair {
                         rtp,
                         rtcp,
+                        runtime,
                         port,
                         local,
                         ..
                     } = pooled;
-                    if let (Ok(rtp), Ok(rtcp)) =
-                        (UdpSocket::from_std(rtp), UdpSocket::from_std(rtcp))
-                    {
+                    if let Some((rtp, rtcp)) = onto_current_runtime(runtime, rtp, rtcp) {
                         return Some(Pair {
                             rtp,
                             rtcp,
@@ -389,6 +400,23 @@ impl Relay {
         let (port, source) = last.unwrap_or((0, io::ErrorKind::AddrInUse.into()));
         Err(RelayError::Bind { port, source })
     }
+}
+
+/// A pooled pair's sockets, registered with the current runtime's reactor:
+/// as they are when they already are (the usual case), else moved from
+/// `runtime`'s. `None` when that fails (the sockets are then closed).
+fn onto_current_runtime(
+    runtime: tokio::runtime::Id,
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+) -> Option<(UdpSocket, UdpSocket)> {
+    let current = tokio::runtime::Handle::try_current().ok()?.id();
+    if current == runtime {
+        return Some((rtp, rtcp));
+    }
+    let rtp = UdpSocket::from_std(rtp.into_std().ok()?).ok()?;
+    let rtcp = UdpSocket::from_std(rtcp.into_std().ok()?).ok()?;
+    Some((rtp, rtcp))
 }
 
 /// Binds `port` and `port + 1` on `ip`; the failing port and its error.
@@ -732,6 +760,7 @@ impl SessionIo {
             let mut guard = cell.borrow_mut();
             let buf: &mut [u8] = &mut guard;
             let mut active = [false; 2];
+            let mut errors = 0;
             loop {
                 let mut progressed = false;
                 for (i, &(leg, channel)) in SOCKET_ROLES.iter().enumerate() {
@@ -750,9 +779,13 @@ impl SessionIo {
                         }
                         Poll::Ready(Err(e)) => {
                             // ICMP errors reported on the socket: nothing to
-                            // do but read on (the Tokio budget bounds this).
+                            // do but read on. An error that repeats (the
+                            // reactor gone) must not spin this thread: past
+                            // a few per poll, errors no longer count as
+                            // progress and the task waits for readiness.
                             tracing::trace!(error = %e, "media socket receive error");
-                            progressed = true;
+                            errors += 1;
+                            progressed |= errors <= MAX_ERRORS_PER_POLL;
                         }
                         Poll::Pending => {}
                     }

@@ -689,3 +689,39 @@ fn allocating_outside_a_runtime_is_an_error() {
     ));
     assert_eq!(relay.ports_in_use(), 0);
 }
+
+/// A pair pooled by a session on one runtime serves a session on another
+/// after the first runtime is gone (pooled sockets stay registered with the
+/// runtime that released them; another runtime takes them over).
+#[test]
+fn pooled_pair_serves_a_session_on_another_runtime() {
+    let relay = relay_with_pool(34200..=34203, 2, Duration::ZERO);
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let first_ports = runtime().block_on(async {
+        let (session, a, b) = call(&relay).await;
+        send(&a, &audio(1), session.leg_a.local_rtp_addr()).await;
+        assert_eq!(recv(&b).await.0, audio(1));
+        let ports = session_ports(&session);
+        session.close().await;
+        ports
+    });
+    assert_eq!(relay.ports_pooled(), 2);
+    runtime().block_on(bounded(async {
+        let (session, a, b) = call(&relay).await;
+        let mut ports = session_ports(&session);
+        ports.sort_unstable();
+        let mut first = first_ports.clone();
+        first.sort_unstable();
+        assert_eq!(ports, first, "the pooled pairs are reused");
+        send(&a, &audio(2), session.leg_a.local_rtp_addr()).await;
+        assert_eq!(recv(&b).await, (audio(2), session.leg_b.local_rtp_addr()));
+        send(&b, &audio(3), session.leg_b.local_rtp_addr()).await;
+        assert_eq!(recv(&a).await, (audio(3), session.leg_a.local_rtp_addr()));
+        session.close().await;
+    }));
+}
