@@ -50,6 +50,7 @@ trunks = ["far"]
 max_calls = 1000000
 
 [sip.media]
+${CG_MEDIA:-}
 port_range = [20000, 29999]
 
 [log]
