@@ -12,41 +12,119 @@ use crate::message::{HeaderForm, Message, Request, Response};
 use crate::method::Method;
 use crate::status::StatusCode;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 enum Name {
     Known(HeaderName),
-    Raw(String),
+    /// A name Locus does not know, in [`Fields::text`].
+    Raw(Span),
 }
 
-/// Header fields and body shared by both builders.
+/// A range of [`Fields::text`].
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    fn get(self, text: &[u8]) -> &[u8] {
+        &text[self.start as usize..self.end as usize]
+    }
+
+    fn len(self) -> usize {
+        (self.end - self.start) as usize
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Field {
+    name: Name,
+    value: Span,
+    /// Written right after `value` (a To tag added later); usually empty.
+    tail: Span,
+}
+
+/// Header fields and body shared by both builders. Every name and value
+/// is written into the one `text` buffer: a message built from a dozen
+/// headers allocates twice (the field list and the text) instead of once
+/// per header.
 #[derive(Debug, Clone, Default)]
 struct Fields {
-    fields: Vec<(Name, Vec<u8>)>,
+    fields: Vec<Field>,
+    text: Vec<u8>,
     body: Bytes,
     form: HeaderForm,
 }
 
+/// Fields a message usually has, and the bytes of their values: the field
+/// list and text are sized for them up front.
+const USUAL_FIELDS: usize = 16;
+const USUAL_TEXT: usize = 768;
+
 impl Fields {
+    fn new() -> Fields {
+        Fields {
+            fields: Vec::with_capacity(USUAL_FIELDS),
+            text: Vec::with_capacity(USUAL_TEXT),
+            ..Fields::default()
+        }
+    }
+
+    /// Appends `bytes` to the text; their span.
+    fn put(&mut self, bytes: &[u8]) -> Span {
+        let start = self.text.len();
+        self.text.extend_from_slice(bytes);
+        self.span_from(start)
+    }
+
+    fn span_from(&self, start: usize) -> Span {
+        // Messages are far below 4 GiB (transports cap them at 64 KiB).
+        Span {
+            start: start as u32,
+            end: self.text.len() as u32,
+        }
+    }
+
+    fn push(&mut self, name: Name, value: Span) {
+        self.fields.push(Field {
+            name,
+            value,
+            tail: Span::default(),
+        });
+    }
+
     fn push_display(&mut self, name: HeaderName, value: &dyn Display) {
-        let mut s = String::new();
-        let _ = write!(s, "{value}");
-        self.fields.push((Name::Known(name), s.into_bytes()));
+        let start = self.text.len();
+        let _ = write!(TextWriter(&mut self.text), "{value}");
+        let value = self.span_from(start);
+        self.push(Name::Known(name), value);
     }
 
     fn push_raw(&mut self, name: &str, value: &[u8]) {
         let known = HeaderName::from_bytes(name.as_bytes());
         let n = if known == HeaderName::Other {
-            Name::Raw(name.to_owned())
+            Name::Raw(self.put(name.as_bytes()))
         } else {
             Name::Known(known)
         };
-        self.fields.push((n, value.to_vec()));
+        let value = self.put(value);
+        self.push(n, value);
+    }
+
+    /// Removes every field named `name`.
+    fn remove(&mut self, name: HeaderName) {
+        self.fields
+            .retain(|f| !matches!(f.name, Name::Known(h) if h == name));
     }
 
     /// The message: `start_line` (its pieces in order), the fields, the
     /// body, in one buffer sized up front.
     fn render(&self, start_line: &[&[u8]]) -> Bytes {
-        let size: usize = self.fields.iter().map(|(_, v)| v.len() + 24).sum();
+        let size: usize = self
+            .fields
+            .iter()
+            .map(|f| f.value.len() + f.tail.len() + 24)
+            .sum();
         let line_len: usize = start_line.iter().map(|p| p.len()).sum();
         let mut out = BytesMut::with_capacity(line_len + size + 32 + self.body.len());
         for piece in start_line {
@@ -54,14 +132,15 @@ impl Fields {
         }
         out.put_slice(b"\r\n");
         let compact = self.form == HeaderForm::Compact;
-        for (name, value) in &self.fields {
-            match name {
+        for f in &self.fields {
+            match f.name {
                 Name::Known(HeaderName::ContentLength) => continue,
                 Name::Known(h) => out.put_slice(h.wire_name(compact).as_bytes()),
-                Name::Raw(r) => out.put_slice(r.as_bytes()),
+                Name::Raw(r) => out.put_slice(r.get(&self.text)),
             }
             out.put_slice(b": ");
-            out.put_slice(value);
+            out.put_slice(f.value.get(&self.text));
+            out.put_slice(f.tail.get(&self.text));
             out.put_slice(b"\r\n");
         }
         out.put_slice(HeaderName::ContentLength.wire_name(compact).as_bytes());
@@ -75,6 +154,16 @@ impl Fields {
         out.put_slice(b"\r\n\r\n");
         out.put_slice(&self.body);
         out.freeze()
+    }
+}
+
+/// `fmt::Write` into the fields' text.
+struct TextWriter<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for TextWriter<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
     }
 }
 
@@ -105,15 +194,13 @@ macro_rules! common_builder_methods {
 
         /// Removes every header of `name`.
         pub fn remove_header(mut self, name: HeaderName) -> Self {
-            self.f
-                .fields
-                .retain(|(n, _)| !matches!(n, Name::Known(h) if *h == name));
+            self.f.remove(name);
             self
         }
 
         /// Sets the body and its Content-Type (Content-Length is computed).
         pub fn body(mut self, content_type: &str, body: impl Into<Bytes>) -> Self {
-            self.f.fields.retain(|(n, _)| !matches!(n, Name::Known(HeaderName::ContentType)));
+            self.f.remove(HeaderName::ContentType);
             self.f
                 .push_raw(HeaderName::ContentType.as_str(), content_type.as_bytes());
             self.f.body = body.into();
@@ -142,7 +229,7 @@ impl RequestBuilder {
         RequestBuilder {
             method,
             uri: uri.to_string(),
-            f: Fields::default(),
+            f: Fields::new(),
         }
     }
 
@@ -197,7 +284,7 @@ impl ResponseBuilder {
             reason,
             to_index: None,
             to_has_tag: false,
-            f: Fields::default(),
+            f: Fields::new(),
         }
     }
 
@@ -207,9 +294,10 @@ impl ResponseBuilder {
     /// the request's To had none (RFC 3261 section 8.2.6.2).
     pub fn to_tag(mut self, tag: &str) -> Self {
         if let (Some(i), false) = (self.to_index, self.to_has_tag) {
-            let v = &mut self.f.fields[i].1;
-            v.extend_from_slice(b";tag=");
-            v.extend_from_slice(tag.as_bytes());
+            let start = self.f.text.len();
+            self.f.text.extend_from_slice(b";tag=");
+            self.f.text.extend_from_slice(tag.as_bytes());
+            self.f.fields[i].tail = self.f.span_from(start);
             self.to_has_tag = true;
         }
         self
@@ -218,7 +306,8 @@ impl ResponseBuilder {
     /// Copies every header of `name` from `req`, raw values in order.
     pub fn copy_from(mut self, req: &Request, name: HeaderName) -> Self {
         for v in req.header(name) {
-            self.f.fields.push((Name::Known(name), v.to_vec()));
+            let v = self.f.put(v);
+            self.f.push(Name::Known(name), v);
         }
         self
     }
@@ -251,14 +340,14 @@ impl Response {
         if let Some(to) = req.first(HeaderName::To) {
             b.to_index = Some(b.f.fields.len());
             b.to_has_tag = req.to_tag().is_some();
-            b.f.fields.push((Name::Known(HeaderName::To), to.to_vec()));
+            let v = b.f.put(to);
+            b.f.push(Name::Known(HeaderName::To), v);
         }
-        if let Some(v) = req.first(HeaderName::CallId) {
-            b.f.fields
-                .push((Name::Known(HeaderName::CallId), v.to_vec()));
-        }
-        if let Some(v) = req.first(HeaderName::CSeq) {
-            b.f.fields.push((Name::Known(HeaderName::CSeq), v.to_vec()));
+        for name in [HeaderName::CallId, HeaderName::CSeq] {
+            if let Some(v) = req.first(name) {
+                let v = b.f.put(v);
+                b.f.push(Name::Known(name), v);
+            }
         }
         b
     }
