@@ -1166,6 +1166,29 @@ impl Headers {
             .collect()
     }
 
+    /// Whether every value of `name` is a well-formed address (what
+    /// [`Headers::routes`] and the like would return `Ok` for), without
+    /// collecting them.
+    pub(crate) fn addresses_valid(&self, name: HeaderName) -> bool {
+        self.header_values(name)
+            .all(|v| std::str::from_utf8(v).is_ok_and(|s| NameAddr::parse(s).is_ok()))
+    }
+
+    /// [`Headers::contacts`] is `Ok`: `*` alone, or well-formed addresses.
+    pub(crate) fn contacts_valid(&self) -> bool {
+        let mut values = self.header_values(HeaderName::Contact);
+        match values.next() {
+            None => true,
+            Some(b"*") => values.next().is_none() && self.count(HeaderName::Contact) == 1,
+            Some(_) => self.addresses_valid(HeaderName::Contact),
+        }
+    }
+
+    /// The names of the header fields, in order.
+    pub(crate) fn field_names(&self) -> impl Iterator<Item = HeaderName> + '_ {
+        self.fields.iter().map(|f| f.name)
+    }
+
     /// Contact: `*` or the addresses in order (empty list when absent).
     pub fn contacts(&self) -> Result<Contacts<'_>, ParseError> {
         let mut values = self.header_values(HeaderName::Contact);

@@ -23,6 +23,18 @@ const SINGLE: &[(HeaderName, &str)] = &[
     (HeaderName::Expires, "Bad Request (multiple Expires)"),
 ];
 
+/// Every header [`SINGLE`] and [`MANDATORY`] name.
+const WATCHED: [HeaderName; 8] = [
+    HeaderName::Via,
+    HeaderName::From,
+    HeaderName::To,
+    HeaderName::CallId,
+    HeaderName::CSeq,
+    HeaderName::MaxForwards,
+    HeaderName::ContentType,
+    HeaderName::Expires,
+];
+
 /// Mandatory headers (RFC 3261 section 8.1.1; Max-Forwards may be missing
 /// in RFC 2543 requests, RFC 4475 section 3.4.1).
 const MANDATORY: &[(HeaderName, &str)] = &[
@@ -43,13 +55,23 @@ impl Request {
     /// Application checks (416 scheme, 420 Require, 415 type, 483 hops) are
     /// left to the caller.
     pub fn validate(&self) -> Result<(), Rejection> {
+        // One pass over the fields counts the lines of every header named
+        // in MANDATORY and SINGLE (none of them a comma list, so a line is
+        // a value); the errors then come in the tables' order.
+        let mut lines = [0usize; WATCHED.len()];
+        for name in self.field_names() {
+            if let Some(i) = WATCHED.iter().position(|w| *w == name) {
+                lines[i] += 1;
+            }
+        }
+        let lines_of = |h: HeaderName| WATCHED.iter().position(|w| *w == h).map_or(0, |i| lines[i]);
         for (h, why) in MANDATORY {
-            if self.first(*h).is_none() {
+            if lines_of(*h) == 0 {
                 return Err(Rejection::bad(why));
             }
         }
         for (h, why) in SINGLE {
-            if self.header_values(*h).nth(1).is_some() {
+            if lines_of(*h) > 1 {
                 return Err(Rejection::bad(why));
             }
         }
@@ -80,16 +102,34 @@ impl Request {
         for v in self.via() {
             v.map_err(|_| Rejection::bad("Bad Request (malformed Via)"))?;
         }
-        self.contacts()
-            .map_err(|_| Rejection::bad("Bad Request (malformed Contact)"))?;
-        self.routes()
-            .map_err(|_| Rejection::bad("Bad Request (malformed Route)"))?;
-        self.record_routes()
-            .map_err(|_| Rejection::bad("Bad Request (malformed Record-Route)"))?;
+        if !self.contacts_valid() {
+            return Err(Rejection::bad("Bad Request (malformed Contact)"));
+        }
+        if !self.addresses_valid(HeaderName::Route) {
+            return Err(Rejection::bad("Bad Request (malformed Route)"));
+        }
+        if !self.addresses_valid(HeaderName::RecordRoute) {
+            return Err(Rejection::bad("Bad Request (malformed Record-Route)"));
+        }
         self.max_forwards()
             .map_err(|_| Rejection::bad("Bad Request (malformed Max-Forwards)"))?;
         self.content_type()
             .map_err(|_| Rejection::bad("Bad Request (malformed Content-Type)"))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_checked_header_is_counted() {
+        for (h, _) in SINGLE.iter().chain(MANDATORY) {
+            assert!(WATCHED.contains(h), "{h:?} missing from WATCHED");
+            // Counting lines counts values only for headers that are no
+            // comma list.
+            assert!(!h.is_list() || *h == HeaderName::Via, "{h:?}");
+        }
     }
 }
