@@ -12,7 +12,6 @@
 //! Pure: no IO, no clock. Every request gets a fresh Via branch
 //! (`sip_core::new_branch`), `Max-Forwards: 70` and the server's Contact.
 
-use std::borrow::Cow;
 use std::net::SocketAddr;
 
 use sip_core::addr_text::push_socket_addr;
@@ -104,31 +103,13 @@ pub struct Dialog {
     secure: bool,
 }
 
-/// A name-addr without its `tag` parameter, as text.
+/// A name-addr without its `tag` parameter, as text: the display name
+/// quoted, the URI in angle brackets (a URI with parameters must be, RFC
+/// 3261 section 20.10), then the other header parameters trimmed, each
+/// after a `;`. Written into one buffer (this runs twice per dialog).
 fn without_tag(na: &NameAddr<'_>) -> String {
-    let mut na = na.clone();
-    let kept: Vec<&str> = na
-        .params
-        .split(';')
-        .map(str::trim)
-        .filter(|p| {
-            !p.is_empty()
-                && !p
-                    .split('=')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .eq_ignore_ascii_case("tag")
-        })
-        .collect();
-    let mut params = String::new();
-    for p in kept {
-        params.push(';');
-        params.push_str(p);
-    }
-    na.params = Cow::Owned(params);
-    // Always in angle brackets: a URI with parameters must be (RFC 3261 20.10).
-    let mut out = String::new();
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(96 + na.params.len());
     if let Some(d) = &na.display_name {
         out.push('"');
         for c in d.chars() {
@@ -140,9 +121,15 @@ fn without_tag(na: &NameAddr<'_>) -> String {
         out.push_str("\" ");
     }
     out.push('<');
-    out.push_str(&na.uri.to_string());
+    let _ = write!(out, "{}", na.uri);
     out.push('>');
-    out.push_str(&na.params);
+    for p in na.params.split(';').map(str::trim) {
+        let name = p.split('=').next().unwrap_or("").trim();
+        if !p.is_empty() && !name.eq_ignore_ascii_case("tag") {
+            out.push(';');
+            out.push_str(p);
+        }
+    }
     out
 }
 
