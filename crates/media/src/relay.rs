@@ -140,9 +140,43 @@ struct RelayInner {
     /// runtime moves them over.
     pool: Mutex<VecDeque<PooledPair>>,
     epoch: Instant,
+    /// Nanoseconds after `epoch` until which binding is skipped (0: never
+    /// ran out of sockets).
+    out_of_sockets_until: AtomicU64,
+    /// When the last out-of-sockets warning was logged (0: never).
+    out_of_sockets_warned: AtomicU64,
+}
+
+/// Nanoseconds from `epoch` to now, at least 1.
+fn nanos_since(epoch: Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_nanos())
+        .unwrap_or(u64::MAX / 2)
+        .max(1)
 }
 
 impl RelayInner {
+    /// Whether binding failed for want of sockets within the last
+    /// [`OUT_OF_SOCKETS_BACKOFF`].
+    fn out_of_sockets(&self) -> bool {
+        let until = self.out_of_sockets_until.load(Ordering::Relaxed);
+        until != 0 && nanos_since(self.epoch) < until
+    }
+
+    fn note_out_of_sockets(&self) {
+        let now = nanos_since(self.epoch);
+        let until = now + OUT_OF_SOCKETS_BACKOFF.as_nanos() as u64;
+        self.out_of_sockets_until.store(until, Ordering::Relaxed);
+        // One warning per episode, at most one every 10 s.
+        let last = self.out_of_sockets_warned.load(Ordering::Relaxed);
+        if last != 0 && now - last < Duration::from_secs(10).as_nanos() as u64 {
+            return;
+        }
+        self.out_of_sockets_warned.store(now, Ordering::Relaxed);
+        tracing::warn!(
+            "the media relay is out of sockets (file descriptors): calls take pooled ports before their rest is over; raise the open-files limit or lower [sip.media] pool_pairs"
+        );
+    }
+
     fn ports(&self) -> MutexGuard<'_, PortAllocator> {
         self.ports.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -241,6 +275,8 @@ impl Relay {
                 ports: Mutex::new(ports),
                 pool: Mutex::new(VecDeque::new()),
                 epoch: Instant::now(),
+                out_of_sockets_until: AtomicU64::new(0),
+                out_of_sockets_warned: AtomicU64::new(0),
             }),
         })
     }
@@ -313,6 +349,13 @@ impl Relay {
         let quarantine = self.inner.config.pool_quarantine;
         if let Some(pair) = self.pop_pooled(Some(quarantine)) {
             return Ok(pair);
+        }
+        // Just out of file descriptors: a resting pair at once, rather
+        // than a socket the kernel makes and throws away for each call.
+        if self.inner.out_of_sockets() {
+            if let Some(pair) = self.pop_pooled(None) {
+                return Ok(pair);
+            }
         }
         // Range used up, or no socket to be had (out of file descriptors):
         // a resting pair is better than a failed call.
@@ -393,7 +436,14 @@ impl Relay {
                 Err(e) => {
                     // Back of the queue; tried again last.
                     self.inner.ports().release(port);
+                    let exhausted = is_out_of_sockets(&e.1);
                     last = Some(e);
+                    if exhausted {
+                        // No other port does better: stop, and skip
+                        // binding for a moment.
+                        self.inner.note_out_of_sockets();
+                        break;
+                    }
                 }
             }
         }
@@ -401,6 +451,19 @@ impl Relay {
         Err(RelayError::Bind { port, source })
     }
 }
+
+/// Whether `e` says the process or system has no socket to give (file
+/// descriptors, buffers, memory), not that one port is taken.
+fn is_out_of_sockets(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+/// How long allocations take a resting pooled pair before trying to bind
+/// again after the process ran out of sockets.
+const OUT_OF_SOCKETS_BACKOFF: Duration = Duration::from_millis(100);
 
 /// A pooled pair's sockets, registered with the current runtime's reactor:
 /// as they are when they already are (the usual case), else moved from
