@@ -12,6 +12,14 @@
 
 use std::collections::VecDeque;
 
+/// Live transactions the core's maps are sized for up front (see
+/// [`TransactionTable::with_capacity`]): four per call at
+/// `[sip.calls] max_calls` (the INVITE and the BYE, each a server and a
+/// client transaction), at most 262,144.
+fn busy_hour_transactions(config: &SipConfig) -> usize {
+    config.calls.max_calls.saturating_mul(4).min(1 << 18)
+}
+
 /// The maps of the call path, keyed by Call-IDs, tags and ids: foldhash
 /// (seeded per map) instead of SipHash, which was about 2% of the
 /// instructions of a call (bench/call_callgrind.sh).
@@ -175,8 +183,11 @@ impl SipCore {
         Self {
             user_agent: config.user_agent.clone(),
             limits,
-            transactions: TransactionTable::new(timers),
-            destinations: HashMap::default(),
+            transactions: TransactionTable::with_capacity(timers, busy_hour_transactions(config)),
+            destinations: HashMap::with_capacity_and_hasher(
+                busy_hour_transactions(config),
+                Default::default(),
+            ),
             out: VecDeque::new(),
             last_polled: None,
             stats: CoreStats::default(),

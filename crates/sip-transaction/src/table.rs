@@ -127,18 +127,31 @@ pub struct TransactionTable {
     index: HashMap<TransactionKey, TransactionId, RandomState>,
     timers: BTreeSet<(Instant, TransactionId)>,
     actions: VecDeque<(TransactionId, Action)>,
+    /// The capacity asked for at creation: the maps are never shrunk below.
+    reserved: usize,
 }
 
 impl TransactionTable {
     /// An empty table whose transactions use `config`.
     pub fn new(config: TimerConfig) -> Self {
+        Self::with_capacity(config, 0)
+    }
+
+    /// An empty table with room for `capacity` live transactions before
+    /// its maps grow, and never shrunk below it. A server sizes it for its
+    /// busy hour: growing a map of many thousand transactions rehashes it
+    /// all at once, a pause of milliseconds in the middle of the load
+    /// (seen as p99 setup-time spikes in bench/call_load.sh). Memory the
+    /// map reserves and never uses is not touched.
+    pub fn with_capacity(config: TimerConfig, capacity: usize) -> Self {
         TransactionTable {
             config,
             next_id: 0,
-            entries: HashMap::default(),
-            index: HashMap::default(),
+            entries: HashMap::with_capacity_and_hasher(capacity, RandomState::default()),
+            index: HashMap::with_capacity_and_hasher(capacity, RandomState::default()),
             timers: BTreeSet::new(),
             actions: VecDeque::new(),
+            reserved: capacity,
         }
     }
 
@@ -446,9 +459,10 @@ impl TransactionTable {
     /// Gives memory back once most transactions are gone.
     fn maybe_shrink(&mut self) {
         let len = self.entries.len();
-        if self.entries.capacity() > 64 && len * 4 < self.entries.capacity() {
-            self.entries.shrink_to(len * 2);
-            self.index.shrink_to(len * 2);
+        if self.entries.capacity() > 64.max(self.reserved) && len * 4 < self.entries.capacity() {
+            let keep = (len * 2).max(self.reserved);
+            self.entries.shrink_to(keep);
+            self.index.shrink_to(keep);
         }
     }
 }
