@@ -4,6 +4,7 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use crate::error::SdpError;
 use crate::types::{Connection, Direction, Fmtp, MediaLine, Origin, Rtcp, RtpMap};
@@ -25,9 +26,22 @@ impl fmt::Display for MediaIndex {
 ///
 /// Lines are kept as written; the typed accessors of
 /// [`SessionDescription`] and [`MediaSection`] read them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Line {
-    text: String,
+    text: LineText,
+}
+
+/// Where a line's text is: parsed lines share one copy of the
+/// description's text (one allocation per description, not one per
+/// line, issue 3); lines written by a mutator own theirs.
+#[derive(Clone)]
+enum LineText {
+    Shared {
+        body: Arc<str>,
+        start: usize,
+        end: usize,
+    },
+    Owned(String),
 }
 
 impl Line {
@@ -49,22 +63,32 @@ impl Line {
         text.push(kind);
         text.push('=');
         text.push_str(value);
-        Line { text }
+        Line::owned(text)
+    }
+
+    /// A line whose whole text (`<type>=<value>`) is already written.
+    pub(crate) fn owned(text: String) -> Self {
+        Line {
+            text: LineText::Owned(text),
+        }
     }
 
     /// The line type: `v`, `o`, `s`, `c`, `m`, `a`, ...
     pub fn kind(&self) -> char {
-        char::from(self.text.as_bytes()[0])
+        char::from(self.as_str().as_bytes()[0])
     }
 
     /// Everything after `<type>=`.
     pub fn value(&self) -> &str {
-        &self.text[2..]
+        &self.as_str()[2..]
     }
 
     /// The whole line, `<type>=<value>`.
     pub fn as_str(&self) -> &str {
-        &self.text
+        match &self.text {
+            LineText::Shared { body, start, end } => &body[*start..*end],
+            LineText::Owned(s) => s,
+        }
     }
 
     /// For an `a=` line, the attribute name and its value (after the first
@@ -88,9 +112,25 @@ impl Line {
     }
 }
 
+impl PartialEq for Line {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Line {}
+
+impl fmt::Debug for Line {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Line")
+            .field("text", &self.as_str())
+            .finish()
+    }
+}
+
 impl fmt::Display for Line {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
+        f.write_str(self.as_str())
     }
 }
 
@@ -167,32 +207,39 @@ impl SessionDescription {
 
     /// Parses a session description from bytes; each line must be UTF-8.
     pub fn parse_bytes(input: &[u8]) -> Result<Self, SdpError> {
-        let mut raw: Vec<&[u8]> = input.split(|&b| b == b'\n').collect();
-        // Input ending with a line ending leaves an empty last piece.
-        if raw.last().is_some_and(|l| l.is_empty()) {
-            raw.pop();
-        }
-        let raw: Vec<&[u8]> = raw
-            .into_iter()
-            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-            .collect();
-        let content_lines = raw.iter().rposition(|l| !l.is_empty()).map_or(0, |i| i + 1);
-        if content_lines == 0 {
-            return Err(SdpError::Empty);
-        }
-        let trailing_empty_lines = raw.len() - content_lines;
+        // Input ending with a line ending leaves no last line.
+        let input = input.strip_suffix(b"\n").unwrap_or(input);
+        let (content_end, trailing_empty_lines) = content_end(input).ok_or(SdpError::Empty)?;
+        let content = &input[..content_end];
+        // Each line must be UTF-8: the first that is not is refused when
+        // the loop reaches it, so that an earlier line's error comes first
+        // (no multi-byte character spans a line ending).
+        let (text, bad_line) = match std::str::from_utf8(content) {
+            Ok(text) => (text, None),
+            Err(e) => {
+                let valid = &content[..e.valid_up_to()];
+                let line = 1 + valid.iter().filter(|&&b| b == b'\n').count();
+                (std::str::from_utf8(valid).unwrap_or_default(), Some(line))
+            }
+        };
+        // One copy of the text that every parsed line points into.
+        let body: Arc<str> = Arc::from(text);
 
-        let mut session = Vec::new();
+        let mut session = Vec::with_capacity(8);
         let mut origin = None;
         let mut connection = None;
         let mut media: Vec<MediaSection> = Vec::new();
         let mut media_line_numbers = Vec::new();
 
-        for (i, bytes) in raw[..content_lines].iter().enumerate() {
+        let mut start = 0;
+        for (i, piece) in content.split(|&b| b == b'\n').enumerate() {
             let line_no = i + 1;
-            let text =
-                std::str::from_utf8(bytes).map_err(|_| SdpError::NotUtf8 { line: line_no })?;
-            let line = read_line(text, line_no)?;
+            if bad_line == Some(line_no) {
+                return Err(SdpError::NotUtf8 { line: line_no });
+            }
+            let len = piece.strip_suffix(b"\r").map_or(piece.len(), <[u8]>::len);
+            let line = read_line(&body, start, start + len, line_no)?;
+            start += piece.len() + 1;
             if i == 0 {
                 if line.as_str() != "v=0" {
                     return Err(SdpError::BadVersion { line: line_no });
@@ -249,8 +296,10 @@ impl SessionDescription {
                             reason,
                         }
                     })?;
+                    let mut lines = Vec::with_capacity(8);
+                    lines.push(line);
                     media.push(MediaSection {
-                        lines: vec![line],
+                        lines,
                         media: m,
                         connection: None,
                     });
@@ -511,8 +560,23 @@ impl FromStr for SessionDescription {
     }
 }
 
-fn read_line(text: &str, line: usize) -> Result<Line, SdpError> {
-    let b = text.as_bytes();
+/// The pieces of `input` (split at LF, one final CR stripped from each)
+/// up to the last non-empty one: the end of that one, and how many empty
+/// lines follow it. `None` when every line is empty.
+fn content_end(input: &[u8]) -> Option<(usize, usize)> {
+    let mut end = input.len();
+    for (trailing, piece) in input.rsplit(|&b| b == b'\n').enumerate() {
+        if !piece.is_empty() && piece != b"\r" {
+            return Some((end, trailing));
+        }
+        end = end.saturating_sub(piece.len() + 1);
+    }
+    None
+}
+
+/// The line at `body[start..end]`, checked.
+fn read_line(body: &Arc<str>, start: usize, end: usize, line: usize) -> Result<Line, SdpError> {
+    let b = body.as_bytes().get(start..end).unwrap_or_default();
     if b.is_empty() {
         return Err(SdpError::BadLine {
             line,
@@ -532,7 +596,11 @@ fn read_line(text: &str, line: usize) -> Result<Line, SdpError> {
         });
     }
     Ok(Line {
-        text: text.to_owned(),
+        text: LineText::Shared {
+            body: Arc::clone(body),
+            start,
+            end,
+        },
     })
 }
 
