@@ -99,15 +99,21 @@ impl Line {
 
     /// Whether this is an `a=` line with attribute `name`.
     pub fn is_attribute(&self, name: &str) -> bool {
-        self.attribute().is_some_and(|(n, _)| n == name)
+        self.attribute_value(name).is_some()
     }
 
     /// The value of attribute `name` if this is one (`Some("")` for a
     /// property attribute such as `a=sendrecv`).
     fn attribute_value(&self, name: &str) -> Option<&str> {
-        match self.attribute() {
-            Some((n, v)) if n == name => Some(v.unwrap_or("")),
-            _ => None,
+        // The name is compared before any split: lines of other attributes
+        // cost one short comparison (issue 3). A name holding ':' never
+        // matches (the name ends at the first ':').
+        let rest = self.as_str().strip_prefix("a=")?.strip_prefix(name)?;
+        match rest.as_bytes().first() {
+            _ if name.contains(':') => None,
+            None => Some(""),
+            Some(b':') => Some(&rest[1..]),
+            Some(_) => None,
         }
     }
 }
@@ -135,8 +141,9 @@ impl fmt::Display for Line {
 }
 
 fn split_attribute(value: &str) -> (&str, Option<&str>) {
-    match value.split_once(':') {
-        Some((n, v)) => (n, Some(v)),
+    // Attribute names are short: a plain scan beats a searcher's set-up.
+    match value.bytes().position(|b| b == b':') {
+        Some(i) => (&value[..i], Some(&value[i + 1..])),
         None => (value, None),
     }
 }

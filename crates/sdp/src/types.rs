@@ -216,6 +216,57 @@ impl fmt::Display for MediaLine {
     }
 }
 
+/// `s` split around the first `byte` (ASCII), which is dropped. SDP
+/// fields are short: a plain scan beats a searcher's set-up (issue 3).
+pub(crate) fn split_at_byte(s: &str, byte: u8) -> Option<(&str, &str)> {
+    let i = s.bytes().position(|b| b == byte)?;
+    Some((&s[..i], &s[i + 1..]))
+}
+
+/// What `str::parse::<u8>` accepts in `0..=127`, digits only (no sign).
+fn is_payload_type(s: &str) -> bool {
+    let mut value = 0u32;
+    for b in s.bytes() {
+        if !b.is_ascii_digit() {
+            return false;
+        }
+        value = (value * 10 + u32::from(b - b'0')).min(1000);
+    }
+    !s.is_empty() && value <= 127
+}
+
+/// The ASCII characters `char::is_whitespace` accepts.
+fn is_ascii_space(b: u8) -> bool {
+    matches!(b, b'\t'..=b'\r' | b' ')
+}
+
+/// `str::trim`, done on bytes when the ends are ASCII.
+fn trim_whitespace(s: &str) -> &str {
+    let b = s.as_bytes();
+    let start = b
+        .iter()
+        .position(|&c| !is_ascii_space(c))
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|&c| !is_ascii_space(c))
+        .map_or(start, |i| i + 1);
+    match (b.get(start), end.checked_sub(1).and_then(|i| b.get(i))) {
+        // A non-ASCII end may be Unicode whitespace.
+        (Some(&c), _) | (_, Some(&c)) if !c.is_ascii() => s.trim(),
+        _ => &s[start..end.max(start)],
+    }
+}
+
+/// Whether `s` holds a character `char::is_whitespace` accepts.
+fn has_whitespace(s: &str) -> bool {
+    if s.is_ascii() {
+        s.bytes().any(is_ascii_space)
+    } else {
+        s.contains(char::is_whitespace)
+    }
+}
+
 fn parse_u16(s: &str) -> Option<u16> {
     if s.is_empty() || s.len() > 5 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -241,23 +292,27 @@ pub struct RtpMap<'a> {
 impl<'a> RtpMap<'a> {
     /// Parses the value of an `rtpmap` attribute (after `a=rtpmap:`).
     pub(crate) fn parse(value: &'a str) -> Result<Self, &'static str> {
-        let (pt, rest) = value
-            .split_once(' ')
-            .ok_or("rtpmap: expected '<payload type> <encoding>'")?;
-        if !matches!(pt.parse::<u8>(), Ok(0..=127)) || !pt.bytes().all(|b| b.is_ascii_digit()) {
+        let (pt, rest) =
+            split_at_byte(value, b' ').ok_or("rtpmap: expected '<payload type> <encoding>'")?;
+        if !is_payload_type(pt) {
             return Err("rtpmap: payload type is not a number in 0..=127");
         }
-        let rest = rest.trim();
-        let mut parts = rest.splitn(3, '/');
-        let encoding = parts.next().unwrap_or_default();
-        if encoding.is_empty() || encoding.contains(char::is_whitespace) {
+        let rest = trim_whitespace(rest);
+        let (encoding, after) = match split_at_byte(rest, b'/') {
+            Some((e, a)) => (e, Some(a)),
+            None => (rest, None),
+        };
+        if encoding.is_empty() || has_whitespace(encoding) {
             return Err("rtpmap: bad encoding name");
         }
-        let clock_rate = parts
-            .next()
+        let (clock_rate, parameters) = match after.map(|a| split_at_byte(a, b'/').ok_or(a)) {
+            Some(Ok((c, p))) => (Some(c), Some(p)),
+            Some(Err(c)) => (Some(c), None),
+            None => (None, None),
+        };
+        let clock_rate = clock_rate
             .and_then(|c| c.parse().ok())
             .ok_or("rtpmap: clock rate is not a number")?;
-        let parameters = parts.next();
         Ok(RtpMap {
             payload_type: pt,
             encoding,
@@ -287,10 +342,7 @@ pub struct Fmtp<'a> {
 
 impl<'a> Fmtp<'a> {
     pub(crate) fn parse(value: &'a str) -> Result<Self, &'static str> {
-        let (format, parameters) = match value.split_once(' ') {
-            Some((f, p)) => (f, p),
-            None => (value, ""),
-        };
+        let (format, parameters) = split_at_byte(value, b' ').unwrap_or((value, ""));
         if format.is_empty() {
             return Err("fmtp: missing format");
         }
