@@ -315,10 +315,7 @@ impl Anchor {
         if let Some(i) = anchored.filter(|&i| i < sdp.media().len()) {
             let index = sdp::MediaIndex(i);
             let dest = sdp
-                .media_destinations()
-                .into_iter()
-                .find(|(m, _)| *m == index)
-                .map(|(_, a)| a)
+                .media_destination(index)
                 .filter(|a| !a.ip().is_unspecified());
             match dest {
                 Some(rtp) => {

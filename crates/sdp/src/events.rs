@@ -65,7 +65,7 @@ pub(crate) fn limit(list: &str, max: u8) -> Limited {
 
 /// Writes a set as ranges: `0-11,15`.
 fn render(set: &[bool]) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(16);
     let mut i = 0;
     while i < set.len() {
         if !set[i] {
@@ -79,10 +79,10 @@ fn render(set: &[bool]) -> String {
         if !out.is_empty() {
             out.push(',');
         }
-        if start == i {
-            out.push_str(&start.to_string());
-        } else {
-            out.push_str(&format!("{start}-{i}"));
+        crate::types::push_decimal(&mut out, start as u64);
+        if start != i {
+            out.push('-');
+            crate::types::push_decimal(&mut out, i as u64);
         }
         i += 1;
     }

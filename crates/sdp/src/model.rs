@@ -445,15 +445,18 @@ impl SessionDescription {
     pub fn media_destinations(&self) -> Vec<(MediaIndex, SocketAddr)> {
         (0..self.media.len())
             .map(MediaIndex)
-            .filter_map(|i| {
-                let port = self.media[i.0].media.port;
-                if port == 0 {
-                    return None;
-                }
-                let ip = self.media_connection(i)?.ip()?;
-                Some((i, SocketAddr::new(ip, port)))
-            })
+            .filter_map(|i| Some((i, self.media_destination(i)?)))
             .collect()
+    }
+
+    /// One stream's entry of [`media_destinations`](Self::media_destinations).
+    pub fn media_destination(&self, index: MediaIndex) -> Option<SocketAddr> {
+        let port = self.media.get(index.0)?.media.port;
+        if port == 0 {
+            return None;
+        }
+        let ip = self.media_connection(index)?.ip()?;
+        Some(SocketAddr::new(ip, port))
     }
 
     /// Where to send a stream's RTCP: `a=rtcp` (RFC 3605) when present,
@@ -491,7 +494,7 @@ impl SessionDescription {
     /// Replaces the `o=` line with `origin` (a B2BUA's own origin toward
     /// one side, RFC 3264 section 8).
     pub fn set_origin(&mut self, origin: &Origin) {
-        self.origin.clone_from(origin);
+        self.origin.assign(origin);
         self.rewrite_origin();
     }
 
@@ -503,18 +506,19 @@ impl SessionDescription {
     }
 
     fn rewrite_origin(&mut self) {
-        let text = self.origin.to_string();
         if let Some(l) = self.session.iter_mut().find(|l| l.kind() == 'o') {
-            *l = Line::from_parts('o', &text);
+            let mut text = String::with_capacity(64);
+            text.push_str("o=");
+            self.origin.push_to(&mut text);
+            *l = Line::owned(text);
         }
     }
 
     /// Sets the session-level `c=` to `IN IP4|IP6 <ip>`, rewriting the
     /// existing line or adding one before the `b=`/`t=` lines.
     pub fn set_session_connection(&mut self, ip: IpAddr) {
-        let c = Connection::new(ip);
-        set_connection_line(&mut self.session, &c, "btrzka");
-        self.connection = Some(c);
+        let c = set_ip(&mut self.connection, ip);
+        set_connection_line(&mut self.session, c, "btrzka");
     }
 
     /// Points the whole description at `ip`, as a media relay does: sets
@@ -618,11 +622,26 @@ fn find_direction(lines: &[Line]) -> Option<Direction> {
     })
 }
 
+/// Sets `slot` to `IN IP4|IP6 <ip>`, reusing the buffers of the
+/// connection it holds.
+fn set_ip(slot: &mut Option<Connection>, ip: IpAddr) -> &Connection {
+    match slot {
+        Some(c) => {
+            c.set_ip(ip);
+            c
+        }
+        None => slot.insert(Connection::new(ip)),
+    }
+}
+
 /// Rewrites the first `c=` line of `lines` (removing any further ones) or
 /// inserts one before the first line whose type is in `before`, else at the
 /// end.
 fn set_connection_line(lines: &mut Vec<Line>, c: &Connection, before: &str) {
-    let line = Line::from_parts('c', &c.to_string());
+    let mut text = String::with_capacity(c.text_len() + 2);
+    text.push_str("c=");
+    c.push_to(&mut text);
+    let line = Line::owned(text);
     match lines.iter().position(|l| l.kind() == 'c') {
         Some(first) => {
             lines[first] = line;
@@ -645,6 +664,14 @@ fn set_connection_line(lines: &mut Vec<Line>, c: &Connection, before: &str) {
     }
 }
 
+/// The `m=` line of `media`, written without `core::fmt`.
+fn media_line_text(media: &MediaLine) -> Line {
+    let mut text = String::with_capacity(media.text_len() + 2);
+    text.push_str("m=");
+    media.push_to(&mut text);
+    Line::owned(text)
+}
+
 /// One media section: its `m=` line and the lines after it up to the next
 /// `m=` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -658,7 +685,7 @@ pub struct MediaSection {
 impl MediaSection {
     pub(crate) fn new(media: MediaLine) -> Self {
         MediaSection {
-            lines: vec![Line::from_parts('m', &media.to_string())],
+            lines: vec![media_line_text(&media)],
             media,
             connection: None,
         }
@@ -762,7 +789,7 @@ impl MediaSection {
     // ---- mutators ----
 
     fn rewrite_media_line(&mut self) {
-        self.lines[0] = Line::from_parts('m', &self.media.to_string());
+        self.lines[0] = media_line_text(&self.media);
     }
 
     /// Sets the `m=` port (0 disables or rejects the stream).
@@ -825,9 +852,8 @@ impl MediaSection {
     /// Sets the media-level `c=` to `IN IP4|IP6 <ip>`, rewriting the first
     /// one (removing others) or adding one after the `m=` and `i=` lines.
     pub fn set_connection_address(&mut self, ip: IpAddr) {
-        let c = Connection::new(ip);
-        set_connection_line(&mut self.lines, &c, "bka");
-        self.connection = Some(c);
+        let c = set_ip(&mut self.connection, ip);
+        set_connection_line(&mut self.lines, c, "bka");
     }
 
     /// Writes `a=rtcp` in place of the existing one, or removes it with
@@ -873,15 +899,63 @@ impl MediaSection {
         before - self.lines.len()
     }
 
-    /// Rewrites the `a=fmtp` line of `format` with new parameters.
-    pub(crate) fn set_fmtp(&mut self, format: &str, parameters: &str) {
+    /// Rewrites the `a=fmtp` line of the format at `index` in the `m=`
+    /// line with new parameters.
+    pub(crate) fn set_fmtp(&mut self, index: usize, parameters: &str) {
+        let Some(format) = self.media.formats.get(index) else {
+            return;
+        };
         for l in &mut self.lines {
             if let Some(v) = l.attribute_value("fmtp") {
                 if Fmtp::parse(v).is_ok_and(|f| f.format == format) {
-                    *l = Line::from_parts('a', &format!("fmtp:{format} {parameters}"));
+                    let mut text = String::with_capacity(format.len() + parameters.len() + 8);
+                    text.push_str("a=fmtp:");
+                    text.push_str(format);
+                    text.push(' ');
+                    text.push_str(parameters);
+                    *l = Line::owned(text);
                 }
             }
         }
+    }
+
+    /// The checks [`set_formats`](Self::set_formats) makes, for the
+    /// formats whose `keep` entry is true.
+    pub(crate) fn check_kept_formats(&self, keep: &[bool]) -> Result<(), SdpError> {
+        let mut kept = self.media.formats.iter().zip(keep).filter(|(_, &k)| k);
+        if kept.clone().next().is_none() {
+            return Err(SdpError::InvalidValue {
+                reason: "an m= line needs at least one format",
+            });
+        }
+        kept.try_for_each(|(f, _)| check_token(f))
+    }
+
+    /// [`set_formats`](Self::set_formats) with the formats whose `keep`
+    /// entry is true (`keep` has one entry per format, in order): the
+    /// same checks and result, without copying the formats.
+    pub(crate) fn retain_formats(&mut self, keep: &[bool]) -> Result<(), SdpError> {
+        self.check_kept_formats(keep)?;
+        let formats = &self.media.formats;
+        // Removed: listed before, not listed now.
+        let removed = |pt: &str| {
+            let mut listed = formats.iter().zip(keep).filter(|(f, _)| *f == pt);
+            listed.clone().next().is_some() && !listed.any(|(_, &k)| k)
+        };
+        self.lines.retain(|l| match l.attribute() {
+            Some(("rtpmap" | "fmtp" | "rtcp-fb", Some(v))) => {
+                let pt = v.split(' ').next().unwrap_or_default();
+                !removed(pt)
+            }
+            _ => true,
+        });
+        let mut i = 0;
+        self.media.formats.retain(|_| {
+            i += 1;
+            keep.get(i - 1).copied().unwrap_or(true)
+        });
+        self.rewrite_media_line();
+        Ok(())
     }
 
     /// Appends a line known to be valid.

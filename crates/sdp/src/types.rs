@@ -85,10 +85,12 @@ pub struct Connection {
 impl Connection {
     /// A unicast `IN IP4`/`IN IP6` connection to `ip`.
     pub fn new(ip: IpAddr) -> Self {
+        let mut address = String::with_capacity(15);
+        push_ip(&mut address, ip);
         Connection {
             net_type: "IN".to_owned(),
             addr_type: addr_type(ip).to_owned(),
-            address: ip.to_string(),
+            address,
         }
     }
 
@@ -124,6 +126,123 @@ impl fmt::Display for Connection {
     /// Writes the value of the line, without `c=`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {} {}", self.net_type, self.addr_type, self.address)
+    }
+}
+
+/// Appends `n` in decimal, without `core::fmt` (issue 3: the SDP lines a
+/// relay rewrites hold ports, versions and addresses).
+pub(crate) fn push_decimal(out: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
+}
+
+/// Appends `ip` as its `Display` writes it (IPv4 without `core::fmt`).
+pub(crate) fn push_ip(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                push_decimal(out, u64::from(octet));
+            }
+        }
+        IpAddr::V6(v6) => {
+            use fmt::Write;
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
+impl Connection {
+    /// Points this connection at `ip` (`IN IP4|IP6 <ip>`), reusing its
+    /// strings' buffers: equal to `*self = Connection::new(ip)`.
+    pub(crate) fn set_ip(&mut self, ip: IpAddr) {
+        self.net_type.clear();
+        self.net_type.push_str("IN");
+        self.addr_type.clear();
+        self.addr_type.push_str(addr_type(ip));
+        self.address.clear();
+        push_ip(&mut self.address, ip);
+    }
+
+    /// Appends the value of the line (as `Display` writes it).
+    pub(crate) fn push_to(&self, out: &mut String) {
+        out.push_str(&self.net_type);
+        out.push(' ');
+        out.push_str(&self.addr_type);
+        out.push(' ');
+        out.push_str(&self.address);
+    }
+
+    /// The length of the line's value.
+    pub(crate) fn text_len(&self) -> usize {
+        self.net_type.len() + self.addr_type.len() + self.address.len() + 2
+    }
+}
+
+impl Origin {
+    /// Appends the value of the line (as `Display` writes it).
+    pub(crate) fn push_to(&self, out: &mut String) {
+        for field in [&self.username, &self.session_id] {
+            out.push_str(field);
+            out.push(' ');
+        }
+        push_decimal(out, self.session_version);
+        for field in [&self.net_type, &self.addr_type, &self.address] {
+            out.push(' ');
+            out.push_str(field);
+        }
+    }
+
+    /// Takes `other`'s fields, reusing this one's buffers (the derived
+    /// `clone_from` allocates anew).
+    pub(crate) fn assign(&mut self, other: &Origin) {
+        self.username.clone_from(&other.username);
+        self.session_id.clone_from(&other.session_id);
+        self.session_version = other.session_version;
+        self.net_type.clone_from(&other.net_type);
+        self.addr_type.clone_from(&other.addr_type);
+        self.address.clone_from(&other.address);
+    }
+}
+
+impl MediaLine {
+    /// Appends the value of the line (as `Display` writes it).
+    pub(crate) fn push_to(&self, out: &mut String) {
+        out.push_str(&self.media);
+        out.push(' ');
+        push_decimal(out, u64::from(self.port));
+        if let Some(n) = self.port_count {
+            out.push('/');
+            push_decimal(out, u64::from(n));
+        }
+        out.push(' ');
+        out.push_str(&self.proto);
+        for f in &self.formats {
+            out.push(' ');
+            out.push_str(f);
+        }
+    }
+
+    /// An upper bound of the length of the line's value.
+    pub(crate) fn text_len(&self) -> usize {
+        self.media.len()
+            + self.proto.len()
+            + 14
+            + self.formats.iter().map(|f| f.len() + 1).sum::<usize>()
     }
 }
 
