@@ -962,7 +962,7 @@ impl Calls {
                 .map_or(call.a_local.addr.ip(), |b| b.local.addr.ip()),
             Side::B => call.a_local.addr.ip(),
         };
-        let text = anchor.cross(port, call_id, leg_of(from), &mut sdp, to_ip)?;
+        let text = anchor.cross(port, call_id, leg_of(from), sdp, to_ip)?;
         Ok(Some((ct, Bytes::from(text))))
     }
 

@@ -380,6 +380,12 @@ impl SessionDescription {
         &self.origin
     }
 
+    /// The `o=` line, taken from a description no longer needed (its
+    /// fields are not copied).
+    pub fn into_origin(self) -> Origin {
+        self.origin
+    }
+
     /// The session-level `c=` line (the first, if several).
     pub fn connection(&self) -> Option<&Connection> {
         self.connection.as_ref()

@@ -264,23 +264,22 @@ pub(crate) struct CallTimers {
     /// The description Locus last presented on each leg.
     sent_a: Option<(String, Bytes)>,
     sent_b: Option<(String, Bytes)>,
-    /// The description each peer last sent, without its `o=` line.
+    /// The description each peer last sent (a shared handle on the
+    /// message's body, no copy), compared without its `o=` line.
     got_a: Option<Bytes>,
     got_b: Option<Bytes>,
 }
 
-/// A description without its `o=` line: equal means the same media, even
-/// when a peer bumped the version without changing anything (or changed
-/// the media without bumping it, which RFC 3264 section 8 forbids but
-/// some do: any other difference is a change, relayed).
-fn media_of(body: &Bytes) -> Bytes {
-    let mut out = Vec::with_capacity(body.len());
-    for line in body.split_inclusive(|&c| c == b'\n') {
-        if !line.starts_with(b"o=") {
-            out.extend_from_slice(line);
-        }
-    }
-    Bytes::from(out)
+/// Whether two descriptions are the same but for their `o=` lines: the
+/// same media, even when a peer bumped the version without changing
+/// anything (or changed the media without bumping it, which RFC 3264
+/// section 8 forbids but some do: any other difference is a change,
+/// relayed). Line by line, with the line endings as written; nothing is
+/// copied.
+fn same_media(a: &[u8], b: &[u8]) -> bool {
+    let lines =
+        |body| <[u8]>::split_inclusive(body, |&c| c == b'\n').filter(|l| !l.starts_with(b"o="));
+    lines(a).eq(lines(b))
 }
 
 impl CallTimers {
@@ -316,7 +315,7 @@ impl CallTimers {
             *match side {
                 Side::A => &mut self.got_a,
                 Side::B => &mut self.got_b,
-            } = Some(media_of(b));
+            } = Some(b.clone());
         }
     }
 
@@ -329,7 +328,7 @@ impl CallTimers {
             Side::B => self.got_b.as_ref(),
         };
         match body {
-            Some((_, b)) => got.is_some_and(|g| *g == media_of(b)),
+            Some((_, b)) => got.is_some_and(|g| same_media(g, b)),
             None => self.last_sent(side).is_some(),
         }
     }
