@@ -238,15 +238,12 @@ impl SessionDescription {
         let mut media: Vec<MediaSection> = Vec::new();
         let mut media_line_numbers = Vec::new();
 
-        let mut start = 0;
-        for (i, piece) in content.split(|&b| b == b'\n').enumerate() {
+        for (i, (start, end, cr_or_nul)) in LineScan::new(content).enumerate() {
             let line_no = i + 1;
             if bad_line == Some(line_no) {
                 return Err(SdpError::NotUtf8 { line: line_no });
             }
-            let len = piece.strip_suffix(b"\r").map_or(piece.len(), <[u8]>::len);
-            let line = read_line(&body, start, start + len, line_no)?;
-            start += piece.len() + 1;
+            let line = read_line(&body, start, end, cr_or_nul, line_no)?;
             if i == 0 {
                 if line.as_str() != "v=0" {
                     return Err(SdpError::BadVersion { line: line_no });
@@ -592,7 +589,94 @@ fn content_end(input: &[u8]) -> Option<(usize, usize)> {
 }
 
 /// The line at `body[start..end]`, checked.
-fn read_line(body: &Arc<str>, start: usize, end: usize, line: usize) -> Result<Line, SdpError> {
+/// The lines of a body, split at LF: each one's start, its end without
+/// a final CR, and whether a CR or NUL is left in it. Eight bytes at a
+/// time (issue 3: a byte at a time was most of the parse).
+struct LineScan<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    done: bool,
+}
+
+impl<'a> LineScan<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        LineScan {
+            bytes,
+            at: 0,
+            done: false,
+        }
+    }
+}
+
+impl Iterator for LineScan<'_> {
+    type Item = (usize, usize, bool);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let start = self.at;
+        let (lf, cr_or_nul) = scan_line(self.bytes, start);
+        if lf >= self.bytes.len() {
+            self.done = true;
+        } else {
+            self.at = lf + 1;
+        }
+        let end = if lf > start && self.bytes[lf - 1] == b'\r' {
+            lf - 1
+        } else {
+            lf
+        };
+        Some((start, end, cr_or_nul.is_some_and(|at| at < end)))
+    }
+}
+
+/// From `from`: the position of the next LF (the length when there is
+/// none), and of the first CR or NUL (which may be after that LF).
+fn scan_line(b: &[u8], from: usize) -> (usize, Option<usize>) {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    // The lowest flagged byte of the result is the first zero byte of `v`
+    // (later flags may be false: only the first is used).
+    let zero_bytes = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let first = |at: usize, flags: u64| at + (flags.trailing_zeros() / 8) as usize;
+    let mut cr_or_nul = None;
+    let mut i = from;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let Ok(chunk) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let v = u64::from_le_bytes(chunk);
+        let lf = zero_bytes(v ^ (ONES * u64::from(b'\n')));
+        let cn = zero_bytes(v ^ (ONES * u64::from(b'\r'))) | zero_bytes(v);
+        if cr_or_nul.is_none() && cn != 0 {
+            cr_or_nul = Some(first(i, cn));
+        }
+        if lf != 0 {
+            return (first(i, lf), cr_or_nul);
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if c == b'\n' {
+            return (i, cr_or_nul);
+        }
+        if cr_or_nul.is_none() && (c == b'\r' || c == 0) {
+            cr_or_nul = Some(i);
+        }
+        i += 1;
+    }
+    (b.len(), cr_or_nul)
+}
+
+/// The line at `body[start..end]`, checked (`cr_or_nul`: it holds one).
+fn read_line(
+    body: &Arc<str>,
+    start: usize,
+    end: usize,
+    cr_or_nul: bool,
+    line: usize,
+) -> Result<Line, SdpError> {
     let b = body.as_bytes().get(start..end).unwrap_or_default();
     if b.is_empty() {
         return Err(SdpError::BadLine {
@@ -606,7 +690,7 @@ fn read_line(body: &Arc<str>, start: usize, end: usize, line: usize) -> Result<L
             reason: "expected <type>=<value> with a one-letter type",
         });
     }
-    if b.iter().any(|&c| c == b'\r' || c == 0) {
+    if cr_or_nul {
         return Err(SdpError::BadLine {
             line,
             reason: "line holds a CR or NUL",
