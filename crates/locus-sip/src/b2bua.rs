@@ -485,6 +485,53 @@ enum TxRole {
 /// One entry per live call: its earliest deadline.
 type TimerEntry = (Instant, u64);
 
+/// The B2BUA's tables: foldhash (keyed, a random seed per map) as for the
+/// transaction table; SipHash cost more than the lookups themselves
+/// (issue 3).
+pub(crate) type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// A dialog's key in [`Calls`]'s tables, (Call-ID, our tag), looked up
+/// from a request's borrowed fields without copying them (issue 3).
+pub(crate) trait DialogKey {
+    /// The Call-ID and the tag.
+    fn parts(&self) -> (&str, &str);
+}
+
+impl DialogKey for (String, String) {
+    fn parts(&self) -> (&str, &str) {
+        (&self.0, &self.1)
+    }
+}
+
+impl DialogKey for (&str, &str) {
+    fn parts(&self) -> (&str, &str) {
+        (self.0, self.1)
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn DialogKey + 'a> for (String, String) {
+    fn borrow(&self) -> &(dyn DialogKey + 'a) {
+        self
+    }
+}
+
+/// Hashes as `(String, String)` does: each part in turn.
+impl std::hash::Hash for dyn DialogKey + '_ {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let (call_id, tag) = self.parts();
+        call_id.hash(state);
+        tag.hash(state);
+    }
+}
+
+impl PartialEq for dyn DialogKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn DialogKey + '_ {}
+
 /// Every call of the server.
 #[derive(Debug)]
 pub(crate) struct Calls {
@@ -492,10 +539,10 @@ pub(crate) struct Calls {
     t1: Duration,
     t2: Duration,
     next_id: u64,
-    calls: HashMap<u64, Call>,
+    calls: Map<u64, Call>,
     /// (Call-ID, our tag) of each leg's dialog.
-    by_dialog: HashMap<(String, String), (u64, Side)>,
-    by_tx: HashMap<TransactionId, TxRole>,
+    by_dialog: Map<(String, String), (u64, Side)>,
+    by_tx: Map<TransactionId, TxRole>,
     timers: BTreeSet<TimerEntry>,
     /// Calls whose deadlines changed since the timer set was updated.
     dirty: Vec<u64>,
@@ -508,7 +555,7 @@ pub(crate) struct Calls {
     /// Resolutions waiting for the driver.
     resolve_out: VecDeque<ResolveRequest>,
     /// Resolutions in progress: the call and the name.
-    lookups: HashMap<u64, (u64, Lookup)>,
+    lookups: Map<u64, (u64, Lookup)>,
     next_token: u64,
     /// How long a call waits for a resolution (`sip.dns.timeout_ms` and a
     /// margin for the driver).
@@ -521,13 +568,13 @@ pub(crate) struct Calls {
     /// ACKed (and a 2xx ended with BYE) on its final answer, forgotten when
     /// its transaction ends. Also the pending INVITE of any call that
     /// ended before B's final answer ([`Calls::end`]).
-    orphans: HashMap<TransactionId, LegB>,
+    orphans: Map<TransactionId, LegB>,
     /// Transferors' dialogs after their transfer completed, by (Call-ID,
     /// our tag): they get the final NOTIFY, then BYE ([`transfer`]).
-    retired: HashMap<(String, String), transfer::Retired>,
+    retired: Map<(String, String), transfer::Retired>,
     /// The ACK for a transfer target's 2xx, re-sent when the 2xx is
     /// (its INVITE transaction, while it absorbs retransmissions).
-    accepted: HashMap<TransactionId, Outbound>,
+    accepted: Map<TransactionId, Outbound>,
 }
 
 fn leg_of(side: Side) -> Leg {
@@ -612,22 +659,22 @@ impl Calls {
             t1,
             t2,
             next_id: 1,
-            calls: HashMap::new(),
-            by_dialog: HashMap::new(),
-            by_tx: HashMap::new(),
+            calls: Map::default(),
+            by_dialog: Map::default(),
+            by_tx: Map::default(),
             timers: BTreeSet::new(),
             dirty: Vec::new(),
             media: None,
             inactivity: None,
             session_timer: session_timer::Settings::default(),
             resolve_out: VecDeque::new(),
-            lookups: HashMap::new(),
+            lookups: Map::default(),
             next_token: 1,
             dns_wait: Duration::from_millis(2_500),
             elin_uses: Vec::new(),
-            orphans: HashMap::new(),
-            retired: HashMap::new(),
-            accepted: HashMap::new(),
+            orphans: Map::default(),
+            retired: Map::default(),
+            accepted: Map::default(),
         }
     }
 
@@ -1101,10 +1148,9 @@ impl Calls {
                     self.resolve_out.push_back(ResolveRequest { token, target });
                     self.lookups.insert(token, (call_id, lookup));
                     if let Some(old) = call.b.take() {
-                        self.by_dialog.remove(&(
-                            old.dialog.call_id().to_owned(),
-                            old.dialog.local_tag().to_owned(),
-                        ));
+                        self.by_dialog.remove(
+                            &(old.dialog.call_id(), old.dialog.local_tag()) as &dyn DialogKey
+                        );
                     }
                     call.resolving = Some(token);
                     call.resolve_deadline = Some(ctx.now + self.dns_wait);
@@ -1154,8 +1200,8 @@ impl Calls {
         ctx: &mut Ctx<'_>,
         call_id: u64,
         call: &mut Call,
-        by_tx: &mut HashMap<TransactionId, TxRole>,
-        by_dialog: &mut HashMap<(String, String), (u64, Side)>,
+        by_tx: &mut Map<TransactionId, TxRole>,
+        by_dialog: &mut Map<(String, String), (u64, Side)>,
         at: Attempt,
         retry: Option<Retry>,
     ) -> bool {
@@ -1176,10 +1222,7 @@ impl Calls {
             by_tx.insert(id, TxRole::BInvite(call_id));
         }
         if let Some(old) = call.b.take() {
-            by_dialog.remove(&(
-                old.dialog.call_id().to_owned(),
-                old.dialog.local_tag().to_owned(),
-            ));
+            by_dialog.remove(&(old.dialog.call_id(), old.dialog.local_tag()) as &dyn DialogKey);
         }
         by_dialog.insert(
             (
@@ -1512,10 +1555,8 @@ impl Calls {
             .is_some_and(|b| b.tx.is_some() && !b.confirmed)
         {
             if let Some(old) = call.b.take() {
-                self.by_dialog.remove(&(
-                    old.dialog.call_id().to_owned(),
-                    old.dialog.local_tag().to_owned(),
-                ));
+                self.by_dialog
+                    .remove(&(old.dialog.call_id(), old.dialog.local_tag()) as &dyn DialogKey);
                 if let Some(tx) = old.tx {
                     self.orphans.insert(tx, old);
                 }
@@ -1910,7 +1951,7 @@ impl Calls {
             .header(HeaderName::Allow, TRUNK_ALLOW)
     }
 
-    fn send_cancel(ctx: &mut Ctx<'_>, b: &mut LegB, by_tx: &mut HashMap<TransactionId, TxRole>) {
+    fn send_cancel(ctx: &mut Ctx<'_>, b: &mut LegB, by_tx: &mut Map<TransactionId, TxRole>) {
         let Some(tx) = b.tx else { return };
         if !ctx.tx.can_cancel(tx) {
             b.cancel_pending = true;
@@ -2022,7 +2063,7 @@ impl Calls {
         ctx: &mut Ctx<'_>,
         b: &mut LegB,
         method: Method,
-        by_tx: &mut HashMap<TransactionId, TxRole>,
+        by_tx: &mut Map<TransactionId, TxRole>,
     ) {
         let dr = b.dialog.request(method, &b.local);
         let bytes = dr
@@ -2042,7 +2083,7 @@ impl Calls {
     }
 
     /// Sends a BYE on leg A.
-    fn bye_a(ctx: &mut Ctx<'_>, call: &mut Call, by_tx: &mut HashMap<TransactionId, TxRole>) {
+    fn bye_a(ctx: &mut Ctx<'_>, call: &mut Call, by_tx: &mut Map<TransactionId, TxRole>) {
         let dr = call.a.request(Method::Bye, &call.a_local);
         let bytes = dr
             .builder
@@ -2100,10 +2141,8 @@ impl Calls {
             self.by_dialog
                 .remove(&(call.a.call_id().to_owned(), call.a.local_tag().to_owned()));
             if let Some(b) = call.b {
-                self.by_dialog.remove(&(
-                    b.dialog.call_id().to_owned(),
-                    b.dialog.local_tag().to_owned(),
-                ));
+                self.by_dialog
+                    .remove(&(b.dialog.call_id(), b.dialog.local_tag()) as &dyn DialogKey);
                 // B's INVITE still pending (a CANCEL racing its 200): a
                 // late 2xx gets ACK and BYE, or B keeps a dialog nobody
                 // ends (see `orphans`).
@@ -2200,8 +2239,8 @@ impl Calls {
     }
 
     fn lookup(&self, req: &Request) -> Option<(u64, Side)> {
-        let key = (req.call_id()?.to_owned(), req.to_tag()?.to_owned());
-        let &(call_id, side) = self.by_dialog.get(&key)?;
+        let key = (req.call_id()?, req.to_tag()?);
+        let &(call_id, side) = self.by_dialog.get(&key as &dyn DialogKey)?;
         let call = self.calls.get(&call_id)?;
         let from = req.from_tag().unwrap_or("");
         let ok = match side {

@@ -592,7 +592,7 @@ impl Calls {
         call: &mut Call,
         call_id: u64,
         side: Side,
-        by_tx: &mut HashMap<TransactionId, TxRole>,
+        by_tx: &mut super::Map<TransactionId, TxRole>,
     ) {
         let headers = call.session.headers(side, true);
         let body = call.session.last_sent(side).cloned();
