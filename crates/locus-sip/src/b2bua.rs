@@ -485,6 +485,10 @@ enum TxRole {
 /// One entry per live call: its earliest deadline.
 type TimerEntry = (Instant, u64);
 
+/// The trunk media policy (C21-C24), built once rather than per SDP.
+static CARRIER_TRUNK: std::sync::LazyLock<sdp::Policy> =
+    std::sync::LazyLock::new(sdp::Policy::carrier_trunk);
+
 /// The B2BUA's tables: foldhash (keyed, a random seed per map) as for the
 /// transaction table; SipHash cost more than the lookups themselves
 /// (issue 3).
@@ -921,7 +925,7 @@ impl Calls {
             tracing::info!(error = %e, "malformed SDP offer: 400");
             400u16
         })?;
-        sdp::filter_offer(&mut sdp, &sdp::Policy::carrier_trunk()).map_err(|r| {
+        sdp::filter_offer(&mut sdp, &CARRIER_TRUNK).map_err(|r| {
             tracing::info!(reason = %r, "SDP offer refused");
             r.status()
         })?;
@@ -979,11 +983,10 @@ impl Calls {
             tracing::info!(call = call_id, error = %e, "malformed SDP");
             400u16
         })?;
-        let policy = sdp::Policy::carrier_trunk();
         let filtered = if offer {
-            sdp::filter_offer(&mut sdp, &policy)
+            sdp::filter_offer(&mut sdp, &CARRIER_TRUNK)
         } else {
-            sdp::filter_answer(&mut sdp, &policy)
+            sdp::filter_answer(&mut sdp, &CARRIER_TRUNK)
         };
         filtered.map_err(|r| {
             tracing::info!(call = call_id, reason = %r, offer, "SDP refused");
@@ -2139,7 +2142,7 @@ impl Calls {
                 }
             }
             self.by_dialog
-                .remove(&(call.a.call_id().to_owned(), call.a.local_tag().to_owned()));
+                .remove(&(call.a.call_id(), call.a.local_tag()) as &dyn DialogKey);
             if let Some(b) = call.b {
                 self.by_dialog
                     .remove(&(b.dialog.call_id(), b.dialog.local_tag()) as &dyn DialogKey);

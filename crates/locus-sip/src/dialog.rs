@@ -357,28 +357,36 @@ impl Dialog {
         // lr (or there is none); strict routing otherwise.
         // RFC 3261 section 8.1.2: the next hop is the first Route when it is
         // a loose router, else the Request-URI (a strict router's address).
-        let (ruri, routes, next_hop): (String, Vec<String>, String) = match self.route_set.first() {
-            None => (
-                self.remote_target.clone(),
-                Vec::new(),
-                self.remote_target.clone(),
-            ),
-            Some(first) if is_loose(first) => (
-                self.remote_target.clone(),
-                self.route_set.clone(),
-                route_uri(first),
-            ),
-            Some(first) => {
-                let mut rest: Vec<String> = self.route_set[1..].to_vec();
-                rest.push(format!("<{}>", self.remote_target));
-                (route_uri(first), rest, route_uri(first))
-            }
-        };
+        // The usual (loose) cases borrow the dialog's target and routes.
+        let strict_routes: Vec<String>;
+        let (ruri, routes, next_hop): (Cow<'_, str>, &[String], String) =
+            match self.route_set.first() {
+                None => (
+                    Cow::Borrowed(&self.remote_target),
+                    &[],
+                    self.remote_target.clone(),
+                ),
+                Some(first) if is_loose(first) => (
+                    Cow::Borrowed(&self.remote_target),
+                    &self.route_set,
+                    route_uri(first),
+                ),
+                Some(first) => {
+                    let mut rest: Vec<String> = self.route_set[1..].to_vec();
+                    rest.push(format!("<{}>", self.remote_target));
+                    strict_routes = rest;
+                    (
+                        Cow::Owned(route_uri(first)),
+                        &strict_routes,
+                        route_uri(first),
+                    )
+                }
+            };
         let branch = new_branch();
         let mut b = RequestBuilder::new(method.clone(), &ruri)
             .raw_header("Via", local.via(&branch))
             .header(HeaderName::MaxForwards, MAX_FORWARDS);
-        for r in &routes {
+        for r in routes {
             b = b.raw_header("Route", r);
         }
         b = b
