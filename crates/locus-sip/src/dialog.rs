@@ -104,31 +104,12 @@ pub struct Dialog {
     secure: bool,
 }
 
-/// A name-addr without its `tag` parameter, as text.
+/// A name-addr without its `tag` parameter, as text, written into one
+/// buffer sized up front (issue 3).
 fn without_tag(na: &NameAddr<'_>) -> String {
-    let mut na = na.clone();
-    let kept: Vec<&str> = na
-        .params
-        .split(';')
-        .map(str::trim)
-        .filter(|p| {
-            !p.is_empty()
-                && !p
-                    .split('=')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .eq_ignore_ascii_case("tag")
-        })
-        .collect();
-    let mut params = String::new();
-    for p in kept {
-        params.push(';');
-        params.push_str(p);
-    }
-    na.params = Cow::Owned(params);
-    // Always in angle brackets: a URI with parameters must be (RFC 3261 20.10).
-    let mut out = String::new();
+    use std::fmt::Write as _;
+    let display = na.display_name.as_deref().unwrap_or("");
+    let mut out = String::with_capacity(2 * display.len() + na.params.len() + 128);
     if let Some(d) = &na.display_name {
         out.push('"');
         for c in d.chars() {
@@ -139,10 +120,23 @@ fn without_tag(na: &NameAddr<'_>) -> String {
         }
         out.push_str("\" ");
     }
+    // Always in angle brackets: a URI with parameters must be (RFC 3261 20.10).
     out.push('<');
-    out.push_str(&na.uri.to_string());
+    let _ = write!(out, "{}", na.uri);
     out.push('>');
-    out.push_str(&na.params);
+    let kept = na.params.split(';').map(str::trim).filter(|p| {
+        !p.is_empty()
+            && !p
+                .split('=')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("tag")
+    });
+    for p in kept {
+        out.push(';');
+        out.push_str(p);
+    }
     out
 }
 
@@ -161,7 +155,13 @@ fn with_tag(uri: &str, tag: &str) -> String {
 /// The first Contact URI of a message, as text.
 fn contact_uri(contacts: Result<sip_core::Contacts<'_>, sip_core::ParseError>) -> Option<String> {
     match contacts.ok()? {
-        sip_core::Contacts::List(l) => l.first().map(|c| c.uri.to_string()),
+        sip_core::Contacts::List(l) => l.first().map(|c| {
+            // Sized up front: `to_string` grows from empty (issue 3).
+            use std::fmt::Write as _;
+            let mut out = String::with_capacity(128);
+            let _ = write!(out, "{}", c.uri);
+            out
+        }),
         sip_core::Contacts::Star => None,
     }
 }

@@ -176,9 +176,12 @@ pub struct RequestBuilder {
 impl RequestBuilder {
     /// A request line `METHOD uri SIP/2.0`.
     pub fn new(method: Method, uri: impl Display) -> RequestBuilder {
+        // Sized up front: `to_string` grows from empty (issue 3).
+        let mut text = String::with_capacity(128);
+        let _ = write!(text, "{uri}");
         RequestBuilder {
             method,
-            uri: uri.to_string(),
+            uri: text,
             f: Fields::default(),
         }
     }
@@ -226,9 +229,13 @@ pub struct ResponseBuilder {
 impl ResponseBuilder {
     /// A status line with `reason` (the canonical phrase when `None`).
     pub fn new(status: StatusCode, reason: Option<&str>) -> ResponseBuilder {
-        let reason = reason
-            .unwrap_or(status.canonical_reason())
-            .replace(['\r', '\n'], " ");
+        let reason = reason.unwrap_or(status.canonical_reason());
+        // One exact allocation in the usual case (no line break to blank).
+        let reason = if reason.contains(['\r', '\n']) {
+            reason.replace(['\r', '\n'], " ")
+        } else {
+            reason.to_owned()
+        };
         ResponseBuilder {
             status,
             reason,
