@@ -70,7 +70,7 @@ use crate::config::CallsConfig;
 use crate::dialog::{ack_for_failure, cancel_for, uri_address, Dialog, DialogRequest, Local};
 use crate::dns::ResolveRequest;
 use crate::geolocation::Geolocation;
-use crate::identity::{outbound_headers, CallingIdentity, IdentityMode};
+use crate::identity::{concat, outbound_headers, CallingIdentity, IdentityMode};
 use crate::multipart::{is_multipart, is_sdp, map_sdp};
 use crate::routes::Destination;
 use crate::trunk::{OutboundName, Trunk, TrunkAuth, Trunks, TRUNK_ALLOW};
@@ -212,11 +212,11 @@ fn trunk_attempt(
     geo: Option<Geolocation>,
 ) -> Attempt {
     let ruri = match transport {
-        Transport::Tcp => format!("sip:{user}@{host};transport=tcp"),
-        _ => format!("sip:{user}@{host}"),
+        Transport::Tcp => concat(&["sip:", user, "@", host, ";transport=tcp"]),
+        _ => concat(&["sip:", user, "@", host]),
     };
     Attempt {
-        to: format!("<sip:{user}@{host}>"),
+        to: concat(&["<sip:", user, "@", host, ">"]),
         ruri,
         addr,
         transport,

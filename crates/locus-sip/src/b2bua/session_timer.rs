@@ -400,11 +400,30 @@ impl CallTimers {
         vec![
             (
                 HeaderName::SessionExpires,
-                format!("{};refresher={r}", t.interval.as_secs()),
+                crate::identity::concat(&[
+                    decimal(t.interval.as_secs(), &mut [0; 20]),
+                    ";refresher=",
+                    r,
+                ]),
             ),
             (HeaderName::Supported, "timer".into()),
         ]
     }
+}
+
+/// `n` in decimal, written into `buf` without `core::fmt` (issue 3).
+fn decimal(n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[i..]).unwrap_or("0")
 }
 
 fn other(side: Side) -> Side {
