@@ -1075,7 +1075,15 @@ impl Calls {
         }
         for addr in t.live_endpoints() {
             // C9: the trunk's domain, else the carrier's IP.
-            let host = t.config.domain.clone().unwrap_or_else(|| addr.to_string());
+            let host = t.config.domain.clone().unwrap_or_else(|| match addr {
+                // Without core::fmt (issue 3); IPv6 keeps Display (its scope).
+                SocketAddr::V4(_) => {
+                    let mut host = String::with_capacity(21);
+                    sip_core::addr_text::push_socket_addr(&mut host, addr);
+                    host
+                }
+                SocketAddr::V6(_) => addr.to_string(),
+            });
             out.push(Step::Try(trunk_attempt(
                 user,
                 &host,

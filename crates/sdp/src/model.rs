@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use crate::error::SdpError;
-use crate::types::{Connection, Direction, Fmtp, MediaLine, Origin, Rtcp, RtpMap};
+use crate::types::{split_at_byte, Connection, Direction, Fmtp, MediaLine, Origin, Rtcp, RtpMap};
 
 /// The position of a media section (`m=` line) in its session
 /// description, counting from 0. RFC 3264 pairs offer and answer media
@@ -845,7 +845,7 @@ impl MediaSection {
         self.lines
             .iter()
             .filter_map(|l| l.attribute_value("rtpmap"))
-            .filter(|v| v.split_once(' ').is_some_and(|(pt, _)| pt == payload_type))
+            .filter(|v| split_at_byte(v, b' ').is_some_and(|(pt, _)| pt == payload_type))
             .filter_map(|v| RtpMap::parse(v).ok())
             .next()
     }

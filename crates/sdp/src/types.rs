@@ -379,11 +379,15 @@ fn trim_whitespace(s: &str) -> &str {
 
 /// Whether `s` holds a character `char::is_whitespace` accepts.
 fn has_whitespace(s: &str) -> bool {
-    if s.is_ascii() {
-        s.bytes().any(is_ascii_space)
-    } else {
-        s.contains(char::is_whitespace)
+    for b in s.bytes() {
+        if !b.is_ascii() {
+            return s.contains(char::is_whitespace);
+        }
+        if is_ascii_space(b) {
+            return true;
+        }
     }
+    false
 }
 
 fn parse_u16(s: &str) -> Option<u16> {
@@ -532,14 +536,13 @@ impl Direction {
 
     /// The direction named by an attribute, if it is one.
     pub fn from_attribute(name: &str) -> Option<Self> {
-        [
-            Direction::SendRecv,
-            Direction::SendOnly,
-            Direction::RecvOnly,
-            Direction::Inactive,
-        ]
-        .into_iter()
-        .find(|d| d.as_str() == name)
+        match name {
+            "sendrecv" => Some(Direction::SendRecv),
+            "sendonly" => Some(Direction::SendOnly),
+            "recvonly" => Some(Direction::RecvOnly),
+            "inactive" => Some(Direction::Inactive),
+            _ => None,
+        }
     }
 
     /// The direction an answer takes for an offer in this direction
