@@ -319,7 +319,16 @@ impl Anchor {
                 .filter(|a| !a.ip().is_unspecified());
             match dest {
                 Some(rtp) => {
-                    let rtcp = sdp.rtcp_destination(index);
+                    // Without `a=rtcp`, RTCP is on the RTP port + 1 at the
+                    // same address (what rtcp_destination answers), without
+                    // reading the address again.
+                    let rtcp = match sdp.media().get(i).and_then(sdp::MediaSection::rtcp) {
+                        None => rtp
+                            .port()
+                            .checked_add(1)
+                            .map(|p| SocketAddr::new(rtp.ip(), p)),
+                        Some(_) => sdp.rtcp_destination(index),
+                    };
                     port.set_peer(call, from, rtp, rtcp).map_err(|e| {
                         tracing::info!(call, error = %e, "SDP peer refused: 488");
                         488u16

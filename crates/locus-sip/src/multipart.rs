@@ -67,7 +67,9 @@ fn media_type(ct: &str) -> String {
 
 /// The media type and subtype of a Content-Type value, as written.
 fn media_type_as_written(ct: &str) -> &str {
-    ct.split(';').next().unwrap_or("").trim()
+    // A byte scan: a searcher's set-up costs more on so short a value.
+    let end = ct.bytes().position(|b| b == b';').unwrap_or(ct.len());
+    ct[..end].trim()
 }
 
 /// Whether a Content-Type is `multipart/*` (compared without a lower-case
