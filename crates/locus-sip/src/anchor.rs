@@ -44,7 +44,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 pub use media::{Direction, Leg};
-use sdp::{Connection, FormatKind, Rtcp, SessionDescription};
+use sdp::{Connection, Rtcp, SessionDescription};
 
 /// The relay's RTP addresses for one call (RTCP is on the next port).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -289,7 +289,7 @@ impl Anchor {
         port: &mut dyn MediaPort,
         call: u64,
         from: Leg,
-        sdp: &mut SessionDescription,
+        mut sdp: SessionDescription,
         to_ip: IpAddr,
     ) -> Result<String, u16> {
         let to = from.other();
@@ -315,14 +315,20 @@ impl Anchor {
         if let Some(i) = anchored.filter(|&i| i < sdp.media().len()) {
             let index = sdp::MediaIndex(i);
             let dest = sdp
-                .media_destinations()
-                .into_iter()
-                .find(|(m, _)| *m == index)
-                .map(|(_, a)| a)
+                .media_destination(index)
                 .filter(|a| !a.ip().is_unspecified());
             match dest {
                 Some(rtp) => {
-                    let rtcp = sdp.rtcp_destination(index);
+                    // Without `a=rtcp`, RTCP is on the RTP port + 1 at the
+                    // same address (what rtcp_destination answers), without
+                    // reading the address again.
+                    let rtcp = match sdp.media().get(i).and_then(sdp::MediaSection::rtcp) {
+                        None => rtp
+                            .port()
+                            .checked_add(1)
+                            .map(|p| SocketAddr::new(rtp.ip(), p)),
+                        Some(_) => sdp.rtcp_destination(index),
+                    };
                     port.set_peer(call, from, rtp, rtcp).map_err(|e| {
                         tracing::info!(call, error = %e, "SDP peer refused: 488");
                         488u16
@@ -334,10 +340,15 @@ impl Anchor {
             self.directions[from.index()] = direction;
             port.set_direction(call, from, direction);
             if let Some(m) = sdp.media_section_mut(index) {
+                // The first format classified as telephone-event: the one
+                // whose rtpmap names it (no codec to look for).
                 let te = m
                     .formats()
                     .iter()
-                    .find(|f| sdp::classify(m, f) == FormatKind::TelephoneEvent)
+                    .find(|f| {
+                        m.rtpmap(f)
+                            .is_some_and(|r| r.encoding.eq_ignore_ascii_case("telephone-event"))
+                    })
                     .and_then(|f| f.parse::<u8>().ok());
                 port.set_telephone_event(call, from, te);
                 if m.port() != 0 {
@@ -395,19 +406,19 @@ impl Anchor {
                 }
             }
         }
-        Some(self.with_origin(side, &mut sdp))
+        Some(self.with_origin(side, sdp))
     }
 
     /// `sdp` written with Locus's `o=` line for side `to`: the origin of
     /// the first description sent to `to`, its version one higher each
     /// time what is sent changes. Works on the parsed description: no
     /// second parse of the text.
-    fn with_origin(&mut self, to: Leg, sdp: &mut SessionDescription) -> String {
+    fn with_origin(&mut self, to: Leg, mut sdp: SessionDescription) -> String {
         let slot = &mut self.origins[to.index()];
         let Some(state) = slot else {
             let text = sdp.serialize();
             *slot = Some(OriginState {
-                origin: sdp.origin().clone(),
+                origin: sdp.into_origin(),
                 text: text.clone(),
             });
             return text;
@@ -497,9 +508,9 @@ pub(crate) mod tests {
     #[test]
     fn c24_offer_is_rewritten_to_the_b_leg_and_a_peer_is_from_the_sdp() {
         let (mut port, mut anchor) = anchored();
-        let mut sdp = SessionDescription::parse(OFFER).unwrap();
+        let sdp = SessionDescription::parse(OFFER).unwrap();
         let ip = "127.0.0.1".parse().unwrap();
-        let out = anchor.cross(&mut port, 1, Leg::A, &mut sdp, ip).unwrap();
+        let out = anchor.cross(&mut port, 1, Leg::A, sdp, ip).unwrap();
         assert_eq!(
             out,
             "v=0\r\no=carrier 5 10 IN IP4 127.0.0.2\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 30002 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=rtcp:30003\r\nm=image 0 udptl t38\r\nm=audio 0 RTP/AVP 8\r\n"
@@ -513,12 +524,12 @@ pub(crate) mod tests {
         );
         assert_eq!(port.events[&(1, 0)], Some(101));
         // The same description again: same version; a change: one more.
-        let mut again = SessionDescription::parse(OFFER).unwrap();
-        let out2 = anchor.cross(&mut port, 1, Leg::A, &mut again, ip).unwrap();
+        let again = SessionDescription::parse(OFFER).unwrap();
+        let out2 = anchor.cross(&mut port, 1, Leg::A, again, ip).unwrap();
         assert_eq!(out, out2);
         let held = OFFER.replace("a=rtcp:40001\r\n", "a=rtcp:40001\r\na=sendonly\r\n");
-        let mut hold = SessionDescription::parse(&held).unwrap();
-        let out3 = anchor.cross(&mut port, 1, Leg::A, &mut hold, ip).unwrap();
+        let hold = SessionDescription::parse(&held).unwrap();
+        let out3 = anchor.cross(&mut port, 1, Leg::A, hold, ip).unwrap();
         assert!(out3.contains("o=carrier 5 11 IN IP4"), "{out3}");
         assert!(out3.contains("a=sendonly"));
         assert_eq!(port.directions[&(1, 0)], Direction::SendOnly);
@@ -529,19 +540,19 @@ pub(crate) mod tests {
     fn answer_goes_to_the_a_leg_with_its_own_origin() {
         let (mut port, mut anchor) = anchored();
         let ip = "127.0.0.1".parse().unwrap();
-        let mut offer = SessionDescription::parse(OFFER).unwrap();
-        anchor.cross(&mut port, 1, Leg::A, &mut offer, ip).unwrap();
+        let offer = SessionDescription::parse(OFFER).unwrap();
+        anchor.cross(&mut port, 1, Leg::A, offer, ip).unwrap();
         let answer = "v=0\r\no=far 1 1 IN IP4 127.0.0.6\r\ns=-\r\nt=0 0\r\nm=audio 42000 RTP/AVP 0 96\r\nc=IN IP4 127.0.0.6\r\na=rtpmap:96 telephone-event/8000\r\nm=image 0 udptl t38\r\nm=audio 0 RTP/AVP 8\r\n";
-        let mut sdp = SessionDescription::parse(answer).unwrap();
-        let out = anchor.cross(&mut port, 1, Leg::B, &mut sdp, ip).unwrap();
+        let sdp = SessionDescription::parse(answer).unwrap();
+        let out = anchor.cross(&mut port, 1, Leg::B, sdp, ip).unwrap();
         assert!(out.contains("o=far 1 1 IN IP4 127.0.0.6\r\n"), "{out}");
         assert!(out.contains("m=audio 30000 RTP/AVP 0 96\r\nc=IN IP4 127.0.0.1\r\n"));
         assert!(out.contains("m=image 0 udptl t38\r\n"));
         assert_eq!(port.peers[&(1, 1)].0, "127.0.0.6:42000".parse().unwrap());
         assert_eq!(port.events[&(1, 1)], Some(96));
         // A stream disabled in the answer: no peer, port stays 0.
-        let mut off = SessionDescription::parse(&answer.replace("42000", "0")).unwrap();
-        let out = anchor.cross(&mut port, 1, Leg::B, &mut off, ip).unwrap();
+        let off = SessionDescription::parse(&answer.replace("42000", "0")).unwrap();
+        let out = anchor.cross(&mut port, 1, Leg::B, off, ip).unwrap();
         assert!(out.contains("m=audio 0 RTP/AVP 0 96"));
         assert!(out.contains("o=far 1 2 "), "{out}");
         assert!(!port.peers.contains_key(&(1, 1)));
@@ -550,9 +561,9 @@ pub(crate) mod tests {
     #[test]
     fn c24_well_known_peer_port_is_refused() {
         let (mut port, mut anchor) = anchored();
-        let mut sdp = SessionDescription::parse(&OFFER.replace("40000", "1000")).unwrap();
+        let sdp = SessionDescription::parse(&OFFER.replace("40000", "1000")).unwrap();
         let ip = "127.0.0.1".parse().unwrap();
-        assert_eq!(anchor.cross(&mut port, 1, Leg::A, &mut sdp, ip), Err(488));
+        assert_eq!(anchor.cross(&mut port, 1, Leg::A, sdp, ip), Err(488));
     }
 
     #[tokio::test(flavor = "current_thread")]

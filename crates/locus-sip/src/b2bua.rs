@@ -49,12 +49,7 @@
 //!
 //! Blind transfer (REFER, RFC 3515 and RFC 5589): see [`transfer`].
 
-use std::collections::{BTreeSet, VecDeque};
-
-/// The maps of the call path, keyed by Call-IDs, tags and ids: foldhash
-/// (seeded per map) instead of SipHash, which was about 2% of the
-/// instructions of a call (bench/call_callgrind.sh).
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -75,7 +70,7 @@ use crate::config::CallsConfig;
 use crate::dialog::{ack_for_failure, cancel_for, uri_address, Dialog, DialogRequest, Local};
 use crate::dns::ResolveRequest;
 use crate::geolocation::Geolocation;
-use crate::identity::{outbound_headers, CallingIdentity, IdentityMode};
+use crate::identity::{concat, outbound_headers, CallingIdentity, IdentityMode};
 use crate::multipart::{is_multipart, is_sdp, map_sdp};
 use crate::routes::Destination;
 use crate::trunk::{OutboundName, Trunk, TrunkAuth, Trunks, TRUNK_ALLOW};
@@ -90,7 +85,7 @@ pub(crate) struct Ctx<'a> {
     pub(crate) now: Instant,
     pub(crate) tx: &'a mut TransactionTable,
     /// Where each transaction's messages go.
-    pub(crate) dests: &'a mut HashMap<TransactionId, Outbound>,
+    pub(crate) dests: &'a mut Map<TransactionId, Outbound>,
     /// Messages sent outside any transaction (ACK for 2xx).
     pub(crate) out: &'a mut VecDeque<(Option<TransactionId>, Outbound)>,
     pub(crate) locals: &'a [ListenAddr],
@@ -217,11 +212,11 @@ fn trunk_attempt(
     geo: Option<Geolocation>,
 ) -> Attempt {
     let ruri = match transport {
-        Transport::Tcp => format!("sip:{user}@{host};transport=tcp"),
-        _ => format!("sip:{user}@{host}"),
+        Transport::Tcp => concat(&["sip:", user, "@", host, ";transport=tcp"]),
+        _ => concat(&["sip:", user, "@", host]),
     };
     Attempt {
-        to: format!("<sip:{user}@{host}>"),
+        to: concat(&["<sip:", user, "@", host, ">"]),
         ruri,
         addr,
         transport,
@@ -490,6 +485,57 @@ enum TxRole {
 /// One entry per live call: its earliest deadline.
 type TimerEntry = (Instant, u64);
 
+/// The trunk media policy (C21-C24), built once rather than per SDP.
+static CARRIER_TRUNK: std::sync::LazyLock<sdp::Policy> =
+    std::sync::LazyLock::new(sdp::Policy::carrier_trunk);
+
+/// The B2BUA's tables: foldhash (keyed, a random seed per map) as for the
+/// transaction table; SipHash cost more than the lookups themselves
+/// (issue 3).
+pub(crate) type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// A dialog's key in [`Calls`]'s tables, (Call-ID, our tag), looked up
+/// from a request's borrowed fields without copying them (issue 3).
+pub(crate) trait DialogKey {
+    /// The Call-ID and the tag.
+    fn parts(&self) -> (&str, &str);
+}
+
+impl DialogKey for (String, String) {
+    fn parts(&self) -> (&str, &str) {
+        (&self.0, &self.1)
+    }
+}
+
+impl DialogKey for (&str, &str) {
+    fn parts(&self) -> (&str, &str) {
+        (self.0, self.1)
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn DialogKey + 'a> for (String, String) {
+    fn borrow(&self) -> &(dyn DialogKey + 'a) {
+        self
+    }
+}
+
+/// Hashes as `(String, String)` does: each part in turn.
+impl std::hash::Hash for dyn DialogKey + '_ {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let (call_id, tag) = self.parts();
+        call_id.hash(state);
+        tag.hash(state);
+    }
+}
+
+impl PartialEq for dyn DialogKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn DialogKey + '_ {}
+
 /// Every call of the server.
 #[derive(Debug)]
 pub(crate) struct Calls {
@@ -497,10 +543,10 @@ pub(crate) struct Calls {
     t1: Duration,
     t2: Duration,
     next_id: u64,
-    calls: HashMap<u64, Call>,
+    calls: Map<u64, Call>,
     /// (Call-ID, our tag) of each leg's dialog.
-    by_dialog: HashMap<(String, String), (u64, Side)>,
-    by_tx: HashMap<TransactionId, TxRole>,
+    by_dialog: Map<(String, String), (u64, Side)>,
+    by_tx: Map<TransactionId, TxRole>,
     timers: BTreeSet<TimerEntry>,
     /// Calls whose deadlines changed since the timer set was updated.
     dirty: Vec<u64>,
@@ -513,7 +559,7 @@ pub(crate) struct Calls {
     /// Resolutions waiting for the driver.
     resolve_out: VecDeque<ResolveRequest>,
     /// Resolutions in progress: the call and the name.
-    lookups: HashMap<u64, (u64, Lookup)>,
+    lookups: Map<u64, (u64, Lookup)>,
     next_token: u64,
     /// How long a call waits for a resolution (`sip.dns.timeout_ms` and a
     /// margin for the driver).
@@ -526,13 +572,13 @@ pub(crate) struct Calls {
     /// ACKed (and a 2xx ended with BYE) on its final answer, forgotten when
     /// its transaction ends. Also the pending INVITE of any call that
     /// ended before B's final answer ([`Calls::end`]).
-    orphans: HashMap<TransactionId, LegB>,
+    orphans: Map<TransactionId, LegB>,
     /// Transferors' dialogs after their transfer completed, by (Call-ID,
     /// our tag): they get the final NOTIFY, then BYE ([`transfer`]).
-    retired: HashMap<(String, String), transfer::Retired>,
+    retired: Map<(String, String), transfer::Retired>,
     /// The ACK for a transfer target's 2xx, re-sent when the 2xx is
     /// (its INVITE transaction, while it absorbs retransmissions).
-    accepted: HashMap<TransactionId, Outbound>,
+    accepted: Map<TransactionId, Outbound>,
 }
 
 fn leg_of(side: Side) -> Leg {
@@ -617,22 +663,22 @@ impl Calls {
             t1,
             t2,
             next_id: 1,
-            calls: HashMap::default(),
-            by_dialog: HashMap::default(),
-            by_tx: HashMap::default(),
+            calls: Map::default(),
+            by_dialog: Map::default(),
+            by_tx: Map::default(),
             timers: BTreeSet::new(),
             dirty: Vec::new(),
             media: None,
             inactivity: None,
             session_timer: session_timer::Settings::default(),
             resolve_out: VecDeque::new(),
-            lookups: HashMap::default(),
+            lookups: Map::default(),
             next_token: 1,
             dns_wait: Duration::from_millis(2_500),
             elin_uses: Vec::new(),
-            orphans: HashMap::default(),
-            retired: HashMap::default(),
-            accepted: HashMap::default(),
+            orphans: Map::default(),
+            retired: Map::default(),
+            accepted: Map::default(),
         }
     }
 
@@ -879,7 +925,7 @@ impl Calls {
             tracing::info!(error = %e, "malformed SDP offer: 400");
             400u16
         })?;
-        sdp::filter_offer(&mut sdp, &sdp::Policy::carrier_trunk()).map_err(|r| {
+        sdp::filter_offer(&mut sdp, &CARRIER_TRUNK).map_err(|r| {
             tracing::info!(reason = %r, "SDP offer refused");
             r.status()
         })?;
@@ -937,11 +983,10 @@ impl Calls {
             tracing::info!(call = call_id, error = %e, "malformed SDP");
             400u16
         })?;
-        let policy = sdp::Policy::carrier_trunk();
         let filtered = if offer {
-            sdp::filter_offer(&mut sdp, &policy)
+            sdp::filter_offer(&mut sdp, &CARRIER_TRUNK)
         } else {
-            sdp::filter_answer(&mut sdp, &policy)
+            sdp::filter_answer(&mut sdp, &CARRIER_TRUNK)
         };
         filtered.map_err(|r| {
             tracing::info!(call = call_id, reason = %r, offer, "SDP refused");
@@ -967,7 +1012,7 @@ impl Calls {
                 .map_or(call.a_local.addr.ip(), |b| b.local.addr.ip()),
             Side::B => call.a_local.addr.ip(),
         };
-        let text = anchor.cross(port, call_id, leg_of(from), &mut sdp, to_ip)?;
+        let text = anchor.cross(port, call_id, leg_of(from), sdp, to_ip)?;
         Ok(Some((ct, Bytes::from(text))))
     }
 
@@ -1030,7 +1075,15 @@ impl Calls {
         }
         for addr in t.live_endpoints() {
             // C9: the trunk's domain, else the carrier's IP.
-            let host = t.config.domain.clone().unwrap_or_else(|| addr.to_string());
+            let host = t.config.domain.clone().unwrap_or_else(|| match addr {
+                // Without core::fmt (issue 3); IPv6 keeps Display (its scope).
+                SocketAddr::V4(_) => {
+                    let mut host = String::with_capacity(21);
+                    sip_core::addr_text::push_socket_addr(&mut host, addr);
+                    host
+                }
+                SocketAddr::V6(_) => addr.to_string(),
+            });
             out.push(Step::Try(trunk_attempt(
                 user,
                 &host,
@@ -1106,10 +1159,9 @@ impl Calls {
                     self.resolve_out.push_back(ResolveRequest { token, target });
                     self.lookups.insert(token, (call_id, lookup));
                     if let Some(old) = call.b.take() {
-                        self.by_dialog.remove(&(
-                            old.dialog.call_id().to_owned(),
-                            old.dialog.local_tag().to_owned(),
-                        ));
+                        self.by_dialog.remove(
+                            &(old.dialog.call_id(), old.dialog.local_tag()) as &dyn DialogKey
+                        );
                     }
                     call.resolving = Some(token);
                     call.resolve_deadline = Some(ctx.now + self.dns_wait);
@@ -1159,8 +1211,8 @@ impl Calls {
         ctx: &mut Ctx<'_>,
         call_id: u64,
         call: &mut Call,
-        by_tx: &mut HashMap<TransactionId, TxRole>,
-        by_dialog: &mut HashMap<(String, String), (u64, Side)>,
+        by_tx: &mut Map<TransactionId, TxRole>,
+        by_dialog: &mut Map<(String, String), (u64, Side)>,
         at: Attempt,
         retry: Option<Retry>,
     ) -> bool {
@@ -1181,10 +1233,7 @@ impl Calls {
             by_tx.insert(id, TxRole::BInvite(call_id));
         }
         if let Some(old) = call.b.take() {
-            by_dialog.remove(&(
-                old.dialog.call_id().to_owned(),
-                old.dialog.local_tag().to_owned(),
-            ));
+            by_dialog.remove(&(old.dialog.call_id(), old.dialog.local_tag()) as &dyn DialogKey);
         }
         by_dialog.insert(
             (
@@ -1517,10 +1566,8 @@ impl Calls {
             .is_some_and(|b| b.tx.is_some() && !b.confirmed)
         {
             if let Some(old) = call.b.take() {
-                self.by_dialog.remove(&(
-                    old.dialog.call_id().to_owned(),
-                    old.dialog.local_tag().to_owned(),
-                ));
+                self.by_dialog
+                    .remove(&(old.dialog.call_id(), old.dialog.local_tag()) as &dyn DialogKey);
                 if let Some(tx) = old.tx {
                     self.orphans.insert(tx, old);
                 }
@@ -1915,7 +1962,7 @@ impl Calls {
             .header(HeaderName::Allow, TRUNK_ALLOW)
     }
 
-    fn send_cancel(ctx: &mut Ctx<'_>, b: &mut LegB, by_tx: &mut HashMap<TransactionId, TxRole>) {
+    fn send_cancel(ctx: &mut Ctx<'_>, b: &mut LegB, by_tx: &mut Map<TransactionId, TxRole>) {
         let Some(tx) = b.tx else { return };
         if !ctx.tx.can_cancel(tx) {
             b.cancel_pending = true;
@@ -2027,7 +2074,7 @@ impl Calls {
         ctx: &mut Ctx<'_>,
         b: &mut LegB,
         method: Method,
-        by_tx: &mut HashMap<TransactionId, TxRole>,
+        by_tx: &mut Map<TransactionId, TxRole>,
     ) {
         let dr = b.dialog.request(method, &b.local);
         let bytes = dr
@@ -2047,7 +2094,7 @@ impl Calls {
     }
 
     /// Sends a BYE on leg A.
-    fn bye_a(ctx: &mut Ctx<'_>, call: &mut Call, by_tx: &mut HashMap<TransactionId, TxRole>) {
+    fn bye_a(ctx: &mut Ctx<'_>, call: &mut Call, by_tx: &mut Map<TransactionId, TxRole>) {
         let dr = call.a.request(Method::Bye, &call.a_local);
         let bytes = dr
             .builder
@@ -2103,12 +2150,10 @@ impl Calls {
                 }
             }
             self.by_dialog
-                .remove(&(call.a.call_id().to_owned(), call.a.local_tag().to_owned()));
+                .remove(&(call.a.call_id(), call.a.local_tag()) as &dyn DialogKey);
             if let Some(b) = call.b {
-                self.by_dialog.remove(&(
-                    b.dialog.call_id().to_owned(),
-                    b.dialog.local_tag().to_owned(),
-                ));
+                self.by_dialog
+                    .remove(&(b.dialog.call_id(), b.dialog.local_tag()) as &dyn DialogKey);
                 // B's INVITE still pending (a CANCEL racing its 200): a
                 // late 2xx gets ACK and BYE, or B keeps a dialog nobody
                 // ends (see `orphans`).
@@ -2205,8 +2250,8 @@ impl Calls {
     }
 
     fn lookup(&self, req: &Request) -> Option<(u64, Side)> {
-        let key = (req.call_id()?.to_owned(), req.to_tag()?.to_owned());
-        let &(call_id, side) = self.by_dialog.get(&key)?;
+        let key = (req.call_id()?, req.to_tag()?);
+        let &(call_id, side) = self.by_dialog.get(&key as &dyn DialogKey)?;
         let call = self.calls.get(&call_id)?;
         let from = req.from_tag().unwrap_or("");
         let ok = match side {

@@ -12,6 +12,7 @@
 //! Pure: no IO, no clock. Every request gets a fresh Via branch
 //! (`sip_core::new_branch`), `Max-Forwards: 70` and the server's Contact.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 
 use sip_core::addr_text::push_socket_addr;
@@ -103,13 +104,12 @@ pub struct Dialog {
     secure: bool,
 }
 
-/// A name-addr without its `tag` parameter, as text: the display name
-/// quoted, the URI in angle brackets (a URI with parameters must be, RFC
-/// 3261 section 20.10), then the other header parameters trimmed, each
-/// after a `;`. Written into one buffer (this runs twice per dialog).
+/// A name-addr without its `tag` parameter, as text, written into one
+/// buffer sized up front (issue 3).
 fn without_tag(na: &NameAddr<'_>) -> String {
     use std::fmt::Write as _;
-    let mut out = String::with_capacity(96 + na.params.len());
+    let display = na.display_name.as_deref().unwrap_or("");
+    let mut out = String::with_capacity(2 * display.len() + na.params.len() + 128);
     if let Some(d) = &na.display_name {
         out.push('"');
         for c in d.chars() {
@@ -120,15 +120,22 @@ fn without_tag(na: &NameAddr<'_>) -> String {
         }
         out.push_str("\" ");
     }
+    // Always in angle brackets: a URI with parameters must be (RFC 3261 20.10).
     out.push('<');
     let _ = write!(out, "{}", na.uri);
     out.push('>');
-    for p in na.params.split(';').map(str::trim) {
-        let name = p.split('=').next().unwrap_or("").trim();
-        if !p.is_empty() && !name.eq_ignore_ascii_case("tag") {
-            out.push(';');
-            out.push_str(p);
-        }
+    let kept = na.params.split(';').map(str::trim).filter(|p| {
+        !p.is_empty()
+            && !p
+                .split('=')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("tag")
+    });
+    for p in kept {
+        out.push(';');
+        out.push_str(p);
     }
     out
 }
@@ -148,7 +155,13 @@ fn with_tag(uri: &str, tag: &str) -> String {
 /// The first Contact URI of a message, as text.
 fn contact_uri(contacts: Result<sip_core::Contacts<'_>, sip_core::ParseError>) -> Option<String> {
     match contacts.ok()? {
-        sip_core::Contacts::List(l) => l.first().map(|c| c.uri.to_string()),
+        sip_core::Contacts::List(l) => l.first().map(|c| {
+            // Sized up front: `to_string` grows from empty (issue 3).
+            use std::fmt::Write as _;
+            let mut out = String::with_capacity(128);
+            let _ = write!(out, "{}", c.uri);
+            out
+        }),
         sip_core::Contacts::Star => None,
     }
 }
@@ -344,28 +357,36 @@ impl Dialog {
         // lr (or there is none); strict routing otherwise.
         // RFC 3261 section 8.1.2: the next hop is the first Route when it is
         // a loose router, else the Request-URI (a strict router's address).
-        let (ruri, routes, next_hop): (String, Vec<String>, String) = match self.route_set.first() {
-            None => (
-                self.remote_target.clone(),
-                Vec::new(),
-                self.remote_target.clone(),
-            ),
-            Some(first) if is_loose(first) => (
-                self.remote_target.clone(),
-                self.route_set.clone(),
-                route_uri(first),
-            ),
-            Some(first) => {
-                let mut rest: Vec<String> = self.route_set[1..].to_vec();
-                rest.push(format!("<{}>", self.remote_target));
-                (route_uri(first), rest, route_uri(first))
-            }
-        };
+        // The usual (loose) cases borrow the dialog's target and routes.
+        let strict_routes: Vec<String>;
+        let (ruri, routes, next_hop): (Cow<'_, str>, &[String], String) =
+            match self.route_set.first() {
+                None => (
+                    Cow::Borrowed(&self.remote_target),
+                    &[],
+                    self.remote_target.clone(),
+                ),
+                Some(first) if is_loose(first) => (
+                    Cow::Borrowed(&self.remote_target),
+                    &self.route_set,
+                    route_uri(first),
+                ),
+                Some(first) => {
+                    let mut rest: Vec<String> = self.route_set[1..].to_vec();
+                    rest.push(format!("<{}>", self.remote_target));
+                    strict_routes = rest;
+                    (
+                        Cow::Owned(route_uri(first)),
+                        &strict_routes,
+                        route_uri(first),
+                    )
+                }
+            };
         let branch = new_branch();
         let mut b = RequestBuilder::new(method.clone(), &ruri)
             .raw_header("Via", local.via(&branch))
             .header(HeaderName::MaxForwards, MAX_FORWARDS);
-        for r in &routes {
+        for r in routes {
             b = b.raw_header("Route", r);
         }
         b = b

@@ -213,7 +213,13 @@ impl CallingIdentity {
         let (number_or_user, uri, source, name) = match found {
             Some((na, user, source)) => (
                 Some(user),
-                Some(na.uri.to_string()),
+                Some({
+                    // Sized up front: `to_string` grows from empty (issue 3).
+                    use std::fmt::Write as _;
+                    let mut out = String::with_capacity(128);
+                    let _ = write!(out, "{}", na.uri);
+                    out
+                }),
                 source,
                 name_of(na).or_else(|| from.as_ref().and_then(name_of)),
             ),
@@ -298,6 +304,16 @@ fn escape_user(u: &str) -> String {
     out
 }
 
+/// The parts joined, in one exact allocation (`format!` costs its
+/// machinery on every call: issue 3).
+pub(crate) fn concat(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        out.push_str(p);
+    }
+    out
+}
+
 /// A quoted display name followed by a space, or nothing.
 fn quoted(name: Option<&str>) -> String {
     match name {
@@ -324,7 +340,7 @@ pub fn outbound_headers(id: &CallingIdentity, mode: IdentityMode, host: &str) ->
     let addr = id
         .number_or_user
         .as_deref()
-        .map(|u| format!("<sip:{}@{host}>", escape_user(u)));
+        .map(|u| concat(&["<sip:", &escape_user(u), "@", host, ">"]));
     // The name goes in asserted headers unless withheld on its own; a
     // private caller's headers carry it with the privacy request.
     let asserted_name = if id.private || !id.withheld.name {
@@ -334,7 +350,7 @@ pub fn outbound_headers(id: &CallingIdentity, mode: IdentityMode, host: &str) ->
     };
     let mut extra = Vec::new();
     if let Some(addr) = &addr {
-        let asserted = format!("{}{addr}", quoted(asserted_name));
+        let asserted = concat(&[&quoted(asserted_name), addr]);
         match mode {
             IdentityMode::Pai => extra.push((HeaderName::PAssertedIdentity, asserted)),
             IdentityMode::Rpid => {
@@ -347,7 +363,7 @@ pub fn outbound_headers(id: &CallingIdentity, mode: IdentityMode, host: &str) ->
                 };
                 extra.push((
                     HeaderName::RemotePartyId,
-                    format!("{asserted};party=calling;screen=yes;privacy={privacy}"),
+                    concat(&[&asserted, ";party=calling;screen=yes;privacy=", privacy]),
                 ));
             }
             IdentityMode::From => {}
@@ -363,7 +379,7 @@ pub fn outbound_headers(id: &CallingIdentity, mode: IdentityMode, host: &str) ->
             } else {
                 id.display_name.as_deref()
             };
-            (format!("{}{addr}", quoted(name)), None)
+            (concat(&[&quoted(name), addr]), None)
         }
         (_, true) => (ANONYMOUS_FROM.to_owned(), Some(ANONYMOUS_USER.to_owned())),
         (None, false) => (ANONYMOUS_FROM.to_owned(), None),

@@ -62,21 +62,28 @@ pub(crate) enum MultipartError {
 
 /// The media type and subtype of a Content-Type value, lower case.
 fn media_type(ct: &str) -> String {
-    ct.split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
+    media_type_as_written(ct).to_ascii_lowercase()
 }
 
-/// Whether a Content-Type is `multipart/*`.
+/// The media type and subtype of a Content-Type value, as written.
+fn media_type_as_written(ct: &str) -> &str {
+    // A byte scan: a searcher's set-up costs more on so short a value.
+    let end = ct.bytes().position(|b| b == b';').unwrap_or(ct.len());
+    ct[..end].trim()
+}
+
+/// Whether a Content-Type is `multipart/*` (compared without a lower-case
+/// copy: every SDP body of a call asks, issue 3).
 pub(crate) fn is_multipart(ct: &str) -> bool {
-    media_type(ct).starts_with("multipart/")
+    media_type_as_written(ct)
+        .as_bytes()
+        .get(..10)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"multipart/"))
 }
 
 /// Whether a Content-Type is `application/sdp`.
 pub(crate) fn is_sdp(ct: &str) -> bool {
-    media_type(ct) == "application/sdp"
+    media_type_as_written(ct).eq_ignore_ascii_case("application/sdp")
 }
 
 /// The `boundary` parameter of a Content-Type, unquoted.

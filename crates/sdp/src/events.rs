@@ -14,13 +14,46 @@ pub(crate) enum Limited {
     Malformed,
 }
 
+/// A set of event codes 0..=255, one bit each (issue 3: no 256-byte
+/// array to fill and scan per list).
+#[derive(Clone, Copy)]
+struct Codes([u64; 4]);
+
+impl Codes {
+    fn insert_range(&mut self, lo: u8, hi: u8) {
+        for c in lo..=hi {
+            self.0[usize::from(c / 64)] |= 1 << (c % 64);
+        }
+    }
+
+    fn contains(&self, c: usize) -> bool {
+        self.0[c / 64] & (1 << (c % 64)) != 0
+    }
+
+    /// Whether a code in `0..=max` is in the set (`inside`), or one above
+    /// `max` (`!inside`).
+    fn any(&self, max: usize, inside: bool) -> bool {
+        self.0.iter().enumerate().any(|(w, &bits)| {
+            let first = 64 * w;
+            let low = if max >= first + 63 {
+                !0
+            } else if max >= first {
+                (1u64 << (max - first + 1)) - 1
+            } else {
+                0
+            };
+            bits & if inside { low } else { !low } != 0
+        })
+    }
+}
+
 /// Parses a comma-separated list of event codes and ranges (`0-15,66,70`)
 /// into a set of the codes 0..=255. Whitespace around elements and an
 /// `events=` prefix (RFC 2833 style) are tolerated.
-fn parse(list: &str) -> Option<[bool; 256]> {
+fn parse(list: &str) -> Option<Codes> {
     let list = list.trim();
     let list = list.strip_prefix("events=").unwrap_or(list);
-    let mut set = [false; 256];
+    let mut set = Codes([0; 4]);
     for element in list.split(',') {
         let element = element.trim();
         let (lo, hi) = match element.split_once('-') {
@@ -33,9 +66,7 @@ fn parse(list: &str) -> Option<[bool; 256]> {
         if lo > hi {
             return None;
         }
-        for c in lo..=hi {
-            set[usize::from(c)] = true;
-        }
+        set.insert_range(lo, hi);
     }
     Some(set)
 }
@@ -54,35 +85,35 @@ pub(crate) fn limit(list: &str, max: u8) -> Limited {
         return Limited::Malformed;
     };
     let max = usize::from(max);
-    if !set[..=max].iter().any(|&b| b) {
+    if !set.any(max, true) {
         return Limited::Empty;
     }
-    if !set[max + 1..].iter().any(|&b| b) {
+    if !set.any(max, false) {
         return Limited::Unchanged;
     }
-    Limited::Narrowed(render(&set[..=max]))
+    Limited::Narrowed(render(&set, max))
 }
 
-/// Writes a set as ranges: `0-11,15`.
-fn render(set: &[bool]) -> String {
-    let mut out = String::new();
+/// Writes the codes `0..=max` of a set as ranges: `0-11,15`.
+fn render(set: &Codes, max: usize) -> String {
+    let mut out = String::with_capacity(16);
     let mut i = 0;
-    while i < set.len() {
-        if !set[i] {
+    while i <= max {
+        if !set.contains(i) {
             i += 1;
             continue;
         }
         let start = i;
-        while i + 1 < set.len() && set[i + 1] {
+        while i < max && set.contains(i + 1) {
             i += 1;
         }
         if !out.is_empty() {
             out.push(',');
         }
-        if start == i {
-            out.push_str(&start.to_string());
-        } else {
-            out.push_str(&format!("{start}-{i}"));
+        crate::types::push_decimal(&mut out, start as u64);
+        if start != i {
+            out.push('-');
+            crate::types::push_decimal(&mut out, i as u64);
         }
         i += 1;
     }

@@ -4,9 +4,10 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use crate::error::SdpError;
-use crate::types::{Connection, Direction, Fmtp, MediaLine, Origin, Rtcp, RtpMap};
+use crate::types::{split_at_byte, Connection, Direction, Fmtp, MediaLine, Origin, Rtcp, RtpMap};
 
 /// The position of a media section (`m=` line) in its session
 /// description, counting from 0. RFC 3264 pairs offer and answer media
@@ -25,9 +26,22 @@ impl fmt::Display for MediaIndex {
 ///
 /// Lines are kept as written; the typed accessors of
 /// [`SessionDescription`] and [`MediaSection`] read them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Line {
-    text: String,
+    text: LineText,
+}
+
+/// Where a line's text is: parsed lines share one copy of the
+/// description's text (one allocation per description, not one per
+/// line, issue 3); lines written by a mutator own theirs.
+#[derive(Clone)]
+enum LineText {
+    Shared {
+        body: Arc<str>,
+        start: usize,
+        end: usize,
+    },
+    Owned(String),
 }
 
 impl Line {
@@ -49,22 +63,32 @@ impl Line {
         text.push(kind);
         text.push('=');
         text.push_str(value);
-        Line { text }
+        Line::owned(text)
+    }
+
+    /// A line whose whole text (`<type>=<value>`) is already written.
+    pub(crate) fn owned(text: String) -> Self {
+        Line {
+            text: LineText::Owned(text),
+        }
     }
 
     /// The line type: `v`, `o`, `s`, `c`, `m`, `a`, ...
     pub fn kind(&self) -> char {
-        char::from(self.text.as_bytes()[0])
+        char::from(self.as_str().as_bytes()[0])
     }
 
     /// Everything after `<type>=`.
     pub fn value(&self) -> &str {
-        &self.text[2..]
+        &self.as_str()[2..]
     }
 
     /// The whole line, `<type>=<value>`.
     pub fn as_str(&self) -> &str {
-        &self.text
+        match &self.text {
+            LineText::Shared { body, start, end } => &body[*start..*end],
+            LineText::Owned(s) => s,
+        }
     }
 
     /// For an `a=` line, the attribute name and its value (after the first
@@ -75,28 +99,51 @@ impl Line {
 
     /// Whether this is an `a=` line with attribute `name`.
     pub fn is_attribute(&self, name: &str) -> bool {
-        self.attribute().is_some_and(|(n, _)| n == name)
+        self.attribute_value(name).is_some()
     }
 
     /// The value of attribute `name` if this is one (`Some("")` for a
     /// property attribute such as `a=sendrecv`).
     fn attribute_value(&self, name: &str) -> Option<&str> {
-        match self.attribute() {
-            Some((n, v)) if n == name => Some(v.unwrap_or("")),
-            _ => None,
+        // The name is compared before any split: lines of other attributes
+        // cost one short comparison (issue 3). A name holding ':' never
+        // matches (the name ends at the first ':').
+        let rest = self.as_str().strip_prefix("a=")?.strip_prefix(name)?;
+        match rest.as_bytes().first() {
+            _ if name.contains(':') => None,
+            None => Some(""),
+            Some(b':') => Some(&rest[1..]),
+            Some(_) => None,
         }
+    }
+}
+
+impl PartialEq for Line {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Line {}
+
+impl fmt::Debug for Line {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Line")
+            .field("text", &self.as_str())
+            .finish()
     }
 }
 
 impl fmt::Display for Line {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
+        f.write_str(self.as_str())
     }
 }
 
 fn split_attribute(value: &str) -> (&str, Option<&str>) {
-    match value.split_once(':') {
-        Some((n, v)) => (n, Some(v)),
+    // Attribute names are short: a plain scan beats a searcher's set-up.
+    match value.bytes().position(|b| b == b':') {
+        Some(i) => (&value[..i], Some(&value[i + 1..])),
         None => (value, None),
     }
 }
@@ -167,32 +214,36 @@ impl SessionDescription {
 
     /// Parses a session description from bytes; each line must be UTF-8.
     pub fn parse_bytes(input: &[u8]) -> Result<Self, SdpError> {
-        let mut raw: Vec<&[u8]> = input.split(|&b| b == b'\n').collect();
-        // Input ending with a line ending leaves an empty last piece.
-        if raw.last().is_some_and(|l| l.is_empty()) {
-            raw.pop();
-        }
-        let raw: Vec<&[u8]> = raw
-            .into_iter()
-            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-            .collect();
-        let content_lines = raw.iter().rposition(|l| !l.is_empty()).map_or(0, |i| i + 1);
-        if content_lines == 0 {
-            return Err(SdpError::Empty);
-        }
-        let trailing_empty_lines = raw.len() - content_lines;
+        // Input ending with a line ending leaves no last line.
+        let input = input.strip_suffix(b"\n").unwrap_or(input);
+        let (content_end, trailing_empty_lines) = content_end(input).ok_or(SdpError::Empty)?;
+        let content = &input[..content_end];
+        // Each line must be UTF-8: the first that is not is refused when
+        // the loop reaches it, so that an earlier line's error comes first
+        // (no multi-byte character spans a line ending).
+        let (text, bad_line) = match std::str::from_utf8(content) {
+            Ok(text) => (text, None),
+            Err(e) => {
+                let valid = &content[..e.valid_up_to()];
+                let line = 1 + valid.iter().filter(|&&b| b == b'\n').count();
+                (std::str::from_utf8(valid).unwrap_or_default(), Some(line))
+            }
+        };
+        // One copy of the text that every parsed line points into.
+        let body: Arc<str> = Arc::from(text);
 
-        let mut session = Vec::new();
+        let mut session = Vec::with_capacity(8);
         let mut origin = None;
         let mut connection = None;
         let mut media: Vec<MediaSection> = Vec::new();
         let mut media_line_numbers = Vec::new();
 
-        for (i, bytes) in raw[..content_lines].iter().enumerate() {
+        for (i, (start, end, cr_or_nul)) in LineScan::new(content).enumerate() {
             let line_no = i + 1;
-            let text =
-                std::str::from_utf8(bytes).map_err(|_| SdpError::NotUtf8 { line: line_no })?;
-            let line = read_line(text, line_no)?;
+            if bad_line == Some(line_no) {
+                return Err(SdpError::NotUtf8 { line: line_no });
+            }
+            let line = read_line(&body, start, end, cr_or_nul, line_no)?;
             if i == 0 {
                 if line.as_str() != "v=0" {
                     return Err(SdpError::BadVersion { line: line_no });
@@ -249,8 +300,10 @@ impl SessionDescription {
                             reason,
                         }
                     })?;
+                    let mut lines = Vec::with_capacity(8);
+                    lines.push(line);
                     media.push(MediaSection {
-                        lines: vec![line],
+                        lines,
                         media: m,
                         connection: None,
                     });
@@ -324,6 +377,12 @@ impl SessionDescription {
         &self.origin
     }
 
+    /// The `o=` line, taken from a description no longer needed (its
+    /// fields are not copied).
+    pub fn into_origin(self) -> Origin {
+        self.origin
+    }
+
     /// The session-level `c=` line (the first, if several).
     pub fn connection(&self) -> Option<&Connection> {
         self.connection.as_ref()
@@ -389,15 +448,18 @@ impl SessionDescription {
     pub fn media_destinations(&self) -> Vec<(MediaIndex, SocketAddr)> {
         (0..self.media.len())
             .map(MediaIndex)
-            .filter_map(|i| {
-                let port = self.media[i.0].media.port;
-                if port == 0 {
-                    return None;
-                }
-                let ip = self.media_connection(i)?.ip()?;
-                Some((i, SocketAddr::new(ip, port)))
-            })
+            .filter_map(|i| Some((i, self.media_destination(i)?)))
             .collect()
+    }
+
+    /// One stream's entry of [`media_destinations`](Self::media_destinations).
+    pub fn media_destination(&self, index: MediaIndex) -> Option<SocketAddr> {
+        let port = self.media.get(index.0)?.media.port;
+        if port == 0 {
+            return None;
+        }
+        let ip = self.media_connection(index)?.ip()?;
+        Some(SocketAddr::new(ip, port))
     }
 
     /// Where to send a stream's RTCP: `a=rtcp` (RFC 3605) when present,
@@ -435,7 +497,7 @@ impl SessionDescription {
     /// Replaces the `o=` line with `origin` (a B2BUA's own origin toward
     /// one side, RFC 3264 section 8).
     pub fn set_origin(&mut self, origin: &Origin) {
-        self.origin.clone_from(origin);
+        self.origin.assign(origin);
         self.rewrite_origin();
     }
 
@@ -447,18 +509,19 @@ impl SessionDescription {
     }
 
     fn rewrite_origin(&mut self) {
-        let text = self.origin.to_string();
         if let Some(l) = self.session.iter_mut().find(|l| l.kind() == 'o') {
-            *l = Line::from_parts('o', &text);
+            let mut text = String::with_capacity(64);
+            text.push_str("o=");
+            self.origin.push_to(&mut text);
+            *l = Line::owned(text);
         }
     }
 
     /// Sets the session-level `c=` to `IN IP4|IP6 <ip>`, rewriting the
     /// existing line or adding one before the `b=`/`t=` lines.
     pub fn set_session_connection(&mut self, ip: IpAddr) {
-        let c = Connection::new(ip);
-        set_connection_line(&mut self.session, &c, "btrzka");
-        self.connection = Some(c);
+        let c = set_ip(&mut self.connection, ip);
+        set_connection_line(&mut self.session, c, "btrzka");
     }
 
     /// Points the whole description at `ip`, as a media relay does: sets
@@ -511,8 +574,110 @@ impl FromStr for SessionDescription {
     }
 }
 
-fn read_line(text: &str, line: usize) -> Result<Line, SdpError> {
-    let b = text.as_bytes();
+/// The pieces of `input` (split at LF, one final CR stripped from each)
+/// up to the last non-empty one: the end of that one, and how many empty
+/// lines follow it. `None` when every line is empty.
+fn content_end(input: &[u8]) -> Option<(usize, usize)> {
+    let mut end = input.len();
+    for (trailing, piece) in input.rsplit(|&b| b == b'\n').enumerate() {
+        if !piece.is_empty() && piece != b"\r" {
+            return Some((end, trailing));
+        }
+        end = end.saturating_sub(piece.len() + 1);
+    }
+    None
+}
+
+/// The line at `body[start..end]`, checked.
+/// The lines of a body, split at LF: each one's start, its end without
+/// a final CR, and whether a CR or NUL is left in it. Eight bytes at a
+/// time (issue 3: a byte at a time was most of the parse).
+struct LineScan<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    done: bool,
+}
+
+impl<'a> LineScan<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        LineScan {
+            bytes,
+            at: 0,
+            done: false,
+        }
+    }
+}
+
+impl Iterator for LineScan<'_> {
+    type Item = (usize, usize, bool);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let start = self.at;
+        let (lf, cr_or_nul) = scan_line(self.bytes, start);
+        if lf >= self.bytes.len() {
+            self.done = true;
+        } else {
+            self.at = lf + 1;
+        }
+        let end = if lf > start && self.bytes[lf - 1] == b'\r' {
+            lf - 1
+        } else {
+            lf
+        };
+        Some((start, end, cr_or_nul.is_some_and(|at| at < end)))
+    }
+}
+
+/// From `from`: the position of the next LF (the length when there is
+/// none), and of the first CR or NUL (which may be after that LF).
+fn scan_line(b: &[u8], from: usize) -> (usize, Option<usize>) {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    // The lowest flagged byte of the result is the first zero byte of `v`
+    // (later flags may be false: only the first is used).
+    let zero_bytes = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let first = |at: usize, flags: u64| at + (flags.trailing_zeros() / 8) as usize;
+    let mut cr_or_nul = None;
+    let mut i = from;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let Ok(chunk) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let v = u64::from_le_bytes(chunk);
+        let lf = zero_bytes(v ^ (ONES * u64::from(b'\n')));
+        let cn = zero_bytes(v ^ (ONES * u64::from(b'\r'))) | zero_bytes(v);
+        if cr_or_nul.is_none() && cn != 0 {
+            cr_or_nul = Some(first(i, cn));
+        }
+        if lf != 0 {
+            return (first(i, lf), cr_or_nul);
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if c == b'\n' {
+            return (i, cr_or_nul);
+        }
+        if cr_or_nul.is_none() && (c == b'\r' || c == 0) {
+            cr_or_nul = Some(i);
+        }
+        i += 1;
+    }
+    (b.len(), cr_or_nul)
+}
+
+/// The line at `body[start..end]`, checked (`cr_or_nul`: it holds one).
+fn read_line(
+    body: &Arc<str>,
+    start: usize,
+    end: usize,
+    cr_or_nul: bool,
+    line: usize,
+) -> Result<Line, SdpError> {
+    let b = body.as_bytes().get(start..end).unwrap_or_default();
     if b.is_empty() {
         return Err(SdpError::BadLine {
             line,
@@ -525,14 +690,18 @@ fn read_line(text: &str, line: usize) -> Result<Line, SdpError> {
             reason: "expected <type>=<value> with a one-letter type",
         });
     }
-    if b.iter().any(|&c| c == b'\r' || c == 0) {
+    if cr_or_nul {
         return Err(SdpError::BadLine {
             line,
             reason: "line holds a CR or NUL",
         });
     }
     Ok(Line {
-        text: text.to_owned(),
+        text: LineText::Shared {
+            body: Arc::clone(body),
+            start,
+            end,
+        },
     })
 }
 
@@ -543,11 +712,26 @@ fn find_direction(lines: &[Line]) -> Option<Direction> {
     })
 }
 
+/// Sets `slot` to `IN IP4|IP6 <ip>`, reusing the buffers of the
+/// connection it holds.
+fn set_ip(slot: &mut Option<Connection>, ip: IpAddr) -> &Connection {
+    match slot {
+        Some(c) => {
+            c.set_ip(ip);
+            c
+        }
+        None => slot.insert(Connection::new(ip)),
+    }
+}
+
 /// Rewrites the first `c=` line of `lines` (removing any further ones) or
 /// inserts one before the first line whose type is in `before`, else at the
 /// end.
 fn set_connection_line(lines: &mut Vec<Line>, c: &Connection, before: &str) {
-    let line = Line::from_parts('c', &c.to_string());
+    let mut text = String::with_capacity(c.text_len() + 2);
+    text.push_str("c=");
+    c.push_to(&mut text);
+    let line = Line::owned(text);
     match lines.iter().position(|l| l.kind() == 'c') {
         Some(first) => {
             lines[first] = line;
@@ -570,6 +754,14 @@ fn set_connection_line(lines: &mut Vec<Line>, c: &Connection, before: &str) {
     }
 }
 
+/// The `m=` line of `media`, written without `core::fmt`.
+fn media_line_text(media: &MediaLine) -> Line {
+    let mut text = String::with_capacity(media.text_len() + 2);
+    text.push_str("m=");
+    media.push_to(&mut text);
+    Line::owned(text)
+}
+
 /// One media section: its `m=` line and the lines after it up to the next
 /// `m=` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -583,7 +775,7 @@ pub struct MediaSection {
 impl MediaSection {
     pub(crate) fn new(media: MediaLine) -> Self {
         MediaSection {
-            lines: vec![Line::from_parts('m', &media.to_string())],
+            lines: vec![media_line_text(&media)],
             media,
             connection: None,
         }
@@ -653,7 +845,7 @@ impl MediaSection {
         self.lines
             .iter()
             .filter_map(|l| l.attribute_value("rtpmap"))
-            .filter(|v| v.split_once(' ').is_some_and(|(pt, _)| pt == payload_type))
+            .filter(|v| split_at_byte(v, b' ').is_some_and(|(pt, _)| pt == payload_type))
             .filter_map(|v| RtpMap::parse(v).ok())
             .next()
     }
@@ -687,7 +879,7 @@ impl MediaSection {
     // ---- mutators ----
 
     fn rewrite_media_line(&mut self) {
-        self.lines[0] = Line::from_parts('m', &self.media.to_string());
+        self.lines[0] = media_line_text(&self.media);
     }
 
     /// Sets the `m=` port (0 disables or rejects the stream).
@@ -750,9 +942,8 @@ impl MediaSection {
     /// Sets the media-level `c=` to `IN IP4|IP6 <ip>`, rewriting the first
     /// one (removing others) or adding one after the `m=` and `i=` lines.
     pub fn set_connection_address(&mut self, ip: IpAddr) {
-        let c = Connection::new(ip);
-        set_connection_line(&mut self.lines, &c, "bka");
-        self.connection = Some(c);
+        let c = set_ip(&mut self.connection, ip);
+        set_connection_line(&mut self.lines, c, "bka");
     }
 
     /// Writes `a=rtcp` in place of the existing one, or removes it with
@@ -798,15 +989,63 @@ impl MediaSection {
         before - self.lines.len()
     }
 
-    /// Rewrites the `a=fmtp` line of `format` with new parameters.
-    pub(crate) fn set_fmtp(&mut self, format: &str, parameters: &str) {
+    /// Rewrites the `a=fmtp` line of the format at `index` in the `m=`
+    /// line with new parameters.
+    pub(crate) fn set_fmtp(&mut self, index: usize, parameters: &str) {
+        let Some(format) = self.media.formats.get(index) else {
+            return;
+        };
         for l in &mut self.lines {
             if let Some(v) = l.attribute_value("fmtp") {
                 if Fmtp::parse(v).is_ok_and(|f| f.format == format) {
-                    *l = Line::from_parts('a', &format!("fmtp:{format} {parameters}"));
+                    let mut text = String::with_capacity(format.len() + parameters.len() + 8);
+                    text.push_str("a=fmtp:");
+                    text.push_str(format);
+                    text.push(' ');
+                    text.push_str(parameters);
+                    *l = Line::owned(text);
                 }
             }
         }
+    }
+
+    /// The checks [`set_formats`](Self::set_formats) makes, for the
+    /// formats whose `keep` entry is true.
+    pub(crate) fn check_kept_formats(&self, keep: &[bool]) -> Result<(), SdpError> {
+        let mut kept = self.media.formats.iter().zip(keep).filter(|(_, &k)| k);
+        if kept.clone().next().is_none() {
+            return Err(SdpError::InvalidValue {
+                reason: "an m= line needs at least one format",
+            });
+        }
+        kept.try_for_each(|(f, _)| check_token(f))
+    }
+
+    /// [`set_formats`](Self::set_formats) with the formats whose `keep`
+    /// entry is true (`keep` has one entry per format, in order): the
+    /// same checks and result, without copying the formats.
+    pub(crate) fn retain_formats(&mut self, keep: &[bool]) -> Result<(), SdpError> {
+        self.check_kept_formats(keep)?;
+        let formats = &self.media.formats;
+        // Removed: listed before, not listed now.
+        let removed = |pt: &str| {
+            let mut listed = formats.iter().zip(keep).filter(|(f, _)| *f == pt);
+            listed.clone().next().is_some() && !listed.any(|(_, &k)| k)
+        };
+        self.lines.retain(|l| match l.attribute() {
+            Some(("rtpmap" | "fmtp" | "rtcp-fb", Some(v))) => {
+                let pt = v.split(' ').next().unwrap_or_default();
+                !removed(pt)
+            }
+            _ => true,
+        });
+        let mut i = 0;
+        self.media.formats.retain(|_| {
+            i += 1;
+            keep.get(i - 1).copied().unwrap_or(true)
+        });
+        self.rewrite_media_line();
+        Ok(())
     }
 
     /// Appends a line known to be valid.

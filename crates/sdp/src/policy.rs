@@ -74,10 +74,17 @@ impl Codec {
     }
 
     fn from_static(payload_type: &str) -> Option<Codec> {
-        Codec::ALL.into_iter().find(|c| {
-            c.static_payload_type()
-                .is_some_and(|pt| pt.to_string() == payload_type)
-        })
+        // The static payload types written as `u8::to_string` writes them.
+        let pt = match payload_type {
+            "0" => 0,
+            "8" => 8,
+            "9" => 9,
+            "18" => 18,
+            _ => return None,
+        };
+        Codec::ALL
+            .into_iter()
+            .find(|c| c.static_payload_type() == Some(pt))
     }
 }
 
@@ -102,14 +109,21 @@ pub enum FormatKind {
 /// (encoding name compared case-insensitively), else by static payload
 /// type (0, 8, 9, 18).
 pub fn classify(section: &MediaSection, format: &str) -> FormatKind {
-    match section.rtpmap(format) {
+    classify_with(section, format).0
+}
+
+/// [`classify`], and the format's rtpmap (read once for both).
+fn classify_with<'a>(section: &'a MediaSection, format: &str) -> (FormatKind, Option<RtpMap<'a>>) {
+    let rtpmap = section.rtpmap(format);
+    let kind = match &rtpmap {
         Some(r) if r.encoding.eq_ignore_ascii_case("telephone-event") => FormatKind::TelephoneEvent,
         Some(r) => Codec::ALL
             .into_iter()
-            .find(|c| c.matches(&r))
+            .find(|c| c.matches(r))
             .map_or(FormatKind::Other, FormatKind::Codec),
         None => Codec::from_static(format).map_or(FormatKind::Other, FormatKind::Codec),
-    }
+    };
+    (kind, rtpmap)
 }
 
 /// The media policy applied to offers and answers.
@@ -320,8 +334,11 @@ enum Plan {
     Disabled,
     Reject(StreamRejection),
     Accept {
-        keep: Vec<String>,
-        narrowed: Vec<(String, String)>,
+        /// Whether each format of the `m=` line is kept, in order.
+        keep: Vec<bool>,
+        /// Telephone-event lists to narrow: the format's position, the
+        /// new list.
+        narrowed: Vec<(usize, String)>,
     },
 }
 
@@ -344,18 +361,19 @@ fn plan_stream(
     if !line.is_rtp() {
         return Plan::Reject(StreamRejection::UnsupportedTransport);
     }
-    let mut keep = Vec::new();
+    let mut keep = Vec::with_capacity(line.formats.len());
     let mut narrowed = Vec::new();
     let mut stream_changes = Vec::new();
     let mut has_codec = false;
-    for format in &line.formats {
-        let kind = classify(m, format);
+    for (index, format) in line.formats.iter().enumerate() {
+        let (kind, rtpmap) = classify_with(m, format);
         if !policy.allows(kind) {
             stream_changes.push(Change::RemovedFormat {
                 media,
                 format: format.clone(),
-                encoding: m.rtpmap(format).map(|r| r.encoding.to_owned()),
+                encoding: rtpmap.map(|r| r.encoding.to_owned()),
             });
+            keep.push(false);
             continue;
         }
         if kind == FormatKind::TelephoneEvent {
@@ -369,13 +387,14 @@ fn plan_stream(
                             format: format.clone(),
                             events: list.clone(),
                         });
-                        narrowed.push((format.clone(), list));
+                        narrowed.push((index, list));
                     }
                     Limited::Empty | Limited::Malformed => {
                         stream_changes.push(Change::RemovedTelephoneEvent {
                             media,
                             format: format.clone(),
                         });
+                        keep.push(false);
                         continue;
                     }
                 }
@@ -383,7 +402,7 @@ fn plan_stream(
         } else {
             has_codec = true;
         }
-        keep.push(format.clone());
+        keep.push(true);
     }
     if !has_codec {
         return Plan::Reject(StreamRejection::NoAllowedCodec);
@@ -440,12 +459,20 @@ pub fn filter_offer(sdp: &mut SessionDescription, policy: &Policy) -> Result<Out
                 changes.push(Change::RejectedStream { media, reason });
             }
             Plan::Accept { keep, narrowed } => {
-                if keep != m.formats() {
-                    // `keep` is never empty: it holds a codec.
-                    m.set_formats(&keep)?;
+                // The fmtp lines are rewritten first, while `narrowed`'s
+                // positions hold: those formats are kept, so removing the
+                // others' lines after it gives the same lines.
+                if keep.contains(&false) {
+                    // Cannot fail (as `set_formats` could not): the kept
+                    // formats hold a codec and are payload type numbers.
+                    // Checked before any line changes all the same.
+                    m.check_kept_formats(&keep)?;
                 }
-                for (format, list) in narrowed {
-                    m.set_fmtp(&format, &list);
+                for (index, list) in narrowed {
+                    m.set_fmtp(index, &list);
+                }
+                if keep.contains(&false) {
+                    m.retain_formats(&keep)?;
                 }
                 outcome.accepted.push(media);
             }
@@ -476,6 +503,19 @@ pub fn filter_answer(sdp: &mut SessionDescription, policy: &Policy) -> Result<Ou
 pub fn prefer_opus(sdp: &mut SessionDescription) {
     for m in sdp.media_mut() {
         if !m.media_line().is_audio() {
+            continue;
+        }
+        // Opus has no static payload type: with no rtpmap naming it, no
+        // format is Opus and nothing moves (issue 3: no classifying).
+        let names_opus = m.attributes().any(|(name, value)| {
+            name == "rtpmap"
+                && value.is_some_and(|v| {
+                    v.as_bytes()
+                        .windows(4)
+                        .any(|w| w.eq_ignore_ascii_case(b"opus"))
+                })
+        });
+        if !names_opus {
             continue;
         }
         let (mut opus, rest): (Vec<String>, Vec<String>) = m

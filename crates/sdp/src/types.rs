@@ -85,10 +85,12 @@ pub struct Connection {
 impl Connection {
     /// A unicast `IN IP4`/`IN IP6` connection to `ip`.
     pub fn new(ip: IpAddr) -> Self {
+        let mut address = String::with_capacity(15);
+        push_ip(&mut address, ip);
         Connection {
             net_type: "IN".to_owned(),
             addr_type: addr_type(ip).to_owned(),
-            address: ip.to_string(),
+            address,
         }
     }
 
@@ -124,6 +126,123 @@ impl fmt::Display for Connection {
     /// Writes the value of the line, without `c=`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {} {}", self.net_type, self.addr_type, self.address)
+    }
+}
+
+/// Appends `n` in decimal, without `core::fmt` (issue 3: the SDP lines a
+/// relay rewrites hold ports, versions and addresses).
+pub(crate) fn push_decimal(out: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
+}
+
+/// Appends `ip` as its `Display` writes it (IPv4 without `core::fmt`).
+pub(crate) fn push_ip(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                push_decimal(out, u64::from(octet));
+            }
+        }
+        IpAddr::V6(v6) => {
+            use fmt::Write;
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
+impl Connection {
+    /// Points this connection at `ip` (`IN IP4|IP6 <ip>`), reusing its
+    /// strings' buffers: equal to `*self = Connection::new(ip)`.
+    pub(crate) fn set_ip(&mut self, ip: IpAddr) {
+        self.net_type.clear();
+        self.net_type.push_str("IN");
+        self.addr_type.clear();
+        self.addr_type.push_str(addr_type(ip));
+        self.address.clear();
+        push_ip(&mut self.address, ip);
+    }
+
+    /// Appends the value of the line (as `Display` writes it).
+    pub(crate) fn push_to(&self, out: &mut String) {
+        out.push_str(&self.net_type);
+        out.push(' ');
+        out.push_str(&self.addr_type);
+        out.push(' ');
+        out.push_str(&self.address);
+    }
+
+    /// The length of the line's value.
+    pub(crate) fn text_len(&self) -> usize {
+        self.net_type.len() + self.addr_type.len() + self.address.len() + 2
+    }
+}
+
+impl Origin {
+    /// Appends the value of the line (as `Display` writes it).
+    pub(crate) fn push_to(&self, out: &mut String) {
+        for field in [&self.username, &self.session_id] {
+            out.push_str(field);
+            out.push(' ');
+        }
+        push_decimal(out, self.session_version);
+        for field in [&self.net_type, &self.addr_type, &self.address] {
+            out.push(' ');
+            out.push_str(field);
+        }
+    }
+
+    /// Takes `other`'s fields, reusing this one's buffers (the derived
+    /// `clone_from` allocates anew).
+    pub(crate) fn assign(&mut self, other: &Origin) {
+        self.username.clone_from(&other.username);
+        self.session_id.clone_from(&other.session_id);
+        self.session_version = other.session_version;
+        self.net_type.clone_from(&other.net_type);
+        self.addr_type.clone_from(&other.addr_type);
+        self.address.clone_from(&other.address);
+    }
+}
+
+impl MediaLine {
+    /// Appends the value of the line (as `Display` writes it).
+    pub(crate) fn push_to(&self, out: &mut String) {
+        out.push_str(&self.media);
+        out.push(' ');
+        push_decimal(out, u64::from(self.port));
+        if let Some(n) = self.port_count {
+            out.push('/');
+            push_decimal(out, u64::from(n));
+        }
+        out.push(' ');
+        out.push_str(&self.proto);
+        for f in &self.formats {
+            out.push(' ');
+            out.push_str(f);
+        }
+    }
+
+    /// An upper bound of the length of the line's value.
+    pub(crate) fn text_len(&self) -> usize {
+        self.media.len()
+            + self.proto.len()
+            + 14
+            + self.formats.iter().map(|f| f.len() + 1).sum::<usize>()
     }
 }
 
@@ -216,6 +335,61 @@ impl fmt::Display for MediaLine {
     }
 }
 
+/// `s` split around the first `byte` (ASCII), which is dropped. SDP
+/// fields are short: a plain scan beats a searcher's set-up (issue 3).
+pub(crate) fn split_at_byte(s: &str, byte: u8) -> Option<(&str, &str)> {
+    let i = s.bytes().position(|b| b == byte)?;
+    Some((&s[..i], &s[i + 1..]))
+}
+
+/// What `str::parse::<u8>` accepts in `0..=127`, digits only (no sign).
+fn is_payload_type(s: &str) -> bool {
+    let mut value = 0u32;
+    for b in s.bytes() {
+        if !b.is_ascii_digit() {
+            return false;
+        }
+        value = (value * 10 + u32::from(b - b'0')).min(1000);
+    }
+    !s.is_empty() && value <= 127
+}
+
+/// The ASCII characters `char::is_whitespace` accepts.
+fn is_ascii_space(b: u8) -> bool {
+    matches!(b, b'\t'..=b'\r' | b' ')
+}
+
+/// `str::trim`, done on bytes when the ends are ASCII.
+fn trim_whitespace(s: &str) -> &str {
+    let b = s.as_bytes();
+    let start = b
+        .iter()
+        .position(|&c| !is_ascii_space(c))
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|&c| !is_ascii_space(c))
+        .map_or(start, |i| i + 1);
+    match (b.get(start), end.checked_sub(1).and_then(|i| b.get(i))) {
+        // A non-ASCII end may be Unicode whitespace.
+        (Some(&c), _) | (_, Some(&c)) if !c.is_ascii() => s.trim(),
+        _ => &s[start..end.max(start)],
+    }
+}
+
+/// Whether `s` holds a character `char::is_whitespace` accepts.
+fn has_whitespace(s: &str) -> bool {
+    for b in s.bytes() {
+        if !b.is_ascii() {
+            return s.contains(char::is_whitespace);
+        }
+        if is_ascii_space(b) {
+            return true;
+        }
+    }
+    false
+}
+
 fn parse_u16(s: &str) -> Option<u16> {
     if s.is_empty() || s.len() > 5 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -241,23 +415,27 @@ pub struct RtpMap<'a> {
 impl<'a> RtpMap<'a> {
     /// Parses the value of an `rtpmap` attribute (after `a=rtpmap:`).
     pub(crate) fn parse(value: &'a str) -> Result<Self, &'static str> {
-        let (pt, rest) = value
-            .split_once(' ')
-            .ok_or("rtpmap: expected '<payload type> <encoding>'")?;
-        if !matches!(pt.parse::<u8>(), Ok(0..=127)) || !pt.bytes().all(|b| b.is_ascii_digit()) {
+        let (pt, rest) =
+            split_at_byte(value, b' ').ok_or("rtpmap: expected '<payload type> <encoding>'")?;
+        if !is_payload_type(pt) {
             return Err("rtpmap: payload type is not a number in 0..=127");
         }
-        let rest = rest.trim();
-        let mut parts = rest.splitn(3, '/');
-        let encoding = parts.next().unwrap_or_default();
-        if encoding.is_empty() || encoding.contains(char::is_whitespace) {
+        let rest = trim_whitespace(rest);
+        let (encoding, after) = match split_at_byte(rest, b'/') {
+            Some((e, a)) => (e, Some(a)),
+            None => (rest, None),
+        };
+        if encoding.is_empty() || has_whitespace(encoding) {
             return Err("rtpmap: bad encoding name");
         }
-        let clock_rate = parts
-            .next()
+        let (clock_rate, parameters) = match after.map(|a| split_at_byte(a, b'/').ok_or(a)) {
+            Some(Ok((c, p))) => (Some(c), Some(p)),
+            Some(Err(c)) => (Some(c), None),
+            None => (None, None),
+        };
+        let clock_rate = clock_rate
             .and_then(|c| c.parse().ok())
             .ok_or("rtpmap: clock rate is not a number")?;
-        let parameters = parts.next();
         Ok(RtpMap {
             payload_type: pt,
             encoding,
@@ -287,10 +465,7 @@ pub struct Fmtp<'a> {
 
 impl<'a> Fmtp<'a> {
     pub(crate) fn parse(value: &'a str) -> Result<Self, &'static str> {
-        let (format, parameters) = match value.split_once(' ') {
-            Some((f, p)) => (f, p),
-            None => (value, ""),
-        };
+        let (format, parameters) = split_at_byte(value, b' ').unwrap_or((value, ""));
         if format.is_empty() {
             return Err("fmtp: missing format");
         }
@@ -361,14 +536,13 @@ impl Direction {
 
     /// The direction named by an attribute, if it is one.
     pub fn from_attribute(name: &str) -> Option<Self> {
-        [
-            Direction::SendRecv,
-            Direction::SendOnly,
-            Direction::RecvOnly,
-            Direction::Inactive,
-        ]
-        .into_iter()
-        .find(|d| d.as_str() == name)
+        match name {
+            "sendrecv" => Some(Direction::SendRecv),
+            "sendonly" => Some(Direction::SendOnly),
+            "recvonly" => Some(Direction::RecvOnly),
+            "inactive" => Some(Direction::Inactive),
+            _ => None,
+        }
     }
 
     /// The direction an answer takes for an offer in this direction

@@ -2,6 +2,7 @@
 //! body with its Content-Length, and RFC 3261 section 8.2.6 responses.
 
 use std::fmt::{Display, Write as _};
+use std::ops::Range;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -12,119 +13,67 @@ use crate::message::{HeaderForm, Message, Request, Response};
 use crate::method::Method;
 use crate::status::StatusCode;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Name {
     Known(HeaderName),
-    /// A name Locus does not know, in [`Fields::text`].
-    Raw(Span),
+    Raw(String),
 }
 
-/// A range of [`Fields::text`].
-#[derive(Debug, Clone, Copy, Default)]
-struct Span {
-    start: u32,
-    end: u32,
-}
-
-impl Span {
-    fn get(self, text: &[u8]) -> &[u8] {
-        &text[self.start as usize..self.end as usize]
-    }
-
-    fn len(self) -> usize {
-        (self.end - self.start) as usize
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Field {
-    name: Name,
-    value: Span,
-    /// Written right after `value` (a To tag added later); usually empty.
-    tail: Span,
-}
-
-/// Header fields and body shared by both builders. Every name and value
-/// is written into the one `text` buffer: a message built from a dozen
-/// headers allocates twice (the field list and the text) instead of once
-/// per header.
-#[derive(Debug, Clone, Default)]
+/// Header fields and body shared by both builders. Every value is in one
+/// buffer (issue 3: a vector per header was a fifth of the allocations of
+/// a call through the B2BUA).
+#[derive(Debug, Clone)]
 struct Fields {
-    fields: Vec<Field>,
-    text: Vec<u8>,
+    /// Each field's name and where its value is in `values`.
+    fields: Vec<(Name, Range<usize>)>,
+    values: Vec<u8>,
     body: Bytes,
     form: HeaderForm,
 }
 
-/// Fields a message usually has, and the bytes of their values: the field
-/// list and text are sized for them up front.
-const USUAL_FIELDS: usize = 16;
-const USUAL_TEXT: usize = 768;
+impl Default for Fields {
+    fn default() -> Self {
+        Fields {
+            fields: Vec::with_capacity(16),
+            values: Vec::with_capacity(1024),
+            body: Bytes::new(),
+            form: HeaderForm::default(),
+        }
+    }
+}
 
 impl Fields {
-    fn new() -> Fields {
-        Fields {
-            fields: Vec::with_capacity(USUAL_FIELDS),
-            text: Vec::with_capacity(USUAL_TEXT),
-            ..Fields::default()
-        }
-    }
-
-    /// Appends `bytes` to the text; their span.
-    fn put(&mut self, bytes: &[u8]) -> Span {
-        let start = self.text.len();
-        self.text.extend_from_slice(bytes);
-        self.span_from(start)
-    }
-
-    fn span_from(&self, start: usize) -> Span {
-        // Messages are far below 4 GiB (transports cap them at 64 KiB).
-        Span {
-            start: start as u32,
-            end: self.text.len() as u32,
-        }
-    }
-
-    fn push(&mut self, name: Name, value: Span) {
-        self.fields.push(Field {
-            name,
-            value,
-            tail: Span::default(),
-        });
-    }
-
     fn push_display(&mut self, name: HeaderName, value: &dyn Display) {
-        let start = self.text.len();
-        let _ = write!(TextWriter(&mut self.text), "{value}");
-        let value = self.span_from(start);
-        self.push(Name::Known(name), value);
+        let start = self.values.len();
+        let _ = write!(VecAdapter(&mut self.values), "{value}");
+        self.fields
+            .push((Name::Known(name), start..self.values.len()));
     }
 
     fn push_raw(&mut self, name: &str, value: &[u8]) {
-        let known = HeaderName::from_bytes(name.as_bytes());
+        let known = known_name(name);
         let n = if known == HeaderName::Other {
-            Name::Raw(self.put(name.as_bytes()))
+            Name::Raw(name.to_owned())
         } else {
             Name::Known(known)
         };
-        let value = self.put(value);
-        self.push(n, value);
+        self.push_value(n, value);
     }
 
-    /// Removes every field named `name`.
-    fn remove(&mut self, name: HeaderName) {
-        self.fields
-            .retain(|f| !matches!(f.name, Name::Known(h) if h == name));
+    fn push_value(&mut self, name: Name, value: &[u8]) {
+        let start = self.values.len();
+        self.values.extend_from_slice(value);
+        self.fields.push((name, start..self.values.len()));
+    }
+
+    fn value(&self, range: &Range<usize>) -> &[u8] {
+        self.values.get(range.clone()).unwrap_or_default()
     }
 
     /// The message: `start_line` (its pieces in order), the fields, the
     /// body, in one buffer sized up front.
     fn render(&self, start_line: &[&[u8]]) -> Bytes {
-        let size: usize = self
-            .fields
-            .iter()
-            .map(|f| f.value.len() + f.tail.len() + 24)
-            .sum();
+        let size: usize = self.fields.iter().map(|(_, v)| v.len() + 24).sum();
         let line_len: usize = start_line.iter().map(|p| p.len()).sum();
         let mut out = BytesMut::with_capacity(line_len + size + 32 + self.body.len());
         for piece in start_line {
@@ -132,15 +81,15 @@ impl Fields {
         }
         out.put_slice(b"\r\n");
         let compact = self.form == HeaderForm::Compact;
-        for f in &self.fields {
-            match f.name {
+        for (name, range) in &self.fields {
+            let value = self.value(range);
+            match name {
                 Name::Known(HeaderName::ContentLength) => continue,
                 Name::Known(h) => out.put_slice(h.wire_name(compact).as_bytes()),
-                Name::Raw(r) => out.put_slice(r.get(&self.text)),
+                Name::Raw(r) => out.put_slice(r.as_bytes()),
             }
             out.put_slice(b": ");
-            out.put_slice(f.value.get(&self.text));
-            out.put_slice(f.tail.get(&self.text));
+            out.put_slice(value);
             out.put_slice(b"\r\n");
         }
         out.put_slice(HeaderName::ContentLength.wire_name(compact).as_bytes());
@@ -157,10 +106,28 @@ impl Fields {
     }
 }
 
-/// `fmt::Write` into the fields' text.
-struct TextWriter<'a>(&'a mut Vec<u8>);
+/// `HeaderName::from_bytes`, with the names the B2BUA writes on every call
+/// matched first as written (issue 3: classifying them was most of
+/// `raw_header`'s cost).
+fn known_name(name: &str) -> HeaderName {
+    match name {
+        "Via" => HeaderName::Via,
+        "To" => HeaderName::To,
+        "From" => HeaderName::From,
+        "Call-ID" => HeaderName::CallId,
+        "Contact" => HeaderName::Contact,
+        "Route" => HeaderName::Route,
+        "CSeq" => HeaderName::CSeq,
+        "User-Agent" => HeaderName::UserAgent,
+        "Server" => HeaderName::Server,
+        "Content-Type" => HeaderName::ContentType,
+        _ => HeaderName::from_bytes(name.as_bytes()),
+    }
+}
 
-impl std::fmt::Write for TextWriter<'_> {
+struct VecAdapter<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for VecAdapter<'_> {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
         self.0.extend_from_slice(s.as_bytes());
         Ok(())
@@ -194,13 +161,15 @@ macro_rules! common_builder_methods {
 
         /// Removes every header of `name`.
         pub fn remove_header(mut self, name: HeaderName) -> Self {
-            self.f.remove(name);
+            self.f
+                .fields
+                .retain(|(n, _)| !matches!(n, Name::Known(h) if *h == name));
             self
         }
 
         /// Sets the body and its Content-Type (Content-Length is computed).
         pub fn body(mut self, content_type: &str, body: impl Into<Bytes>) -> Self {
-            self.f.remove(HeaderName::ContentType);
+            self.f.fields.retain(|(n, _)| !matches!(n, Name::Known(HeaderName::ContentType)));
             self.f
                 .push_raw(HeaderName::ContentType.as_str(), content_type.as_bytes());
             self.f.body = body.into();
@@ -226,10 +195,13 @@ pub struct RequestBuilder {
 impl RequestBuilder {
     /// A request line `METHOD uri SIP/2.0`.
     pub fn new(method: Method, uri: impl Display) -> RequestBuilder {
+        // Sized up front: `to_string` grows from empty (issue 3).
+        let mut text = String::with_capacity(128);
+        let _ = write!(text, "{uri}");
         RequestBuilder {
             method,
-            uri: uri.to_string(),
-            f: Fields::new(),
+            uri: text,
+            f: Fields::default(),
         }
     }
 
@@ -276,15 +248,19 @@ pub struct ResponseBuilder {
 impl ResponseBuilder {
     /// A status line with `reason` (the canonical phrase when `None`).
     pub fn new(status: StatusCode, reason: Option<&str>) -> ResponseBuilder {
-        let reason = reason
-            .unwrap_or(status.canonical_reason())
-            .replace(['\r', '\n'], " ");
+        let reason = reason.unwrap_or(status.canonical_reason());
+        // One exact allocation in the usual case (no line break to blank).
+        let reason = if reason.contains(['\r', '\n']) {
+            reason.replace(['\r', '\n'], " ")
+        } else {
+            reason.to_owned()
+        };
         ResponseBuilder {
             status,
             reason,
             to_index: None,
             to_has_tag: false,
-            f: Fields::new(),
+            f: Fields::default(),
         }
     }
 
@@ -294,10 +270,15 @@ impl ResponseBuilder {
     /// the request's To had none (RFC 3261 section 8.2.6.2).
     pub fn to_tag(mut self, tag: &str) -> Self {
         if let (Some(i), false) = (self.to_index, self.to_has_tag) {
-            let start = self.f.text.len();
-            self.f.text.extend_from_slice(b";tag=");
-            self.f.text.extend_from_slice(tag.as_bytes());
-            self.f.fields[i].tail = self.f.span_from(start);
+            // The value moves to the end of the buffer, tag appended.
+            if let Some((_, range)) = self.f.fields.get_mut(i) {
+                let values = &mut self.f.values;
+                let start = values.len();
+                values.extend_from_within(range.clone());
+                values.extend_from_slice(b";tag=");
+                values.extend_from_slice(tag.as_bytes());
+                *range = start..values.len();
+            }
             self.to_has_tag = true;
         }
         self
@@ -306,8 +287,7 @@ impl ResponseBuilder {
     /// Copies every header of `name` from `req`, raw values in order.
     pub fn copy_from(mut self, req: &Request, name: HeaderName) -> Self {
         for v in req.header(name) {
-            let v = self.f.put(v);
-            self.f.push(Name::Known(name), v);
+            self.f.push_value(Name::Known(name), v);
         }
         self
     }
@@ -340,14 +320,13 @@ impl Response {
         if let Some(to) = req.first(HeaderName::To) {
             b.to_index = Some(b.f.fields.len());
             b.to_has_tag = req.to_tag().is_some();
-            let v = b.f.put(to);
-            b.f.push(Name::Known(HeaderName::To), v);
+            b.f.push_value(Name::Known(HeaderName::To), to);
         }
-        for name in [HeaderName::CallId, HeaderName::CSeq] {
-            if let Some(v) = req.first(name) {
-                let v = b.f.put(v);
-                b.f.push(Name::Known(name), v);
-            }
+        if let Some(v) = req.first(HeaderName::CallId) {
+            b.f.push_value(Name::Known(HeaderName::CallId), v);
+        }
+        if let Some(v) = req.first(HeaderName::CSeq) {
+            b.f.push_value(Name::Known(HeaderName::CSeq), v);
         }
         b
     }
@@ -356,6 +335,30 @@ impl Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_header_names_classify_as_from_bytes_does() {
+        for name in [
+            "Via",
+            "To",
+            "From",
+            "Call-ID",
+            "Contact",
+            "Route",
+            "CSeq",
+            "User-Agent",
+            "Server",
+            "Content-Type",
+            "via",
+            "X-Other",
+        ] {
+            assert_eq!(
+                known_name(name),
+                HeaderName::from_bytes(name.as_bytes()),
+                "{name}"
+            );
+        }
+    }
     use crate::uri::{Host, SipUri, Uri};
     use crate::{NameAddr, Via};
 

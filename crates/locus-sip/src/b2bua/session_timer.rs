@@ -264,23 +264,22 @@ pub(crate) struct CallTimers {
     /// The description Locus last presented on each leg.
     sent_a: Option<(String, Bytes)>,
     sent_b: Option<(String, Bytes)>,
-    /// The description each peer last sent, without its `o=` line.
+    /// The description each peer last sent (a shared handle on the
+    /// message's body, no copy), compared without its `o=` line.
     got_a: Option<Bytes>,
     got_b: Option<Bytes>,
 }
 
-/// A description without its `o=` line: equal means the same media, even
-/// when a peer bumped the version without changing anything (or changed
-/// the media without bumping it, which RFC 3264 section 8 forbids but
-/// some do: any other difference is a change, relayed).
-fn media_of(body: &Bytes) -> Bytes {
-    let mut out = Vec::with_capacity(body.len());
-    for line in body.split_inclusive(|&c| c == b'\n') {
-        if !line.starts_with(b"o=") {
-            out.extend_from_slice(line);
-        }
-    }
-    Bytes::from(out)
+/// Whether two descriptions are the same but for their `o=` lines: the
+/// same media, even when a peer bumped the version without changing
+/// anything (or changed the media without bumping it, which RFC 3264
+/// section 8 forbids but some do: any other difference is a change,
+/// relayed). Line by line, with the line endings as written; nothing is
+/// copied.
+fn same_media(a: &[u8], b: &[u8]) -> bool {
+    let lines =
+        |body| <[u8]>::split_inclusive(body, |&c| c == b'\n').filter(|l| !l.starts_with(b"o="));
+    lines(a).eq(lines(b))
 }
 
 impl CallTimers {
@@ -316,7 +315,7 @@ impl CallTimers {
             *match side {
                 Side::A => &mut self.got_a,
                 Side::B => &mut self.got_b,
-            } = Some(media_of(b));
+            } = Some(b.clone());
         }
     }
 
@@ -329,7 +328,7 @@ impl CallTimers {
             Side::B => self.got_b.as_ref(),
         };
         match body {
-            Some((_, b)) => got.is_some_and(|g| *g == media_of(b)),
+            Some((_, b)) => got.is_some_and(|g| same_media(g, b)),
             None => self.last_sent(side).is_some(),
         }
     }
@@ -401,11 +400,30 @@ impl CallTimers {
         vec![
             (
                 HeaderName::SessionExpires,
-                format!("{};refresher={r}", t.interval.as_secs()),
+                crate::identity::concat(&[
+                    decimal(t.interval.as_secs(), &mut [0; 20]),
+                    ";refresher=",
+                    r,
+                ]),
             ),
             (HeaderName::Supported, "timer".into()),
         ]
     }
+}
+
+/// `n` in decimal, written into `buf` without `core::fmt` (issue 3).
+fn decimal(n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[i..]).unwrap_or("0")
 }
 
 fn other(side: Side) -> Side {
@@ -593,7 +611,7 @@ impl Calls {
         call: &mut Call,
         call_id: u64,
         side: Side,
-        by_tx: &mut HashMap<TransactionId, TxRole>,
+        by_tx: &mut super::Map<TransactionId, TxRole>,
     ) {
         let headers = call.session.headers(side, true);
         let body = call.session.last_sent(side).cloned();

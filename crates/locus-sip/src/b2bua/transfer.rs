@@ -818,7 +818,7 @@ impl Calls {
         call_id: u64,
         side: Side,
         offer: (String, Bytes),
-        by_tx: &mut HashMap<TransactionId, TxRole>,
+        by_tx: &mut super::Map<TransactionId, TxRole>,
     ) {
         let Some((dialog, local, flow, compact)) = side_parts(call, side) else {
             return;
