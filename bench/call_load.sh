@@ -11,11 +11,13 @@
 #
 # A call (bench/sipp/call_uac.xml, SIPp from 127.0.0.2): INVITE with SDP,
 # 100, 200 with SDP, ACK, HOLD_MS of hold, BYE, 200; the far end
-# (bench/sipp/call_uas.xml, SIPp in server mode on 127.0.0.6) answers 200. Four series, each a rate escalation with RATE*SECS calls per
+# (bench/sipp/call_uas.xml, SIPp in server mode on 127.0.0.6) answers 200. Five series, each a rate escalation with RATE*SECS calls per
 # step (bounded in time):
 #
 #   locus         Locus, media off (no RTP sent; the relay still allocates
 #                 its ports for every call, as it does in service)
+#   locus-sig     Locus with [sip.media] relay = false: signalling only,
+#                 the SDP passed after the trunk policy (as Kamailio here)
 #   kamailio      Kamailio, media off (the SDP passes through)
 #   locus+rtp     Locus, media on: both SIPps stream 20 ms PCMU with
 #                 rtp_stream for the whole hold, through Locus's relay
@@ -66,7 +68,7 @@ RELAY_SESSIONS=${RELAY_SESSIONS:-100}
 RELAY_SECS=${RELAY_SECS:-3}
 RELAY_PPS=${RELAY_PPS:-50000}
 RTPENGINE=${RTPENGINE:-/usr/bin/rtpengine}
-SERIES=${SERIES:-"locus kamailio locus+rtp kam+rtpeng"}
+SERIES=${SERIES:-"locus locus-sig kamailio locus+rtp kam+rtpeng"}
 # series NAME: whether NAME is one of SERIES.
 series() { case " $SERIES " in *" $1 "*) return 0 ;; esac; return 1; }
 CARRIER_IP=127.0.0.2
@@ -249,6 +251,17 @@ if series locus; then
     stop_locus
 fi
 
+# Signalling only, as Kamailio is here: the SDP passes (after the trunk
+# policy) and no relay port is allocated.
+if series locus-sig; then
+    sed 's/^\[sip.media\]$/[sip.media]\nrelay = false/' "$work/locus.toml" >"$work/locus-sig.toml"
+    start_locus "$work/locus-sig.toml" "$LOCUS_PORT"
+    start_far "" locus-sig
+    run_steps locus-sig "$LOCUS_PORT" "$locus_pid"
+    stop "$far_pid"
+    stop_locus
+fi
+
 if series kamailio; then
     start_kamailio "$here/kamailio/call.cfg" "$KAM_PORT" -A "FAR_URI=\"sip:$FAR_IP:$FAR_PORT\""
     start_far "" kamailio
@@ -284,6 +297,8 @@ fi
 
 echo
 compare locus kamailio call "at most 0.75"
+echo
+compare locus-sig kamailio call "at most 0.75"
 echo
 compare locus+rtp kam+rtpeng call "at most 0.75"
 if [ -s "$work/relay.pps" ]; then
