@@ -350,6 +350,9 @@ struct Call {
     scheduled: Option<Instant>,
     /// The call's relay session and SDP state, once an SDP crossed.
     media: Option<Anchor>,
+    /// The relay had no session for this emergency call: its SDP passes
+    /// as without a relay, for the whole call.
+    unanchored: bool,
     /// When the RTP-inactivity guard next looks at the relay session.
     media_check: Option<Instant>,
     /// An emergency call's routing state (E4 to E8).
@@ -876,6 +879,7 @@ impl Calls {
             end_deadline,
             scheduled: None,
             media: None,
+            unanchored: false,
             media_check: None,
             emergency: emergency.map(|mut e| {
                 if e.phase == EmergencyPhase::Manager {
@@ -973,7 +977,10 @@ impl Calls {
         if !is_sdp(&ct) {
             return Ok(Some((ct, bytes)));
         }
-        let Some(port) = media.as_deref_mut() else {
+        // Without a relay, or for a call the relay could not take: the
+        // SDP passes after the trunk policy (offers) or as it is.
+        let relay = media.as_deref_mut().filter(|_| !call.unanchored);
+        let Some(port) = relay else {
             if offer {
                 return Self::offer_to_b(&bytes).map(|b| Some((ct, b)));
             }
@@ -997,13 +1004,21 @@ impl Calls {
         }
         let anchor = match call.media.as_mut() {
             Some(a) => a,
-            None => {
-                let legs = port.allocate(call_id).map_err(|e| {
+            None => match port.allocate(call_id) {
+                Ok(legs) => call.media.insert(Anchor::new(legs)),
+                // An emergency call is never refused for want of relay
+                // ports (out of ports or file descriptors): its media
+                // flows end to end instead, for the whole call.
+                Err(e) if call.emergency.is_some() => {
+                    tracing::warn!(call = call_id, error = %e, "emergency call: no media relay session, its media passes end to end");
+                    call.unanchored = true;
+                    return Ok(Some((ct, Bytes::from(sdp.serialize()))));
+                }
+                Err(e) => {
                     tracing::warn!(call = call_id, error = %e, "no media relay session: 503");
-                    503u16
-                })?;
-                call.media.insert(Anchor::new(legs))
-            }
+                    return Err(503);
+                }
+            },
         };
         let to_ip = match from {
             Side::A => call

@@ -623,79 +623,18 @@ fn e8_manager_too_slow_is_cancelled_after_fail_open() {
 
 #[test]
 fn e4_emergency_calls_pass_the_call_limit() {
-    let data = tempfile::tempdir().unwrap();
-    let (manager, gateway, carrier) = (
-        free_addr_on(MANAGER_IP),
-        free_addr_on(GATEWAY_IP),
-        free_addr_on(CARRIER_IP),
-    );
-    let text = config_with(data.path(), manager, gateway, carrier, "")
-        + "\n[sip.calls]\nmax_calls = 1\n\n[sip.timers]\nt1_ms = 50\n";
-    let locus = Locus::start(&text, 1);
-    let sip = locus.addr("udp");
-    register_alice(&locus);
-    // One call holds the only slot: the carrier never answers (Timer B,
-    // 64*T1 = 3.2 s, then 503).
-    let silent = SippServer::start_on(
-        &scenario("emergency_manager_silent.xml"),
-        CARRIER_IP,
-        carrier.port(),
-        &["-m", "1"],
-    );
-    let dir = locus.dir().to_owned();
-    let holder = std::thread::spawn(move || {
-        call(
-            sip,
-            &dir,
-            PHONE_IP,
-            "alice",
-            Some("secret-a"),
-            "+15557770000",
-            Expect::Rejected(503),
-        )
-    });
-    std::thread::sleep(std::time::Duration::from_millis(600));
-    // Another call is refused for the limit...
-    let refused = call(
-        sip,
-        locus.dir(),
-        PHONE_IP,
-        "alice",
-        Some("secret-a"),
-        "+15557770001",
-        Expect::Rejected(503),
+    let c = dial_911_when_full(
+        |text| text + "\n[sip.calls]\nmax_calls = 1\n",
+        "the call limit did not hold",
+        |dir| gateway_scenario(dir, ELIN_302),
     );
     assert!(
-        refused.success,
-        "the call limit did not hold:\n{}",
-        refused.log
-    );
-    // ...but 911 goes through.
-    let m = start_manager("emergency_manager_302.xml", manager.port(), &["-m", "1"]);
-    let gw = start_gateway(
-        &gateway_scenario(locus.dir(), ELIN_302),
-        gateway.port(),
-        &["-m", "1"],
-    );
-    let run = call(
-        sip,
-        locus.dir(),
-        PHONE_IP,
-        "alice",
-        None,
-        "911",
-        Expect::Answered,
-    );
-    assert!(
-        run.success,
+        c.phone.success,
         "911 was refused at the call limit:\n{}",
-        run.log
+        c.phone.log
     );
-    assert!(m.finish().success);
-    assert!(gw.finish().success);
-    let held = holder.join().unwrap();
-    assert!(held.success, "{}", held.log);
-    drop(silent);
+    assert!(c.manager.success);
+    assert!(c.gateway.success);
 }
 
 // ---- E6: the location by value towards the gateway (RFC 6442) ----
@@ -845,4 +784,136 @@ fn e6_e8_e11_published_location_survives_restart_and_goes_out_on_fail_open() {
     let doc = pidf_lo::LocationDoc::parse(loc.pidf.as_bytes()).expect("a PIDF-LO");
     assert_eq!(doc.civic.a3.as_deref(), Some("San Jose"));
     assert_eq!(doc.elin.as_ref().map(|e| e.as_str()), Some(ELIN_PUBLISHED));
+}
+
+/// Non-negotiable 1 (E8's fail-open, for the relay): the relay's only
+/// port pairs are held by a ringing call, so a second ordinary call gets
+/// 503, yet a 911 call goes through the manager to the gateway with its
+/// media passed end to end (the phone's own address in the SDP).
+#[test]
+fn e8_emergency_call_without_relay_ports_passes_media_end_to_end() {
+    let e = ELIN_302.replace('+', r"\+");
+    let c = dial_911_when_full(
+        // Two RTP/RTCP pairs: exactly one call's worth.
+        |text| {
+            text.replace(
+                "relay = false",
+                "relay = true\nport_range = [41100, 41103]\npool_pairs = 0",
+            )
+        },
+        "the relay was not full",
+        |dir| {
+            answer_scenario(
+                dir,
+                "gateway_unanchored.xml",
+                &format!(
+                    r#"<ereg regexp="^INVITE sip:911@" search_in="msg" check_it="true" assign_to="ruri"/>
+      <ereg regexp="&lt;sip:{e}@" search_in="hdr" header="From:" check_it="true" assign_to="from"/>
+      <ereg regexp="c=IN IP4 {PHONE_IP}" search_in="body" check_it="true" assign_to="conn"/>
+      <ereg regexp="m=audio 40000 " search_in="body" check_it="true" assign_to="port"/>"#
+                ),
+                "ruri,from,conn,port",
+            )
+        },
+    );
+    assert!(
+        c.phone.success,
+        "911 was refused without relay ports:\n{}",
+        c.phone.log
+    );
+    assert!(c.manager.success);
+    assert!(
+        c.gateway.success,
+        "the gateway did not get the phone's own media address:\n{}",
+        c.gateway.log
+    );
+}
+
+/// Locus from [`config_with`] edited by `edit` (T1 50 ms), one call of
+/// alice's holding what the test limits and a second one refused with 503
+/// (else the test fails, saying `full`); then alice dials 911, the manager
+/// answers 302 and the gateway answers with the scenario `answer` writes.
+/// The held call must end as it should (503 at Timer B).
+fn dial_911_when_full(
+    edit: impl FnOnce(String) -> String,
+    full: &str,
+    answer: impl FnOnce(&Path) -> std::path::PathBuf,
+) -> Call911 {
+    let data = tempfile::tempdir().unwrap();
+    let (manager, gateway, carrier) = (
+        free_addr_on(MANAGER_IP),
+        free_addr_on(GATEWAY_IP),
+        free_addr_on(CARRIER_IP),
+    );
+    let text = edit(config_with(data.path(), manager, gateway, carrier, ""))
+        + "\n[sip.timers]\nt1_ms = 50\n";
+    let locus = Locus::start(&text, 1);
+    let (held, refused) = hold_one_call(&locus, carrier);
+    assert!(refused.success, "{full}:\n{}", refused.log);
+    let answer = answer(locus.dir());
+    let s = Setup {
+        locus,
+        manager,
+        gateway,
+        carrier,
+    };
+    let c = dial_911_via_manager(&s, "emergency_manager_302.xml", &answer);
+    held.finish();
+    c
+}
+
+/// A call of alice's that holds its resources (a call slot, relay ports)
+/// while the carrier never answers, until Timer B (64*T1) ends it in 503.
+struct HeldCall {
+    phone: std::thread::JoinHandle<SippRun>,
+    _carrier: SippServer,
+}
+
+impl HeldCall {
+    /// Waits for the held call to end as it should (503 at Timer B).
+    fn finish(self) {
+        let run = self.phone.join().unwrap();
+        assert!(run.success, "{}", run.log);
+    }
+}
+
+/// Registers alice, has her place a call the carrier (on `carrier`)
+/// leaves ringing, then a second ordinary call, which should get 503:
+/// (the held call, the second call's run).
+fn hold_one_call(locus: &Locus, carrier: SocketAddr) -> (HeldCall, SippRun) {
+    let sip = locus.addr("udp");
+    register_alice(locus);
+    let silent = SippServer::start_on(
+        &scenario("emergency_manager_silent.xml"),
+        CARRIER_IP,
+        carrier.port(),
+        &["-m", "1"],
+    );
+    let dir = locus.dir().to_owned();
+    let phone = std::thread::spawn(move || {
+        call(
+            sip,
+            &dir,
+            PHONE_IP,
+            "alice",
+            Some("secret-a"),
+            "+15557770000",
+            Expect::Rejected(503),
+        )
+    });
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    let refused = call(
+        sip,
+        locus.dir(),
+        PHONE_IP,
+        "alice",
+        Some("secret-a"),
+        "+15557770001",
+        Expect::Rejected(503),
+    );
+    let held = HeldCall {
+        phone,
+        _carrier: silent,
+    };
+    (held, refused)
 }
