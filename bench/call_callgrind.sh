@@ -25,37 +25,7 @@ FAR_PORT=${FAR_PORT:-15992}
 
 install_missing /usr/bin/sipp:sip-tester /usr/bin/valgrind:valgrind
 [ -n "${LOCUS_BIN:-}" ] || build_locus
-cat >"$work/locus.toml" <<EOT
-[sip]
-listen = ["udp:127.0.0.1:$PORT"]
-
-[[sip.trunks]]
-name = "carrier"
-profile = "voice"
-carrier_addresses = ["127.0.0.2"]
-rate_limit = { per_second = 0, burst = 0 }
-
-[[sip.trunks]]
-name = "far"
-profile = "byoc"
-carrier_addresses = ["127.0.0.6"]
-outbound = ["127.0.0.6:$FAR_PORT"]
-rate_limit = { per_second = 0, burst = 0 }
-
-[[sip.routes.inbound]]
-did = "+15551230000"
-trunks = ["far"]
-
-[sip.calls]
-max_calls = 1000000
-
-[sip.media]
-${CG_MEDIA:-}
-port_range = [20000, 29999]
-
-[log]
-level = "warn"
-EOT
+call_config "$work/locus.toml" "$PORT" "$FAR_PORT" 20000 29999 "${CG_MEDIA:-}"
 
 valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
     "${LOCUS_BIN:-$target/release/locus}" sip --config "$work/locus.toml" >"$work/locus.out" 2>"$work/locus.err" &

@@ -174,38 +174,7 @@ fi
 
 head -c 8000 /dev/zero | tr '\0' '\377' >"$work/silence.ulaw"
 
-cat >"$work/locus.toml" <<EOF
-[sip]
-listen = ["udp:127.0.0.1:$LOCUS_PORT"]
-
-[[sip.trunks]]
-name = "carrier"
-profile = "voice"
-carrier_addresses = ["$CARRIER_IP"]
-# The load comes from one address: no per-source limit (C20) here.
-rate_limit = { per_second = 0, burst = 0 }
-
-[[sip.trunks]]
-name = "far"
-profile = "byoc"
-carrier_addresses = ["$FAR_IP"]
-outbound = ["$FAR_IP:$FAR_PORT"]
-rate_limit = { per_second = 0, burst = 0 }
-
-[[sip.routes.inbound]]
-did = "+15551230000"
-trunks = ["far"]
-
-[sip.calls]
-max_calls = 1000000
-
-[sip.media]
-port_range = [20000, 59999]
-${LOCUS_MEDIA:-}
-
-[log]
-level = "warn"
-EOF
+call_config "$work/locus.toml" "$LOCUS_PORT" "$FAR_PORT" 20000 59999 "${LOCUS_MEDIA:-}"
 
 # start_rtpengine: userspace only (--table=-1), ng and CLI on loopback,
 # sessions gone at delete (--delete-delay=0); sets rtpengine_pid.

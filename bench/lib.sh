@@ -118,6 +118,45 @@ print_context() {
     fi
 }
 
+# call_config FILE PORT FAR_PORT FIRST_MEDIA_PORT LAST_MEDIA_PORT [MEDIA_KEYS]:
+# the Locus configuration of the call benchmarks: a voice carrier trunk for
+# 127.0.0.2 and a byoc trunk to the far end on 127.0.0.6:FAR_PORT (the load
+# comes from one address: no per-source limit, C20), the test DID routed
+# to it, no call limit to speak of, MEDIA_KEYS added to [sip.media].
+call_config() {
+    cat >"$1" <<EOT
+[sip]
+listen = ["udp:127.0.0.1:$2"]
+
+[[sip.trunks]]
+name = "carrier"
+profile = "voice"
+carrier_addresses = ["127.0.0.2"]
+rate_limit = { per_second = 0, burst = 0 }
+
+[[sip.trunks]]
+name = "far"
+profile = "byoc"
+carrier_addresses = ["127.0.0.6"]
+outbound = ["127.0.0.6:$3"]
+rate_limit = { per_second = 0, burst = 0 }
+
+[[sip.routes.inbound]]
+did = "+15551230000"
+trunks = ["far"]
+
+[sip.calls]
+max_calls = 1000000
+
+[sip.media]
+port_range = [$4, $5]
+${6:-}
+
+[log]
+level = "warn"
+EOT
+}
+
 # start_locus CONFIG PORT: starts target/release/locus sip (or LOCUS_BIN,
 # e.g. an older build kept aside for a before/after run) in the
 # background; sets locus_pid.
