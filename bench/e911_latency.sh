@@ -32,55 +32,17 @@
 # is stopped on exit.
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/.." && pwd)
-target=${CARGO_TARGET_DIR:-$root/target}
+BENCH=e911_latency
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 CALLS=${CALLS:-200}
 PHONE_IP=127.0.0.5
 GATEWAY_IP=127.0.0.9
 ELIN=+15551230300
 
-die() { echo "e911_latency: $*" >&2; exit 1; }
 for c in sipp curl python3; do command -v "$c" >/dev/null || die "$c is needed"; done
 
-work=$(mktemp -d /tmp/locus-e911-latency.XXXXXX)
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    if [ -n "${KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# free_udp_port IP: a UDP port free on IP right now.
-free_udp_port() {
-    python3 -c 'import socket,sys; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$1"
-}
-
-# wait_line FILE PREFIX: the rest of the first line of FILE starting with
-# PREFIX, waiting 10 s at most.
-wait_line() {
-    local file=$1 prefix=$2 i line
-    for i in $(seq 100); do
-        line=$(grep -m1 "^$prefix" "$file" 2>/dev/null || true)
-        [ -n "$line" ] && { echo "${line#"$prefix"}"; return 0; }
-        sleep 0.1
-    done
-    return 1
-}
-
-# api METHOD PATH [JSON]: the response body; fails on an HTTP error.
-api() {
-    local args=(-sS --max-time 5 -f -X "$1" "http://$http$2")
-    [ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' -d "$3")
-    curl "${args[@]}"
-}
-id_of() { python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
-
-echo "building locus (release)"
-(cd "$root" && cargo build --release -p locus -q)
+build_locus
 locus=$target/release/locus
 
 # The manager first: locus sip's configuration names its SIP address.

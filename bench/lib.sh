@@ -279,3 +279,31 @@ compare() {
             '{printf "CPU per %s at %d/s, both: %s %.1f us, %s %.1f us, %s/%s %.2f (goal: %s)\n", unit, $1, a, $2, b, $3, a, b, $2 / $3, goal}'
     fi
 }
+
+# free_udp_port IP: a UDP port free on IP right now.
+free_udp_port() {
+    python3 -c 'import socket,sys; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$1"
+}
+
+# wait_line FILE PREFIX [SECS]: the rest of the first line of FILE starting
+# with PREFIX, waiting SECS (default 10) at most.
+wait_line() {
+    local file=$1 prefix=$2 secs=${3:-10} i line
+    for i in $(seq $((secs * 10))); do
+        line=$(grep -m1 "^$prefix" "$file" 2>/dev/null || true)
+        [ -n "$line" ] && { echo "${line#"$prefix"}"; return 0; }
+        sleep 0.1
+    done
+    return 1
+}
+
+# api METHOD PATH [JSON]: the E911 manager's HTTP API at $http; the
+# response body; fails on an HTTP error.
+api() {
+    local args=(-sS --max-time 10 -f -X "$1" "http://$http$2")
+    [ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' -d "$3")
+    curl "${args[@]}"
+}
+
+# id_of: the "id" of the JSON object on standard input.
+id_of() { python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
