@@ -39,8 +39,11 @@
 # (default 50000: both keep up, so neither spends its CPU on a backlog) for
 # RELAY_SECS into RELAY_SESSIONS sessions of Locus's relay (in process) and
 # of rtpengine (sessions made by offer and answer over ng), forwarded
-# packets per CPU-second of each; then Locus's relay alone as fast as the
-# sender can (its capacity per core; goal: at least 300,000).
+# packets per CPU-second of each, and of the floor forwarder (one thread,
+# level-triggered epoll, one recv and one sendto per packet, nothing else:
+# the kernel's own cost, which no relay goes below); then Locus's relay
+# alone as fast as the sender can (its capacity per core; goal: at least
+# 300,000).
 #
 # Locus: target/release/locus (`cargo build --release -p locus`;
 # CARGO_TARGET_DIR is honoured; LOCUS_BIN runs another binary instead, for
@@ -191,15 +194,17 @@ relay_compare() {
     start_rtpengine
     echo "relays alone: $RELAY_SESSIONS sessions, $RELAY_PPS packets/s for ${RELAY_SECS} s each"
     (cd "$root" && MEDIA_BENCH_SECS=$RELAY_SECS MEDIA_BENCH_SESSIONS=$RELAY_SESSIONS MEDIA_BENCH_PPS=$RELAY_PPS \
-        MEDIA_BENCH_RTPENGINE="127.0.0.1:$NG_PORT,$rtpengine_pid" \
-        cargo bench -p media --bench relay -q 2>/dev/null) | grep -E '^(media|locus|rtpengine)' | tee "$work/relay.out"
+        MEDIA_BENCH_RTPENGINE="127.0.0.1:$NG_PORT,$rtpengine_pid" MEDIA_BENCH_FLOOR=1 \
+        cargo bench -p media --bench relay -q 2>/dev/null) | grep -E '^(media|locus|rtpengine|floor)' | tee "$work/relay.out"
     stop "$rtpengine_pid"
     echo "Locus's relay at its capacity: as fast as the sender can, the same sessions"
     (cd "$root" && MEDIA_BENCH_SECS=$RELAY_SECS MEDIA_BENCH_SESSIONS=$RELAY_SESSIONS MEDIA_BENCH_PPS=0 \
         cargo bench -p media --bench relay -q 2>/dev/null) | grep -E '^locus'
     awk '$1 == "locus" { for (i = 1; i < NF; i++) if ($(i + 1) == "pkt/s" && $(i + 2) == "per") l = $i }
          $1 == "rtpengine" { for (i = 1; i < NF; i++) if ($(i + 1) == "pkt/s" && $(i + 2) == "per") r = $i }
-         END { if (l && r) printf "relay packets per CPU-second at the same load: Locus %.0f, rtpengine %.0f, Locus/rtpengine %.2f (goal: 3)\n", l, r, l / r }' "$work/relay.out"
+         $1 == "floor" { for (i = 1; i < NF; i++) if ($(i + 1) == "pkt/s" && $(i + 2) == "per") f = $i }
+         END { if (l && r) printf "relay packets per CPU-second at the same load: Locus %.0f, rtpengine %.0f, Locus/rtpengine %.2f (goal: 3)\n", l, r, l / r
+               if (f && r) printf "the kernel floor (recv + sendto, nothing else): %.0f, floor/rtpengine %.2f, Locus/floor %.2f\n", f, f / r, l / f }' "$work/relay.out"
 }
 
 print_context "RATE*$SECS calls, $HOLD_MS ms hold"

@@ -8,10 +8,9 @@
 //! UDP sockets: IO, which the B2BUA must not do. The B2BUA holds a [`MediaPort`] trait object instead and
 //! calls it synchronously from its entry points. Every method is
 //! non-blocking: the driver's implementation, [`RelayPort`], wraps
-//! [`media::Relay`], whose `allocate_session` binds non-blocking sockets
-//! and spawns the session's task on the current Tokio runtime (the driver
-//! runs the core inside that runtime, so there is always one), and whose
-//! other calls only update a small table under a mutex. Unit tests pass a
+//! [`media::Relay`], whose `allocate_session` takes pooled pairs or binds
+//! non-blocking sockets and hands them to the relay's own I/O threads, and
+//! whose other calls only update a small table under a mutex. Unit tests pass a
 //! fake that records the calls. A trait object was chosen over a command
 //! queue drained by the driver because the B2BUA needs the relay's answer
 //! at once: the ports of a new session go into the SDP it is about to
@@ -215,8 +214,8 @@ impl MediaPort for RelayPort {
                 b_forwarded = b.forwarded,
                 "media session released"
             );
-            // Dropping the session aborts its task; the sockets close and
-            // the ports go back to the relay when the runtime drops it.
+            // Dropping the session hands its pairs back to the relay's I/O
+            // thread, which pools them (or closes them and frees the ports).
             drop(s);
         }
     }
@@ -591,13 +590,11 @@ pub(crate) mod tests {
         port.release(8);
         port.release(8);
         assert_eq!(port.sessions(), 0);
-        // The aborted session tasks drop their sockets when the runtime
-        // next runs them.
-        for _ in 0..100 {
-            if port.relay().ports_in_use() == 0 {
-                break;
-            }
-            tokio::task::yield_now().await;
+        // The relay's I/O thread lets dropped sessions' pairs go at its
+        // next look (a tick of tens of milliseconds at most).
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while port.relay().ports_in_use() != 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
         assert_eq!(port.relay().ports_in_use(), 0, "no port leak");
         // The pairs wait, bound, in the relay's pool; the next call reuses

@@ -135,14 +135,15 @@ impl Server {
             core.set_elin_store(Box::new(store), stored);
         }
         if config.media.relay {
-            // The relay's sessions are spawned on this runtime, the one the
-            // core runs on ([`crate::anchor`] describes the seam).
+            // The relay forwards on its own I/O threads; the core only
+            // allocates, configures and drops sessions ([`crate::anchor`]).
             let m = &config.media;
             let relay = media::Relay::new(media::RelayConfig {
                 bind_ip: m.bind_ip(&config.listen),
                 port_range: m.port_range[0]..=m.port_range[1],
                 inactivity_timeout: Duration::from_secs(m.inactivity_timeout_secs.max(1)),
                 pool_pairs: m.pool_pairs,
+                threads: m.threads,
                 ..media::RelayConfig::default()
             })
             .map_err(StartError::Media)?;

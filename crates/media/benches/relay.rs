@@ -1,8 +1,12 @@
 //! Relay throughput: a sender thread blasts 172-byte RTP packets (12-byte
 //! header, 160 bytes of G.711) over loopback into leg A of one or many
 //! sessions, the relay forwards them out of leg B to a receiver thread, and
-//! the relay thread's own CPU time (from /proc/thread-self/schedstat) gives
-//! packets per CPU-second: the "per core" figure of issue 3.
+//! the relay's CPU time (its I/O thread's, from /proc/self/task/*/schedstat)
+//! gives packets per CPU-second: the "per core" figure of issue 3.
+//!
+//! With `MEDIA_BENCH_FLOOR=1` the same blast also goes through the floor
+//! forwarder (see `start_floor`): the kernel's own cost per relayed packet,
+//! which no relay goes below.
 //!
 //! With `MEDIA_BENCH_RTPENGINE=NG_ADDR,PID` the same blast also goes
 //! through a running rtpengine (sessions made by offer and answer over its
@@ -45,6 +49,22 @@ fn thread_cpu_ns() -> u64 {
         .map_or(0, |(u, s)| (u + s) * 10_000_000)
 }
 
+/// CPU time of this process's threads whose name starts with `prefix`
+/// (Locus's relay forwards on its own I/O threads, `media-relay-N`).
+fn threads_cpu_ns(prefix: &str) -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with(prefix))
+        })
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
 struct Outcome {
     sent: u64,
     /// Packets the relay counted as forwarded (Locus: its leg statistics;
@@ -61,11 +81,13 @@ struct Outcome {
 enum Subject {
     Locus,
     Rtpengine { ng: SocketAddr, pid: u32 },
+    Floor,
 }
 
 /// The relay side of one run, started: where the sender sends, and how to
 /// stop it and read its count and CPU time.
 enum Running {
+    /// Locus's relay, or the floor forwarder: a thread of this process.
     Locus {
         thread: std::thread::JoinHandle<(u64, Duration)>,
         start: Option<tokio::sync::oneshot::Sender<()>>,
@@ -94,6 +116,8 @@ fn start_locus(sessions: usize, a: SocketAddr, b: SocketAddr) -> (Vec<SocketAddr
                 let relay = Relay::new(RelayConfig {
                     bind_ip: "127.0.0.1".parse().unwrap(),
                     port_range: 40000..=50000,
+                    // One thread: the figure is per core.
+                    threads: 1,
                     ..RelayConfig::default()
                 })
                 .unwrap();
@@ -109,9 +133,9 @@ fn start_locus(sessions: usize, a: SocketAddr, b: SocketAddr) -> (Vec<SocketAddr
                     .send(sessions.iter().map(|s| s.leg_a.local_rtp_addr()).collect())
                     .unwrap();
                 start_rx.await.unwrap();
-                let cpu0 = thread_cpu_ns();
+                let cpu0 = threads_cpu_ns("media-relay");
                 stop_rx.await.unwrap();
-                let cpu = thread_cpu_ns() - cpu0;
+                let cpu = threads_cpu_ns("media-relay") - cpu0;
                 let forwarded = sessions
                     .iter()
                     .map(|s| s.stats(Leg::A).forwarded)
@@ -124,6 +148,78 @@ fn start_locus(sessions: usize, a: SocketAddr, b: SocketAddr) -> (Vec<SocketAddr
         })
         .unwrap();
     let targets = addrs_rx.recv().unwrap();
+    (
+        targets,
+        Running::Locus {
+            thread,
+            start: Some(start_tx),
+            stop: stop_tx,
+        },
+    )
+}
+
+/// The floor: the least a user-space relay can do per packet here. One
+/// thread, a level-triggered epoll over one socket per session, and per
+/// packet one `recv` and one `sendto` out of a second socket, as raw
+/// syscalls (rustix): no runtime, no forwarding decision, no counters. What
+/// it spends is the kernel's cost of moving a datagram through a relay on
+/// this machine (on loopback the `sendto` also delivers the datagram to the
+/// receiver's socket), which no relay goes below.
+fn start_floor(sessions: usize, b: SocketAddr) -> (Vec<SocketAddr>, Running) {
+    use rustix::event::epoll;
+    let (start_tx, start_rx) = tokio::sync::oneshot::channel::<()>();
+    let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let ins: Vec<UdpSocket> = (0..sessions)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let outs: Vec<UdpSocket> = (0..sessions)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let targets = ins.iter().map(|s| s.local_addr().unwrap()).collect();
+    let thread = std::thread::Builder::new()
+        .name("relay".into())
+        .spawn(move || {
+            let ep = epoll::create(epoll::CreateFlags::CLOEXEC).unwrap();
+            for (i, s) in ins.iter().enumerate() {
+                s.set_nonblocking(true).unwrap();
+                epoll::add(
+                    &ep,
+                    s,
+                    epoll::EventData::new_u64(i as u64),
+                    epoll::EventFlags::IN,
+                )
+                .unwrap();
+            }
+            let mut events: Vec<epoll::Event> = Vec::with_capacity(256);
+            let mut buf = [0u8; 2048];
+            let mut forwarded = 0u64;
+            start_rx.blocking_recv().unwrap();
+            let cpu0 = thread_cpu_ns();
+            let timeout = rustix::time::Timespec {
+                tv_sec: 0,
+                tv_nsec: 10_000_000,
+            };
+            while stop_rx.try_recv().is_err() {
+                events.clear();
+                let spare = rustix::buffer::spare_capacity(&mut events);
+                epoll::wait(&ep, spare, Some(&timeout)).unwrap();
+                for ev in &events {
+                    let i = ev.data.u64() as usize;
+                    let flags = rustix::net::RecvFlags::empty();
+                    if let Ok((n, _)) = rustix::net::recv(&ins[i], &mut buf[..], flags) {
+                        let sent = rustix::net::sendto(
+                            &outs[i],
+                            &buf[..n],
+                            rustix::net::SendFlags::empty(),
+                            &b,
+                        );
+                        forwarded += u64::from(sent.is_ok());
+                    }
+                }
+            }
+            (forwarded, Duration::from_nanos(thread_cpu_ns() - cpu0))
+        })
+        .unwrap();
     (
         targets,
         Running::Locus {
@@ -274,6 +370,7 @@ fn run(subject: Subject, sessions: usize, secs: u64, pps: u64) -> Outcome {
 
     let (targets, mut running) = match subject {
         Subject::Locus => start_locus(sessions, sender_addr, receiver_addr),
+        Subject::Floor => start_floor(sessions, receiver_addr),
         Subject::Rtpengine { ng, pid } => {
             start_rtpengine(sessions, ng, pid, sender_addr, receiver_addr)
         }
@@ -393,6 +490,9 @@ fn main() {
         .unwrap_or(0);
     // "NG_ADDR,PID" of a running rtpengine: the same blast through it.
     let mut subjects = vec![("locus", Subject::Locus)];
+    if std::env::var_os("MEDIA_BENCH_FLOOR").is_some_and(|v| v != "0") {
+        subjects.push(("floor", Subject::Floor));
+    }
     if let Ok(v) = std::env::var("MEDIA_BENCH_RTPENGINE") {
         let (ng, pid) = v
             .split_once(',')

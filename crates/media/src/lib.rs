@@ -13,8 +13,10 @@
 //! - [`ForwardTable`]: the pure per-session forwarding decision: symmetric
 //!   RTP (C25), destinations from the SDP only (C24, no latching), media
 //!   direction, RFC 4733 pass-through.
-//! - [`Relay`] and [`Session`]: the Tokio edge, four sockets and one task
-//!   per session, counters and the inactivity guard's clock.
+//! - [`Relay`] and [`Session`]: the edge: four sockets per session, the
+//!   pool of bound pairs, counters and the inactivity guard's clock.
+//! - `worker`: the relay's I/O threads (level-triggered epoll, one `recv`
+//!   and one `sendto` per packet).
 //!
 //! It must not parse or write SDP (the `sdp` crate does, and the B2BUA
 //! passes the addresses it read), learn destinations from packet sources,
@@ -42,6 +44,7 @@ mod ports;
 mod relay;
 pub mod rtp;
 pub mod telephone_event;
+mod worker;
 
 pub use forward::{
     Channel, Direction, DropReason, Forward, ForwardTable, Kind, Leg, PayloadTypes, PeerError,
@@ -50,5 +53,5 @@ pub use forward::{
 pub use ports::{PortAllocator, PortRangeError, PortsExhausted, DEFAULT_PORT_RANGE, MIN_PORT};
 pub use relay::{
     LegStats, LocalLeg, Relay, RelayConfig, RelayError, Session, DEFAULT_POOL_PAIRS,
-    DEFAULT_POOL_QUARANTINE,
+    DEFAULT_POOL_QUARANTINE, DEFAULT_RELAY_THREADS,
 };

@@ -34,6 +34,7 @@ async fn c24_out_of_file_descriptors_calls_take_resting_pooled_pairs() {
         pool_pairs: 16,
         // Nothing ends its rest during the test.
         pool_quarantine: Duration::from_secs(3600),
+        ..RelayConfig::default()
     })
     .unwrap();
     let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();

@@ -29,6 +29,7 @@ fn relay_with_pool(range: RangeInclusive<u16>, pool_pairs: usize, quarantine: Du
         inactivity_timeout: Duration::from_secs(60),
         pool_pairs,
         pool_quarantine: quarantine,
+        ..RelayConfig::default()
     })
     .unwrap()
 }
@@ -624,7 +625,15 @@ async fn c24_pooled_pair_still_receiving_rests_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_concurrent_sessions_get_distinct_ports() {
     bounded(async {
-        let relay = relay(32000..=33999);
+        // Two I/O threads: a session's legs may be on different ones (each
+        // receives on its own pairs and sends out of the other's).
+        let relay = Relay::new(RelayConfig {
+            bind_ip: "127.0.0.1".parse().unwrap(),
+            port_range: 32000..=33999,
+            threads: 2,
+            ..RelayConfig::default()
+        })
+        .unwrap();
         let sessions: Vec<Session> = (0..200)
             .map(|_| relay.allocate_session().unwrap())
             .collect();
@@ -680,19 +689,41 @@ async fn exhausted_range_is_an_error_not_a_reused_port() {
     .await
 }
 
+/// The relay runs its own I/O threads: a session made and used with no
+/// async runtime at all forwards, and dropping it gives its ports back.
 #[test]
-fn allocating_outside_a_runtime_is_an_error() {
-    let relay = relay(34100..=34199);
-    assert!(matches!(
-        relay.allocate_session(),
-        Err(RelayError::NoRuntime)
-    ));
-    assert_eq!(relay.ports_in_use(), 0);
+fn sessions_need_no_runtime() {
+    let relay = relay_with_pool(34100..=34199, 0, Duration::ZERO);
+    let session = relay.allocate_session().unwrap();
+    let a = StdUdpSocket::bind("127.0.0.1:0").unwrap();
+    let b = StdUdpSocket::bind("127.0.0.1:0").unwrap();
+    b.set_read_timeout(Some(WAIT)).unwrap();
+    session
+        .set_peer(Leg::A, a.local_addr().unwrap(), None)
+        .unwrap();
+    session
+        .set_peer(Leg::B, b.local_addr().unwrap(), None)
+        .unwrap();
+    a.send_to(&audio(7), session.leg_a.local_rtp_addr())
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    let (n, from) = b.recv_from(&mut buf).expect("forwarded");
+    assert_eq!(
+        (&buf[..n], from),
+        (&audio(7)[..], session.leg_b.local_rtp_addr())
+    );
+    assert_eq!(relay.ports_in_use(), 2);
+    drop(session);
+    let deadline = Instant::now() + WAIT;
+    while relay.ports_in_use() != 0 {
+        assert!(Instant::now() < deadline, "ports not given back");
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// A pair pooled by a session on one runtime serves a session on another
-/// after the first runtime is gone (pooled sockets stay registered with the
-/// runtime that released them; another runtime takes them over).
+/// after the first runtime is gone (the relay's threads, not the runtime,
+/// watch the sockets).
 #[test]
 fn pooled_pair_serves_a_session_on_another_runtime() {
     let relay = relay_with_pool(34200..=34203, 2, Duration::ZERO);
