@@ -144,7 +144,10 @@ after_step() {
     locus+rtp)
         pkts=$(tail -n +$((log_seen + 1)) "$work/locus.err" | grep -o '"[ab]_forwarded":[0-9]*' | awk -F: '{ s += $2 } END { print s + 0 }')
         log_seen=$(wc -l <"$work/locus.err")
-        off=$(awk -v r="$rate" '$1 == r { print $2 }' "$work/locus.rates")
+        off=
+        if [ -e "$work/locus.rates" ]; then
+            off=$(awk -v r="$rate" '$1 == r { print $2 }' "$work/locus.rates")
+        fi
         if [ -n "$off" ]; then
             awk -v p="$pkts" -v cpu="$cpu" -v off="$off" -v ok="$ok" -v rate="$rate" 'BEGIN {
                 m = cpu - off * ok / 1e6
