@@ -159,9 +159,10 @@ fn start_locus(sessions: usize, a: SocketAddr, b: SocketAddr) -> (Vec<SocketAddr
 }
 
 /// The floor: the least a user-space relay can do per packet here. One
-/// thread, a level-triggered epoll over one socket per session, and per
-/// packet one `recv` and one `sendto` out of a second socket, as raw
-/// syscalls (rustix): no runtime, no forwarding decision, no counters. What
+/// thread, a level-triggered epoll over two sockets per session (one each
+/// way, both watched, as a symmetric relay's are), and per packet one
+/// `recv` and one `sendto` out of the other socket, as raw syscalls
+/// (rustix): no runtime, no forwarding decision, no counters. What
 /// it spends is the kernel's cost of moving a datagram through a relay on
 /// this machine (on loopback the `sendto` also delivers the datagram to the
 /// receiver's socket), which no relay goes below.
@@ -190,6 +191,19 @@ fn start_floor(sessions: usize, b: SocketAddr) -> (Vec<SocketAddr>, Running) {
                 )
                 .unwrap();
             }
+            // Symmetric RTP (C25) sends out of the socket that receives from
+            // that peer: the sending sockets are watched too (nothing comes
+            // in on them here, but each send wakes their wait queue, as in
+            // any symmetric relay).
+            for s in &outs {
+                epoll::add(
+                    &ep,
+                    s,
+                    epoll::EventData::new_u64(u64::MAX),
+                    epoll::EventFlags::IN,
+                )
+                .unwrap();
+            }
             let mut events: Vec<epoll::Event> = Vec::with_capacity(256);
             let mut buf = [0u8; 2048];
             let mut forwarded = 0u64;
@@ -205,8 +219,11 @@ fn start_floor(sessions: usize, b: SocketAddr) -> (Vec<SocketAddr>, Running) {
                 epoll::wait(&ep, spare, Some(&timeout)).unwrap();
                 for ev in &events {
                     let i = ev.data.u64() as usize;
+                    let Some(inp) = ins.get(i) else {
+                        continue;
+                    };
                     let flags = rustix::net::RecvFlags::empty();
-                    if let Ok((n, _)) = rustix::net::recv(&ins[i], &mut buf[..], flags) {
+                    if let Ok((n, _)) = rustix::net::recv(inp, &mut buf[..], flags) {
                         let sent = rustix::net::sendto(
                             &outs[i],
                             &buf[..n],
