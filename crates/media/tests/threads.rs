@@ -1,0 +1,85 @@
+//! The relay's I/O threads live exactly as long as the relay and its
+//! sessions (its own test binary: it counts this process's threads).
+
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+use media::{Leg, Relay, RelayConfig};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// This process's threads named `media-relay-N`.
+fn relay_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm"))
+                .is_ok_and(|c| c.starts_with("media-relay-"))
+        })
+        .count()
+}
+
+fn wait_for_threads(n: usize) {
+    let deadline = Instant::now() + WAIT;
+    while relay_threads() != n {
+        assert!(
+            Instant::now() < deadline,
+            "{} relay threads, expected {n}",
+            relay_threads()
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn threads_end_with_the_relay_and_its_last_session() {
+    assert_eq!(relay_threads(), 0);
+    let relay = Relay::new(RelayConfig {
+        bind_ip: "127.0.0.1".parse().unwrap(),
+        port_range: 36000..=36099,
+        threads: 3,
+        ..RelayConfig::default()
+    })
+    .unwrap();
+    wait_for_threads(3);
+
+    // A session outlives the relay handle and still forwards.
+    let session = relay.allocate_session().unwrap();
+    drop(relay);
+    let (a, b) = (
+        UdpSocket::bind("127.0.0.1:0").unwrap(),
+        UdpSocket::bind("127.0.0.1:0").unwrap(),
+    );
+    b.set_read_timeout(Some(WAIT)).unwrap();
+    session
+        .set_peer(Leg::A, a.local_addr().unwrap(), None)
+        .unwrap();
+    session
+        .set_peer(Leg::B, b.local_addr().unwrap(), None)
+        .unwrap();
+    let packet = b"\x80\x00\x00\x01\x00\x00\x00\xa0\x11\x22\x33\x44payload";
+    a.send_to(packet, session.leg_a.local_rtp_addr()).unwrap();
+    let mut buf = [0u8; 64];
+    let n = b
+        .recv(&mut buf)
+        .expect("forwarded after the relay handle is gone");
+    assert_eq!(&buf[..n], packet);
+    assert_eq!(relay_threads(), 3);
+
+    // The last session gone, the threads end and the ports are free.
+    let ports: Vec<_> = [Leg::A, Leg::B]
+        .iter()
+        .flat_map(|&l| {
+            [
+                session.leg(l).local_rtp_addr(),
+                session.leg(l).local_rtcp_addr(),
+            ]
+        })
+        .collect();
+    drop(session);
+    wait_for_threads(0);
+    for p in ports {
+        UdpSocket::bind(p).unwrap_or_else(|e| panic!("{p} still bound: {e}"));
+    }
+}
