@@ -258,21 +258,25 @@ fn parse_start_line(buf: &[u8], line: Span) -> Result<StartLine, ParseError> {
         .position(|&c| c == b' ')
         .ok_or(ParseError::MalformedStartLine("missing Request-URI"))?;
     let method = Method::from_bytes(&l[..sp1])?;
-    // Usually the line ends with " SIP/2.0", which has no other space.
+    // Usually the line ends with " SIP/2.0", which has no other space and
+    // is the version `check_version` accepts: then nothing more to check.
     let sp2 = match l.len().checked_sub(8) {
         Some(sp) if sp > sp1 && l[sp] == b' ' && l[sp + 1..].eq_ignore_ascii_case(b"SIP/2.0") => sp,
-        _ => memchr::memrchr(b' ', l).unwrap_or(sp1),
+        _ => {
+            let sp2 = memchr::memrchr(b' ', l).unwrap_or(sp1);
+            if sp2 == sp1 {
+                return Err(ParseError::MalformedStartLine("missing SIP version"));
+            }
+            let version = &l[sp2 + 1..];
+            if version.is_empty() {
+                return Err(ParseError::MalformedStartLine(
+                    "trailing space after SIP version",
+                ));
+            }
+            check_version(version)?;
+            sp2
+        }
     };
-    if sp2 == sp1 {
-        return Err(ParseError::MalformedStartLine("missing SIP version"));
-    }
-    let version = &l[sp2 + 1..];
-    if version.is_empty() {
-        return Err(ParseError::MalformedStartLine(
-            "trailing space after SIP version",
-        ));
-    }
-    check_version(version)?;
     let uri = &l[sp1 + 1..sp2];
     let uri_scan = scan::sip_uri(uri);
     if uri_scan.is_some() {

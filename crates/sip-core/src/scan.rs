@@ -414,14 +414,24 @@ pub(crate) fn via(b: &[u8]) -> Option<ViaScan> {
 impl ViaScan {
     /// The Via, borrowing from `s` (the scanned text).
     pub(crate) fn build(self, s: &str) -> Via<'_> {
-        Via {
-            protocol_name: Cow::Borrowed(self.protocol_name.str(s)),
-            protocol_version: Cow::Borrowed(self.protocol_version.str(s)),
-            transport: Cow::Borrowed(self.transport.str(s)),
-            host: self.host.build(s),
-            port: self.port,
-            params: Cow::Borrowed(self.params.str(s)),
-        }
+        let params = self.params.str(s);
+        // The branch is the hint `Via::branch` can use when it starts the
+        // parameters (`leading_branch` read it there).
+        let hint = self
+            .branch
+            .filter(|b| b.start == self.params.start + 8)
+            .map(|b| b.str(s));
+        Via::scanned(
+            [
+                self.protocol_name.str(s),
+                self.protocol_version.str(s),
+                self.transport.str(s),
+            ],
+            self.host.build(s),
+            self.port,
+            params,
+            hint,
+        )
     }
 }
 
