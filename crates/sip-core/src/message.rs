@@ -478,20 +478,23 @@ fn usual_line(b: &[u8], pos: usize) -> Option<(FieldSpan, usize)> {
     // The value trimmed of LWS, as `trim` (indexing within `line` lets the
     // compiler drop the bounds checks).
     let line = &b[..nl];
-    // Usually one SP before the value and CR after it: peeled off first.
+    // Usually one SP before the value and CR after it, and the bytes next
+    // to them are not LWS: two compares each way. Else the loops of `trim`.
     let mut start = colon + 1;
-    if line.get(start) == Some(&b' ') {
-        start += 1;
-    }
-    while start < line.len() && is_lws(line[start]) {
-        start += 1;
-    }
     let mut end = line.len();
-    if end > start && line[end - 1] == b'\r' {
-        end -= 1;
-    }
-    while end > start && is_lws(line[end - 1]) {
-        end -= 1;
+    match line.get(start..) {
+        Some([b' ', c, .., d, b'\r']) if !is_lws(*c) && !is_lws(*d) => {
+            start += 1;
+            end -= 1;
+        }
+        _ => {
+            while start < line.len() && is_lws(line[start]) {
+                start += 1;
+            }
+            while end > start && is_lws(line[end - 1]) {
+                end -= 1;
+            }
+        }
     }
     let field = FieldSpan {
         name,

@@ -70,7 +70,7 @@ const DIGIT: Class = class(false, b"0123456789");
 const WORD: Class = class(true, b"-.!%*_+`'~()<>:\\\"/[]?{}");
 
 /// End of the run of `class` bytes starting at `i`.
-#[inline]
+#[inline(always)]
 fn run(b: &[u8], mut i: usize, class: &Class) -> usize {
     // Eight bytes per step while eight remain: no bounds check per byte
     // (runs here are mostly 5 to 40 bytes long).
