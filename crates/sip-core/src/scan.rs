@@ -183,7 +183,7 @@ fn host(b: &[u8], i: usize) -> Option<(HostScan, usize)> {
 /// at most 15 bytes, so it is read from a 16-byte window (zero-padded at
 /// the end of `b`: a zero is neither a digit nor a dot, so reading stops
 /// there as at the end) without a bounds check per byte.
-#[inline]
+#[inline(always)]
 fn ipv4(b: &[u8], i: usize) -> Option<(Ipv4Addr, usize)> {
     let s = b.get(i..)?;
     let (addr, len) = match s.first_chunk::<16>() {
