@@ -375,6 +375,9 @@ pub(crate) fn tag_param(b: &[u8], i: usize) -> Option<Option<Span>> {
 /// The parts of one Via value.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ViaScan {
+    /// Whether the value starts `SIP/2.0/` (then the name and version
+    /// are built from constants, without slicing the text).
+    sip20: bool,
     protocol_name: Span,
     protocol_version: Span,
     transport: Span,
@@ -392,7 +395,8 @@ pub(crate) fn via(b: &[u8]) -> Option<ViaScan> {
         (end > start && b.get(end) == Some(&sep)).then_some(end)
     };
     // Nearly always `SIP/2.0/`: two tokens and their slashes at once.
-    let (name_end, version_end) = if b.starts_with(b"SIP/2.0/") {
+    let sip20 = b.starts_with(b"SIP/2.0/");
+    let (name_end, version_end) = if sip20 {
         (3, 7)
     } else {
         let name_end = token_then(0, b'/')?;
@@ -421,6 +425,7 @@ pub(crate) fn via(b: &[u8]) -> Option<ViaScan> {
         None => params::<false>(b, i, b"branch")?,
     };
     Some(ViaScan {
+        sip20,
         protocol_name: Span::new(0, name_end),
         protocol_version: Span::new(name_end + 1, version_end),
         transport: Span::new(version_end + 1, transport_end),
@@ -441,12 +446,13 @@ impl ViaScan {
             .branch
             .filter(|b| b.start == self.params.start + 8)
             .map(|b| b.str(s));
+        let (name, version) = if self.sip20 {
+            ("SIP", "2.0")
+        } else {
+            (self.protocol_name.str(s), self.protocol_version.str(s))
+        };
         Via::scanned(
-            [
-                self.protocol_name.str(s),
-                self.protocol_version.str(s),
-                self.transport.str(s),
-            ],
+            [name, version, self.transport.str(s)],
             self.host.build(s),
             self.port,
             params,
