@@ -70,33 +70,44 @@ const WORD: Class = class(true, b"-.!%*_+`'~()<>:\\\"/[]?{}");
 
 /// End of the run of `class` bytes starting at `i`.
 #[inline(always)]
-fn run(b: &[u8], mut i: usize, class: &Class) -> usize {
+fn run(b: &[u8], i: usize, class: &Class) -> usize {
+    let Some(rest) = b.get(i..) else {
+        return i;
+    };
     // Eight bytes per step while eight remain: no bounds check per byte
-    // (runs here are mostly 5 to 40 bytes long).
-    while let Some(chunk) = b.get(i..).and_then(|r| r.first_chunk::<8>()) {
+    // (runs here are mostly 5 to 40 bytes long), and whole arrays, so a
+    // step costs one compare of its own.
+    let (chunks, tail) = rest.as_chunks::<8>();
+    let mut done = i;
+    for chunk in chunks {
         for (j, &c) in chunk.iter().enumerate() {
             if !class[usize::from(c)] {
-                return i + j;
+                return done + j;
             }
         }
-        i += 8;
+        done += 8;
     }
     // Fewer than eight left: the last eight bytes of `b`, shifted so the
-    // ones from `i` come first and zeros follow them. A zero is in no
+    // ones from `done` come first and zeros follow them. A zero is in no
     // class, so it ends the run at the end of `b`, and the eight lookups
     // need no bounds checks (a byte loop with them costs twice as much).
-    if let (Some(last), Some(left @ 1..8)) = (b.last_chunk::<8>(), b.len().checked_sub(i)) {
-        let rest = (u64::from_le_bytes(*last) >> (8 * (8 - left))).to_le_bytes();
-        for (j, &c) in rest.iter().enumerate() {
-            if !class[usize::from(c)] {
-                return i + j;
+    match b.last_chunk::<8>() {
+        Some(last) if !tail.is_empty() => {
+            let rest = (u64::from_le_bytes(*last) >> (8 * (8 - tail.len()))).to_le_bytes();
+            for (j, &c) in rest.iter().enumerate() {
+                if !class[usize::from(c)] {
+                    return done + j;
+                }
             }
+            done + tail.len()
+        }
+        _ => {
+            done + tail
+                .iter()
+                .position(|&c| !class[usize::from(c)])
+                .unwrap_or(tail.len())
         }
     }
-    while i < b.len() && class[usize::from(b[i])] {
-        i += 1;
-    }
-    i
 }
 
 impl Span {
