@@ -225,9 +225,16 @@ fn parse_start_line(buf: &[u8], line: Span) -> Result<StartLine, ParseError> {
     let l = line.get(buf);
     let base = line.start as usize;
     if l.len() >= 4 && l[..4].eq_ignore_ascii_case(b"SIP/") {
-        let sp =
-            memchr::memchr(b' ', l).ok_or(ParseError::MalformedStartLine("missing status code"))?;
-        check_version(&l[..sp])?;
+        // Usually `SIP/2.0 `: the version `check_version` accepts, and the
+        // first space, known without a search.
+        let sp = if l.len() >= 8 && l[4..8] == *b"2.0 " {
+            7
+        } else {
+            let sp = memchr::memchr(b' ', l)
+                .ok_or(ParseError::MalformedStartLine("missing status code"))?;
+            check_version(&l[..sp])?;
+            sp
+        };
         let rest = &l[sp + 1..];
         let code_len = rest.iter().position(|b| *b == b' ').unwrap_or(rest.len());
         let code = &rest[..code_len];
