@@ -1076,7 +1076,7 @@ impl Headers {
     #[inline]
     pub fn top_via(&self) -> Option<Via<'_>> {
         let s = self.hot_str(self.hot.top_via)?;
-        match self.hot.via_scan {
+        match &self.hot.via_scan {
             Some(via) => Some(via.build(s)),
             None => Via::parse(s).ok(),
         }

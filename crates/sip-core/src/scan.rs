@@ -453,7 +453,7 @@ pub(crate) fn via(b: &[u8]) -> Option<ViaScan> {
 
 impl ViaScan {
     /// The Via, borrowing from `s` (the scanned text).
-    pub(crate) fn build(self, s: &str) -> Via<'_> {
+    pub(crate) fn build<'s>(&self, s: &'s str) -> Via<'s> {
         let params = self.params.str(s);
         // The branch is the hint `Via::branch` can use when it starts the
         // parameters (`leading_branch` read it there).
