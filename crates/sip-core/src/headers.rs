@@ -278,6 +278,7 @@ pub struct CSeq {
 
 impl CSeq {
     /// Parses `1*DIGIT LWS Method`.
+    #[inline]
     pub fn parse(s: &[u8]) -> Result<CSeq, ParseError> {
         let bad = |r| malformed(HeaderName::CSeq, r);
         let s = crate::text::trim_lws(s);

@@ -131,6 +131,7 @@ impl Span {
 }
 
 /// End of the run of RFC 3261 `word` characters from `i`.
+#[inline]
 pub(crate) fn word_run(b: &[u8], i: usize) -> usize {
     run(b, i, &WORD)
 }
@@ -310,7 +311,7 @@ fn param_at(b: &[u8], i: usize, uri: bool) -> Option<SimpleParam> {
 /// The value of a `;branch=value` at the start of `b` in the simple form
 /// (what [`simple_param`] reads there when the name is `branch`), the
 /// name compared as one word: `| 0x20` lower-cases the six letters only.
-#[inline]
+#[inline(always)]
 pub(crate) fn leading_branch(b: &[u8]) -> Option<Span> {
     const WANT: u64 = u64::from_le_bytes(*b";branch=");
     const CASE: u64 = u64::from_le_bytes([0, 0x20, 0x20, 0x20, 0x20, 0x20, 0x20, 0]);
