@@ -537,7 +537,11 @@ fn read_fields(
             continue;
         }
         // Any other line: the empty line, a fold, an error, a name followed
-        // by SP, no line end...
+        // by SP, no line end... The empty line is usually CRLF: no search
+        // for its LF (it would read on into the body).
+        if b.get(pos..pos + 2) == Some(b"\r\n") {
+            break Some(pos + 2);
+        }
         let Some(nl) = find_lf(&b[pos..]).map(|n| pos + n) else {
             break None;
         };
