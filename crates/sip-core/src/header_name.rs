@@ -342,6 +342,41 @@ const COLON_WORDS: [ColonWords; HeaderName::ALL.len() + 1] = {
     t
 };
 
+/// A [`BY_HASH`] slot with what [`HeaderName::at_line_start`] needs of it
+/// (its name and [`ColonWords`]), so a line's hash leads to them in one
+/// step (no index to follow, no bound to check).
+struct Slot {
+    words: ColonWords,
+    name: HeaderName,
+}
+
+/// [`BY_HASH`] with each slot's [`Slot`]; an empty one matches nothing.
+const SLOTS: [Slot; 256] = {
+    const NONE: Slot = Slot {
+        words: ColonWords {
+            lower: [u64::MAX; 3],
+            case: [0; 3],
+        },
+        name: HeaderName::Other,
+    };
+    let mut t = [NONE; 256];
+    let mut h = 0;
+    while h < 256 {
+        let id = BY_HASH[h] as usize;
+        if id < HeaderName::ALL.len() {
+            t[h] = Slot {
+                words: ColonWords {
+                    lower: COLON_WORDS[id].lower,
+                    case: COLON_WORDS[id].case,
+                },
+                name: HeaderName::ALL[id],
+            };
+        }
+        h += 1;
+    }
+    t
+};
+
 /// The little-endian word of the 8 bytes at `pos`, if there are 8.
 #[inline]
 fn word_at(b: &[u8], pos: usize) -> Option<u64> {
@@ -361,12 +396,12 @@ fn through(n: usize) -> u64 {
     u64::MAX >> (56 - 8 * n)
 }
 
-/// The named variant `id` (a [`BY_HASH`] slot) when `diff`, the line
-/// against its [`COLON_WORDS`], is zero; else `Other`.
+/// The slot's name when `diff`, the line against its words, is zero;
+/// else `Other`.
 #[inline]
-fn known(id: u8, diff: u64) -> HeaderName {
-    if diff == 0 && usize::from(id) < HeaderName::ALL.len() {
-        HeaderName::ALL[usize::from(id)]
+fn known(slot: &Slot, diff: u64) -> HeaderName {
+    if diff == 0 {
+        slot.name
     } else {
         HeaderName::Other
     }
@@ -644,10 +679,10 @@ impl HeaderName {
                 }
                 2 => HeaderName::Other,
                 _ => {
-                    let id = BY_HASH[name_hash3(w0, (w0 >> (8 * len - 8)) as u8, len)];
-                    let want = &COLON_WORDS[usize::from(id)];
+                    let slot = &SLOTS[name_hash3(w0, (w0 >> (8 * len - 8)) as u8, len)];
+                    let want = &slot.words;
                     let diff = ((w0 | want.case[0]) ^ want.lower[0]) & through(len);
-                    known(id, diff)
+                    known(slot, diff)
                 }
             };
             (name, len)
@@ -664,8 +699,8 @@ impl HeaderName {
                 return None;
             }
             let len = 8 * k + c.trailing_zeros() as usize / 8;
-            let id = BY_HASH[name_hash3(w0, b[pos + len - 1], len)];
-            let want = &COLON_WORDS[usize::from(id)];
+            let slot = &SLOTS[name_hash3(w0, b[pos + len - 1], len)];
+            let want = &slot.words;
             let d0 = (w0 | want.case[0]) ^ want.lower[0];
             let d1 = (w1 | want.case[1]) ^ want.lower[1];
             let diff = if k == 1 {
@@ -673,7 +708,7 @@ impl HeaderName {
             } else {
                 d0 | d1 | (((w2 | want.case[2]) ^ want.lower[2]) & through(len - 16))
             };
-            (known(id, diff), len)
+            (known(slot, diff), len)
         };
         if name != HeaderName::Other {
             // The spelling of a known name is a token, so nothing else is

@@ -22,7 +22,7 @@ fn token_run(s: &str) -> (&str, &str) {
 }
 
 /// One Via value (RFC 3261 section 20.42).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Via<'a> {
     /// Protocol name, normally `SIP`.
     pub protocol_name: Cow<'a, str>,
@@ -36,7 +36,25 @@ pub struct Via<'a> {
     pub port: Option<u16>,
     /// The via-params, raw: empty or `;name[=value]...` (may hold LWS).
     pub params: Cow<'a, str>,
+    /// The branch value the scanner of common shapes read at the start of
+    /// `params` (after `;branch=`), so [`Via::branch`] need not read it
+    /// again. Used only while `params` is still the text it was read from
+    /// (see [`Via::branch`]); not part of the value (equality ignores it).
+    branch_hint: Option<&'a str>,
 }
+
+impl PartialEq for Via<'_> {
+    fn eq(&self, o: &Via<'_>) -> bool {
+        self.protocol_name == o.protocol_name
+            && self.protocol_version == o.protocol_version
+            && self.transport == o.transport
+            && self.host == o.host
+            && self.port == o.port
+            && self.params == o.params
+    }
+}
+
+impl Eq for Via<'_> {}
 
 impl<'a> Via<'a> {
     /// A `SIP/2.0/<transport>` Via with a branch parameter.
@@ -48,6 +66,7 @@ impl<'a> Via<'a> {
             host,
             port,
             params: Cow::Owned(format!(";branch={branch}")),
+            branch_hint: None,
         }
     }
 
@@ -121,6 +140,7 @@ impl<'a> Via<'a> {
             host,
             port,
             params: Cow::Borrowed(rest),
+            branch_hint: None,
         })
     }
 
@@ -137,6 +157,16 @@ impl<'a> Via<'a> {
     /// The `branch` parameter.
     #[inline]
     pub fn branch(&self) -> Option<&str> {
+        // Read while scanning: the hint is the run of value characters
+        // after the `;branch=` at the address `params` starts at. While
+        // `params` borrows text from that same address and reaches the
+        // hint's end, those bytes are the scanned ones (the hint borrows
+        // them too), so reading them again would give the hint.
+        if let (Some(h), Cow::Borrowed(p)) = (self.branch_hint, &self.params) {
+            if p.as_ptr().wrapping_add(8) == h.as_ptr() && p.len() >= 8 + h.len() {
+                return Some(h);
+            }
+        }
         // Usually the first parameter, in the simple form: read it at once
         // (what `Params::get` would find first).
         if let Some(v) = crate::scan::leading_branch(self.params.as_bytes()) {
@@ -198,6 +228,27 @@ impl<'a> Via<'a> {
             host: self.host.into_owned(),
             port: self.port,
             params: Cow::Owned(self.params.into_owned()),
+            branch_hint: None,
+        }
+    }
+
+    /// A Via from the parts the scanner read; `branch` is the value of a
+    /// `;branch=` that starts `params` (see `branch_hint`).
+    pub(crate) fn scanned(
+        protocol: [&'a str; 3],
+        host: Host<'a>,
+        port: Option<u16>,
+        params: &'a str,
+        branch: Option<&'a str>,
+    ) -> Via<'a> {
+        Via {
+            protocol_name: Cow::Borrowed(protocol[0]),
+            protocol_version: Cow::Borrowed(protocol[1]),
+            transport: Cow::Borrowed(protocol[2]),
+            host,
+            port,
+            params: Cow::Borrowed(params),
+            branch_hint: branch,
         }
     }
 }
@@ -227,20 +278,27 @@ pub struct CSeq {
 
 impl CSeq {
     /// Parses `1*DIGIT LWS Method`.
+    #[inline]
     pub fn parse(s: &[u8]) -> Result<CSeq, ParseError> {
         let bad = |r| malformed(HeaderName::CSeq, r);
         let s = crate::text::trim_lws(s);
         // Usually `1*9DIGIT SP Method` with no other LWS: read at once,
         // as the general steps below would (nine digits cannot overflow).
-        let digits = s.iter().take(10).take_while(|b| b.is_ascii_digit()).count();
-        if (1..10).contains(&digits) && s.get(digits) == Some(&b' ') {
-            let m = &s[digits + 1..];
-            if m.first().is_some_and(|b| !is_lws(*b)) {
-                let seq = s[..digits]
-                    .iter()
-                    .fold(0, |n, d| n * 10 + u32::from(d - b'0'));
-                let method = Method::from_bytes(m).map_err(|_| bad("bad method"))?;
-                return Ok(CSeq { seq, method });
+        // The digits are counted and added up in one loop.
+        let (mut digits, mut seq) = (0, 0u32);
+        while let Some(d) = s.get(digits).map(|c| c.wrapping_sub(b'0')) {
+            if d > 9 || digits == 9 {
+                break;
+            }
+            seq = seq * 10 + u32::from(d);
+            digits += 1;
+        }
+        if digits > 0 {
+            if let Some((b' ', m)) = s[digits..].split_first() {
+                if m.first().is_some_and(|b| !is_lws(*b)) {
+                    let method = Method::from_bytes(m).map_err(|_| bad("bad method"))?;
+                    return Ok(CSeq { seq, method });
+                }
             }
         }
         CSeq::parse_general(s)
@@ -546,6 +604,28 @@ mod tests {
             Via::parse("SIP/2.0/UDP").unwrap_err().to_string(),
             "malformed Via header: missing sent-by"
         );
+    }
+
+    #[test]
+    fn branch_hint_follows_the_params() {
+        let text = "SIP/2.0/UDP h;branch=z9hG4bK1;rport";
+        let mut v = Via::parse(text).unwrap();
+        assert!(v.branch_hint.is_some());
+        assert_eq!(v.branch(), Some("z9hG4bK1"));
+        // A shorter text at the same address: still the same bytes.
+        v.params = Cow::Borrowed(&text[13..30]);
+        assert_eq!(v.branch(), Some("z9hG4bK1"));
+        // Too short, elsewhere, or owned: read from the params again.
+        v.params = Cow::Borrowed(&text[13..25]);
+        assert_eq!(v.branch(), Some("z9hG"));
+        v.params = Cow::Borrowed(";branch=other");
+        assert_eq!(v.branch(), Some("other"));
+        let mut v = Via::parse(text).unwrap();
+        v.params.to_mut().insert_str(0, ";x");
+        assert_eq!(v.branch(), Some("z9hG4bK1"));
+        v.params = Cow::Owned(";branch=y".into());
+        assert_eq!(v.branch(), Some("y"));
+        assert_eq!(Via::parse(text).unwrap(), Via::parse_full(text).unwrap());
     }
 
     #[test]

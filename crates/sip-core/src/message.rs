@@ -225,9 +225,16 @@ fn parse_start_line(buf: &[u8], line: Span) -> Result<StartLine, ParseError> {
     let l = line.get(buf);
     let base = line.start as usize;
     if l.len() >= 4 && l[..4].eq_ignore_ascii_case(b"SIP/") {
-        let sp =
-            memchr::memchr(b' ', l).ok_or(ParseError::MalformedStartLine("missing status code"))?;
-        check_version(&l[..sp])?;
+        // Usually `SIP/2.0 `: the version `check_version` accepts, and the
+        // first space, known without a search.
+        let sp = if l.len() >= 8 && l[4..8] == *b"2.0 " {
+            7
+        } else {
+            let sp = memchr::memchr(b' ', l)
+                .ok_or(ParseError::MalformedStartLine("missing status code"))?;
+            check_version(&l[..sp])?;
+            sp
+        };
         let rest = &l[sp + 1..];
         let code_len = rest.iter().position(|b| *b == b' ').unwrap_or(rest.len());
         let code = &rest[..code_len];
@@ -258,21 +265,25 @@ fn parse_start_line(buf: &[u8], line: Span) -> Result<StartLine, ParseError> {
         .position(|&c| c == b' ')
         .ok_or(ParseError::MalformedStartLine("missing Request-URI"))?;
     let method = Method::from_bytes(&l[..sp1])?;
-    // Usually the line ends with " SIP/2.0", which has no other space.
+    // Usually the line ends with " SIP/2.0", which has no other space and
+    // is the version `check_version` accepts: then nothing more to check.
     let sp2 = match l.len().checked_sub(8) {
         Some(sp) if sp > sp1 && l[sp] == b' ' && l[sp + 1..].eq_ignore_ascii_case(b"SIP/2.0") => sp,
-        _ => memchr::memrchr(b' ', l).unwrap_or(sp1),
+        _ => {
+            let sp2 = memchr::memrchr(b' ', l).unwrap_or(sp1);
+            if sp2 == sp1 {
+                return Err(ParseError::MalformedStartLine("missing SIP version"));
+            }
+            let version = &l[sp2 + 1..];
+            if version.is_empty() {
+                return Err(ParseError::MalformedStartLine(
+                    "trailing space after SIP version",
+                ));
+            }
+            check_version(version)?;
+            sp2
+        }
     };
-    if sp2 == sp1 {
-        return Err(ParseError::MalformedStartLine("missing SIP version"));
-    }
-    let version = &l[sp2 + 1..];
-    if version.is_empty() {
-        return Err(ParseError::MalformedStartLine(
-            "trailing space after SIP version",
-        ));
-    }
-    check_version(version)?;
     let uri = &l[sp1 + 1..sp2];
     let uri_scan = scan::sip_uri(uri);
     if uri_scan.is_some() {
@@ -474,20 +485,23 @@ fn usual_line(b: &[u8], pos: usize) -> Option<(FieldSpan, usize)> {
     // The value trimmed of LWS, as `trim` (indexing within `line` lets the
     // compiler drop the bounds checks).
     let line = &b[..nl];
-    // Usually one SP before the value and CR after it: peeled off first.
+    // Usually one SP before the value and CR after it, and the bytes next
+    // to them are not LWS: two compares each way. Else the loops of `trim`.
     let mut start = colon + 1;
-    if line.get(start) == Some(&b' ') {
-        start += 1;
-    }
-    while start < line.len() && is_lws(line[start]) {
-        start += 1;
-    }
     let mut end = line.len();
-    if end > start && line[end - 1] == b'\r' {
-        end -= 1;
-    }
-    while end > start && is_lws(line[end - 1]) {
-        end -= 1;
+    match line.get(start..) {
+        Some([b' ', c, .., d, b'\r']) if !is_lws(*c) && !is_lws(*d) => {
+            start += 1;
+            end -= 1;
+        }
+        _ => {
+            while start < line.len() && is_lws(line[start]) {
+                start += 1;
+            }
+            while end > start && is_lws(line[end - 1]) {
+                end -= 1;
+            }
+        }
     }
     let field = FieldSpan {
         name,
@@ -523,7 +537,11 @@ fn read_fields(
             continue;
         }
         // Any other line: the empty line, a fold, an error, a name followed
-        // by SP, no line end...
+        // by SP, no line end... The empty line is usually CRLF: no search
+        // for its LF (it would read on into the body).
+        if b.get(pos..pos + 2) == Some(b"\r\n") {
+            break Some(pos + 2);
+        }
         let Some(nl) = find_lf(&b[pos..]).map(|n| pos + n) else {
             break None;
         };
@@ -1062,7 +1080,7 @@ impl Headers {
     #[inline]
     pub fn top_via(&self) -> Option<Via<'_>> {
         let s = self.hot_str(self.hot.top_via)?;
-        match self.hot.via_scan {
+        match &self.hot.via_scan {
             Some(via) => Some(via.build(s)),
             None => Via::parse(s).ok(),
         }

@@ -44,10 +44,22 @@ pub enum Method {
 
 impl Method {
     /// Classifies a method token without allocating for the known methods.
+    #[inline]
     pub fn from_bytes(s: &[u8]) -> Result<Method, ParseError> {
-        // By length first, then one fixed-size compare per candidate: the
-        // slice patterns below would test the lengths one arm at a time.
-        let known = match s.len() {
+        // The known methods inline (the start line and CSeq both ask);
+        // any other token out of line.
+        match Method::known(s) {
+            Some(m) => Ok(m),
+            None => Method::extension(s),
+        }
+    }
+
+    /// One of the named methods, by length first, then one fixed-size
+    /// compare per candidate (slice patterns would test the lengths one arm
+    /// at a time).
+    #[inline]
+    fn known(s: &[u8]) -> Option<Method> {
+        match s.len() {
             3 if s == b"ACK" => Some(Method::Ack),
             3 if s == b"BYE" => Some(Method::Bye),
             4 if s == b"INFO" => Some(Method::Info),
@@ -63,32 +75,18 @@ impl Method {
             8 if s == b"REGISTER" => Some(Method::Register),
             9 if s == b"SUBSCRIBE" => Some(Method::Subscribe),
             _ => None,
-        };
-        if let Some(m) = known {
-            return Ok(m);
         }
-        let m = match s {
-            b"INVITE" => Method::Invite,
-            b"ACK" => Method::Ack,
-            b"BYE" => Method::Bye,
-            b"CANCEL" => Method::Cancel,
-            b"REGISTER" => Method::Register,
-            b"OPTIONS" => Method::Options,
-            b"INFO" => Method::Info,
-            b"UPDATE" => Method::Update,
-            b"PRACK" => Method::Prack,
-            b"SUBSCRIBE" => Method::Subscribe,
-            b"NOTIFY" => Method::Notify,
-            b"PUBLISH" => Method::Publish,
-            b"MESSAGE" => Method::Message,
-            b"REFER" => Method::Refer,
-            _ if is_token(s) => {
-                // Token characters are ASCII, so this cannot fail.
-                Method::Extension(String::from_utf8_lossy(s).into_owned())
-            }
-            _ => return Err(ParseError::InvalidMethod),
-        };
-        Ok(m)
+    }
+
+    /// A token that is not a named method.
+    #[inline(never)]
+    fn extension(s: &[u8]) -> Result<Method, ParseError> {
+        if is_token(s) {
+            // Token characters are ASCII, so this cannot fail.
+            Ok(Method::Extension(String::from_utf8_lossy(s).into_owned()))
+        } else {
+            Err(ParseError::InvalidMethod)
+        }
     }
 
     /// The method as written on the wire.

@@ -65,27 +65,49 @@ const HEADER_VALUE: Class = {
     }
     t
 };
-const DIGIT: Class = class(false, b"0123456789");
 /// RFC 3261 `word` (Call-ID): token characters and `( ) < > : \\ " / [ ] ? { }`.
 const WORD: Class = class(true, b"-.!%*_+`'~()<>:\\\"/[]?{}");
 
 /// End of the run of `class` bytes starting at `i`.
-#[inline]
-fn run(b: &[u8], mut i: usize, class: &Class) -> usize {
+#[inline(always)]
+fn run(b: &[u8], i: usize, class: &Class) -> usize {
+    let Some(rest) = b.get(i..) else {
+        return i;
+    };
     // Eight bytes per step while eight remain: no bounds check per byte
-    // (runs here are mostly 5 to 40 bytes long).
-    while let Some(chunk) = b.get(i..).and_then(|r| r.first_chunk::<8>()) {
+    // (runs here are mostly 5 to 40 bytes long), and whole arrays, so a
+    // step costs one compare of its own.
+    let (chunks, tail) = rest.as_chunks::<8>();
+    let mut done = i;
+    for chunk in chunks {
         for (j, &c) in chunk.iter().enumerate() {
             if !class[usize::from(c)] {
-                return i + j;
+                return done + j;
             }
         }
-        i += 8;
+        done += 8;
     }
-    while i < b.len() && class[usize::from(b[i])] {
-        i += 1;
+    // Fewer than eight left: the last eight bytes of `b`, shifted so the
+    // ones from `done` come first and zeros follow them. A zero is in no
+    // class, so it ends the run at the end of `b`, and the eight lookups
+    // need no bounds checks (a byte loop with them costs twice as much).
+    match b.last_chunk::<8>() {
+        Some(last) if !tail.is_empty() => {
+            let rest = (u64::from_le_bytes(*last) >> (8 * (8 - tail.len()))).to_le_bytes();
+            for (j, &c) in rest.iter().enumerate() {
+                if !class[usize::from(c)] {
+                    return done + j;
+                }
+            }
+            done + tail.len()
+        }
+        _ => {
+            done + tail
+                .iter()
+                .position(|&c| !class[usize::from(c)])
+                .unwrap_or(tail.len())
+        }
     }
-    i
 }
 
 impl Span {
@@ -109,6 +131,7 @@ impl Span {
 }
 
 /// End of the run of RFC 3261 `word` characters from `i`.
+#[inline]
 pub(crate) fn word_run(b: &[u8], i: usize) -> usize {
     run(b, i, &WORD)
 }
@@ -171,7 +194,7 @@ fn host(b: &[u8], i: usize) -> Option<(HostScan, usize)> {
 /// at most 15 bytes, so it is read from a 16-byte window (zero-padded at
 /// the end of `b`: a zero is neither a digit nor a dot, so reading stops
 /// there as at the end) without a bounds check per byte.
-#[inline]
+#[inline(always)]
 fn ipv4(b: &[u8], i: usize) -> Option<(Ipv4Addr, usize)> {
     let s = b.get(i..)?;
     let (addr, len) = match s.first_chunk::<16>() {
@@ -230,13 +253,18 @@ pub(crate) fn is_lower_name(name: &[u8], want: &[u8]) -> bool {
 /// A port of 1 to 5 digits at `i` (at most 65535), then where it ends.
 #[inline(always)]
 fn port(b: &[u8], i: usize) -> Option<(u16, usize)> {
-    let end = run(b, i, &DIGIT);
-    if end == i || end - i > 5 {
+    // Read and summed in one loop; a sixth digit is an error.
+    let (mut n, mut end) = (0u32, i);
+    while let Some(d) = b.get(end).map(|c| c.wrapping_sub(b'0')).filter(|d| *d < 10) {
+        if end - i == 5 {
+            return None;
+        }
+        n = n * 10 + u32::from(d);
+        end += 1;
+    }
+    if end == i {
         return None;
     }
-    let n = b[i..end]
-        .iter()
-        .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
     Some((u16::try_from(n).ok()?, end))
 }
 
@@ -283,7 +311,7 @@ fn param_at(b: &[u8], i: usize, uri: bool) -> Option<SimpleParam> {
 /// The value of a `;branch=value` at the start of `b` in the simple form
 /// (what [`simple_param`] reads there when the name is `branch`), the
 /// name compared as one word: `| 0x20` lower-cases the six letters only.
-#[inline]
+#[inline(always)]
 pub(crate) fn leading_branch(b: &[u8]) -> Option<Span> {
     const WANT: u64 = u64::from_le_bytes(*b";branch=");
     const CASE: u64 = u64::from_le_bytes([0, 0x20, 0x20, 0x20, 0x20, 0x20, 0x20, 0]);
@@ -306,9 +334,18 @@ pub(crate) fn simple_param(b: &[u8], uri: bool) -> Option<SimpleParam> {
 /// first parameter named `want` (`None` when absent or valueless, as
 /// `Params::get(..).flatten()`) and where the list stops; `None` for an
 /// empty name or value.
-#[inline]
-fn params_at(b: &[u8], mut i: usize, uri: bool, want: &[u8]) -> Option<(Option<Span>, usize)> {
-    let (names, values) = if uri {
+///
+/// Generic over `URI` and always inlined: the class tables and the name
+/// sought are then constants where it is used, with no call of its own
+/// (for the short lists of the hot values, the call and the choice of
+/// tables were a good part of the work).
+#[inline(always)]
+fn params_at<const URI: bool>(
+    b: &[u8],
+    mut i: usize,
+    want: &[u8],
+) -> Option<(Option<Span>, usize)> {
+    let (names, values) = if URI {
         (&URI_PARAM, &URI_PARAM)
     } else {
         (&TOKEN, &HEADER_VALUE)
@@ -338,9 +375,9 @@ fn params_at(b: &[u8], mut i: usize, uri: bool, want: &[u8]) -> Option<(Option<S
 
 /// [`params_at`] for a list that must fill the rest of `b`: the value of
 /// `want`.
-#[inline]
-fn params(b: &[u8], i: usize, uri: bool, want: &[u8]) -> Option<Option<Span>> {
-    let (found, end) = params_at(b, i, uri, want)?;
+#[inline(always)]
+fn params<const URI: bool>(b: &[u8], i: usize, want: &[u8]) -> Option<Option<Span>> {
+    let (found, end) = params_at::<URI>(b, i, want)?;
     (end == b.len()).then_some(found)
 }
 
@@ -349,12 +386,15 @@ fn params(b: &[u8], i: usize, uri: bool, want: &[u8]) -> Option<Option<Span>> {
 /// form (LWS, quoted values...) or is malformed.
 #[inline]
 pub(crate) fn tag_param(b: &[u8], i: usize) -> Option<Option<Span>> {
-    params(b, i, false, b"tag")
+    params::<false>(b, i, b"tag")
 }
 
 /// The parts of one Via value.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ViaScan {
+    /// Whether the value starts `SIP/2.0/` (then the name and version
+    /// are built from constants, without slicing the text).
+    sip20: bool,
     protocol_name: Span,
     protocol_version: Span,
     transport: Span,
@@ -372,7 +412,8 @@ pub(crate) fn via(b: &[u8]) -> Option<ViaScan> {
         (end > start && b.get(end) == Some(&sep)).then_some(end)
     };
     // Nearly always `SIP/2.0/`: two tokens and their slashes at once.
-    let (name_end, version_end) = if b.starts_with(b"SIP/2.0/") {
+    let sip20 = b.starts_with(b"SIP/2.0/");
+    let (name_end, version_end) = if sip20 {
         (3, 7)
     } else {
         let name_end = token_then(0, b'/')?;
@@ -395,12 +436,13 @@ pub(crate) fn via(b: &[u8]) -> Option<ViaScan> {
     let branch = match leading_branch(&b[i..]) {
         Some(br) => {
             let br = br.shift(i);
-            params(b, br.end as usize, false, b"")?;
+            params::<false>(b, br.end as usize, b"")?;
             Some(br)
         }
-        None => params(b, i, false, b"branch")?,
+        None => params::<false>(b, i, b"branch")?,
     };
     Some(ViaScan {
+        sip20,
         protocol_name: Span::new(0, name_end),
         protocol_version: Span::new(name_end + 1, version_end),
         transport: Span::new(version_end + 1, transport_end),
@@ -413,15 +455,26 @@ pub(crate) fn via(b: &[u8]) -> Option<ViaScan> {
 
 impl ViaScan {
     /// The Via, borrowing from `s` (the scanned text).
-    pub(crate) fn build(self, s: &str) -> Via<'_> {
-        Via {
-            protocol_name: Cow::Borrowed(self.protocol_name.str(s)),
-            protocol_version: Cow::Borrowed(self.protocol_version.str(s)),
-            transport: Cow::Borrowed(self.transport.str(s)),
-            host: self.host.build(s),
-            port: self.port,
-            params: Cow::Borrowed(self.params.str(s)),
-        }
+    pub(crate) fn build<'s>(&self, s: &'s str) -> Via<'s> {
+        let params = self.params.str(s);
+        // The branch is the hint `Via::branch` can use when it starts the
+        // parameters (`leading_branch` read it there).
+        let hint = self
+            .branch
+            .filter(|b| b.start == self.params.start + 8)
+            .map(|b| b.str(s));
+        let (name, version) = if self.sip20 {
+            ("SIP", "2.0")
+        } else {
+            (self.protocol_name.str(s), self.protocol_version.str(s))
+        };
+        Via::scanned(
+            [name, version, self.transport.str(s)],
+            self.host.build(s),
+            self.port,
+            params,
+            hint,
+        )
     }
 }
 
@@ -489,7 +542,7 @@ fn sip_uri_at(b: &[u8], start: usize) -> Option<(SipUriScan, usize)> {
         port_no = Some(p);
         i = end;
     }
-    let (_, end) = params_at(b, i, true, b"")?;
+    let (_, end) = params_at::<true>(b, i, b"")?;
     let uri = SipUriScan {
         secure,
         user: user.map(|u| u.shift_back(start)),
@@ -562,7 +615,7 @@ pub(crate) fn name_addr(b: &[u8]) -> Option<NameAddrScan> {
     if b.get(gt) != Some(&b'>') {
         return None;
     }
-    params(b, gt + 1, false, b"")?;
+    params::<false>(b, gt + 1, b"")?;
     Some(NameAddrScan {
         display_name,
         uri: uri.shift(lt + 1),
@@ -628,6 +681,32 @@ mod tests {
                 via(b).is_some() || sip_uri(b).is_some() || name_addr(b).is_some(),
                 "{s:?}"
             );
+        }
+    }
+
+    #[test]
+    fn no_class_holds_zero() {
+        // `run` pads the last bytes with zeros to end the run there.
+        for class in [
+            &TOKEN,
+            &TOKEN_LWS,
+            &HOST,
+            &USER,
+            &URI_PARAM,
+            &HEADER_VALUE,
+            &WORD,
+        ] {
+            assert!(!class[0]);
+        }
+        for (s, class, i, want) in [
+            ("abc", &TOKEN, 0, 3),
+            ("abcdefghij", &TOKEN, 1, 10),
+            ("abcdefgh;x", &TOKEN, 0, 8),
+            ("abcdefghi;", &TOKEN, 2, 9),
+            ("12345678", &HOST, 8, 8),
+            ("1234567;9", &HOST, 3, 7),
+        ] {
+            assert_eq!(run(s.as_bytes(), i, class), want, "{s:?} from {i}");
         }
     }
 

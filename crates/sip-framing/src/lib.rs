@@ -196,17 +196,17 @@ pub fn parse_length(value: &[u8]) -> Result<usize, FrameError> {
     if value.is_empty() || value.len() > 19 {
         return Err(FrameError::BadContentLength);
     }
-    let mut n: usize = 0;
+    // At most 19 digits fit a u64 (10^19 - 1 < 2^64), so the sum needs no
+    // overflow check per digit; only the conversion to usize can fail.
+    let mut n: u64 = 0;
     for &b in value {
-        if !b.is_ascii_digit() {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
             return Err(FrameError::BadContentLength);
         }
-        n = n
-            .checked_mul(10)
-            .and_then(|n| n.checked_add(usize::from(b - b'0')))
-            .ok_or(FrameError::BadContentLength)?;
+        n = n * 10 + u64::from(d);
     }
-    Ok(n)
+    usize::try_from(n).map_err(|_| FrameError::BadContentLength)
 }
 
 /// Number of leading CR/LF bytes.
@@ -371,6 +371,16 @@ mod tests {
             parse_length(b"99999999999999999999"),
             Err(FrameError::BadContentLength)
         );
+        // The longest accepted: 19 digits, summed without overflow checks.
+        assert_eq!(
+            parse_length(b"9999999999999999999").map(|n| n as u64),
+            usize::try_from(9_999_999_999_999_999_999u64)
+                .map(|n| n as u64)
+                .map_err(|_| FrameError::BadContentLength)
+        );
+        assert_eq!(parse_length(b"0306"), Ok(306));
+        assert_eq!(parse_length(b"30x"), Err(FrameError::BadContentLength));
+        assert_eq!(parse_length(b"+1"), Err(FrameError::BadContentLength));
     }
 
     #[test]
