@@ -1,5 +1,5 @@
 //! The tokio driver of `locus e911`: opens the store, serves the HTTP API
-//! and runs the SIP side ([`crate::sip_driver`]: reg event subscribers,
+//! and runs the SIP side (the `sip_driver` module: reg event subscribers,
 //! PUBLISH of ELINs, the emergency redirect UAS).
 
 use std::fmt;

@@ -19,7 +19,7 @@
 //! # The SDP
 //!
 //! Each SDP that crosses the B2BUA from side X to side Y (offer, answer,
-//! early media in a 183, re-INVITE) goes through [`Anchor::cross`]:
+//! early media in a 183, re-INVITE) goes through `Anchor::cross`:
 //!
 //! 1. X's peer is set in the relay from the addresses written in X's SDP
 //!    (C24: as given, never learned from packets): `c=` and the `m=` port,

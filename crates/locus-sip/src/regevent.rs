@@ -171,7 +171,7 @@ impl RegEvents {
         self.trusted.iter().any(|n| n.contains(&ip))
     }
 
-    /// When [`RegEvents::handle_timeout`] must next run.
+    /// When `RegEvents::handle_timeout` must next run.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.subs
             .values()

@@ -279,7 +279,7 @@ impl OutboundEntry {
 
 /// Where a trunk's calls go. The B2BUA asks for [`Target::endpoints`]
 /// (the configured IPs) and [`Target::names`] (resolved per call through
-/// the driver's resolver, see [`crate::b2bua`]): C20's order is the names'
+/// the driver's resolver, see the `b2bua` module): C20's order is the names'
 /// SRV then A endpoints, then the IPs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
