@@ -230,6 +230,7 @@ impl Thread {
     fn run(&mut self) {
         let mut events: Vec<epoll::Event> = Vec::with_capacity(EVENTS);
         let mut buf = vec![0u8; RECV_BUF_LEN].into_boxed_slice();
+        let mut logged: Option<Instant> = None;
         let tick = rustix::time::Timespec {
             tv_sec: 0,
             tv_nsec: TICK.as_nanos() as i64,
@@ -245,7 +246,12 @@ impl Thread {
             let spare = rustix::buffer::spare_capacity(&mut events);
             if let Err(e) = epoll::wait(&self.worker.epoll, spare, Some(&tick)) {
                 if e != rustix::io::Errno::INTR {
-                    tracing::error!(error = %e, "media relay epoll_wait failed");
+                    // Not expected (the epoll descriptor is the thread's
+                    // own); logged at most every 10 s, never a busy loop.
+                    if logged.is_none_or(|t: Instant| t.elapsed() >= Duration::from_secs(10)) {
+                        tracing::error!(error = %e, "media relay epoll_wait failed");
+                        logged = Some(Instant::now());
+                    }
                     std::thread::sleep(TICK);
                 }
                 continue;
