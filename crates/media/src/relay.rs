@@ -257,13 +257,18 @@ impl Relay {
         let threads = config.threads.max(1);
         let mut failed = None;
         let inner = Arc::new_cyclic(|relay| {
-            let workers = (0..threads)
-                .map(|i| Worker::spawn(i, relay.clone(), base_port, epoch))
-                .collect::<io::Result<Vec<_>>>()
-                .unwrap_or_else(|e| {
-                    failed = Some(e);
-                    Vec::new()
-                });
+            // The threads that did start are kept, so that dropping the
+            // relay on a failure stops them too.
+            let mut workers = Vec::with_capacity(threads);
+            for i in 0..threads {
+                match Worker::spawn(i, relay.clone(), base_port, epoch) {
+                    Ok(worker) => workers.push(worker),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
             RelayInner {
                 config,
                 ports: Arc::new(Mutex::new(ports)),

@@ -4,7 +4,11 @@
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use media::{Leg, Relay, RelayConfig};
+use common::local_addrs;
+use media::{Leg, Relay, RelayConfig, RelayError};
+use rustix::process::{getrlimit, setrlimit, Resource};
+
+mod common;
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -32,16 +36,41 @@ fn wait_for_threads(n: usize) {
     }
 }
 
+fn config(threads: usize) -> RelayConfig {
+    RelayConfig {
+        bind_ip: "127.0.0.1".parse().unwrap(),
+        port_range: 36000..=36099,
+        threads,
+        ..RelayConfig::default()
+    }
+}
+
+/// Open file descriptors (the directory listing's own one left out).
+fn open_fds() -> u64 {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64 - 1)
+}
+
+/// One test (it counts this process's threads and lowers its open-files
+/// limit, so nothing may run beside it).
 #[test]
 fn threads_end_with_the_relay_and_its_last_session() {
     assert_eq!(relay_threads(), 0);
-    let relay = Relay::new(RelayConfig {
-        bind_ip: "127.0.0.1".parse().unwrap(),
-        port_range: 36000..=36099,
-        threads: 3,
-        ..RelayConfig::default()
-    })
-    .unwrap();
+
+    // Room for one thread's epoll and eventfd, not three: the error says
+    // why, and the thread that did start ends with the failed relay.
+    let saved = getrlimit(Resource::Nofile);
+    let mut low = saved;
+    low.current = Some(open_fds() + 2);
+    setrlimit(Resource::Nofile, low).unwrap();
+    let failed = Relay::new(config(3));
+    setrlimit(Resource::Nofile, saved).unwrap();
+    assert!(
+        matches!(&failed, Err(RelayError::Threads(e)) if e.raw_os_error() == Some(24)),
+        "{failed:?}"
+    );
+    wait_for_threads(0);
+
+    let relay = Relay::new(config(3)).unwrap();
     wait_for_threads(3);
 
     // A session outlives the relay handle and still forwards.
@@ -68,15 +97,7 @@ fn threads_end_with_the_relay_and_its_last_session() {
     assert_eq!(relay_threads(), 3);
 
     // The last session gone, the threads end and the ports are free.
-    let ports: Vec<_> = [Leg::A, Leg::B]
-        .iter()
-        .flat_map(|&l| {
-            [
-                session.leg(l).local_rtp_addr(),
-                session.leg(l).local_rtcp_addr(),
-            ]
-        })
-        .collect();
+    let ports = local_addrs(&session);
     drop(session);
     wait_for_threads(0);
     for p in ports {
