@@ -311,15 +311,16 @@ impl Thread {
 
     fn take_commands(&mut self) {
         self.worker.pending.store(false, Ordering::Release);
+        // The queue gets the emptied scratch vector back (no allocation).
+        let mut taken = std::mem::take(&mut self.taken);
         std::mem::swap(
-            &mut self.taken,
+            &mut taken,
             &mut self
                 .worker
                 .commands
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
         );
-        let mut taken = std::mem::take(&mut self.taken);
         for command in taken.drain(..) {
             self.apply(command);
         }

@@ -7,12 +7,15 @@ use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
 use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
 
+use common::local_addrs;
 use media::{
     Direction, Leg, PayloadTypes, PeerError, PortRangeError, Relay, RelayConfig, RelayError,
     Session,
 };
 use tokio::net::UdpSocket;
 use tokio::time::timeout;
+
+mod common;
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -403,15 +406,7 @@ async fn close_frees_the_ports() {
         // No pool: the sockets close with the session.
         let relay = relay_with_pool(31900..=31999, 0, Duration::ZERO);
         let session = relay.allocate_session().unwrap();
-        let addrs: Vec<SocketAddr> = [Leg::A, Leg::B]
-            .iter()
-            .flat_map(|&l| {
-                [
-                    session.leg(l).local_rtp_addr(),
-                    session.leg(l).local_rtcp_addr(),
-                ]
-            })
-            .collect();
+        let addrs = local_addrs(&session);
         assert_eq!(relay.ports_in_use(), 2);
         for a in &addrs {
             assert!(StdUdpSocket::bind(a).is_err(), "{a} is held");
@@ -436,15 +431,7 @@ const RTCP_RR: [u8; 32] = [
 ];
 
 fn session_ports(s: &Session) -> Vec<u16> {
-    [Leg::A, Leg::B]
-        .iter()
-        .flat_map(|&l| {
-            [
-                s.leg(l).local_rtp_addr().port(),
-                s.leg(l).local_rtcp_addr().port(),
-            ]
-        })
-        .collect()
+    local_addrs(s).iter().map(SocketAddr::port).collect()
 }
 
 /// The pool: a closed session's sockets stay bound for the next session
