@@ -7,7 +7,7 @@ use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
 use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
 
-use common::local_addrs;
+use common::{blocking_peers, local_addrs};
 use media::{
     Direction, Leg, PayloadTypes, PeerError, PortRangeError, Relay, RelayConfig, RelayError,
     Session,
@@ -682,15 +682,7 @@ async fn exhausted_range_is_an_error_not_a_reused_port() {
 fn sessions_need_no_runtime() {
     let relay = relay_with_pool(34100..=34199, 0, Duration::ZERO);
     let session = relay.allocate_session().unwrap();
-    let a = StdUdpSocket::bind("127.0.0.1:0").unwrap();
-    let b = StdUdpSocket::bind("127.0.0.1:0").unwrap();
-    b.set_read_timeout(Some(WAIT)).unwrap();
-    session
-        .set_peer(Leg::A, a.local_addr().unwrap(), None)
-        .unwrap();
-    session
-        .set_peer(Leg::B, b.local_addr().unwrap(), None)
-        .unwrap();
+    let (a, b) = blocking_peers(&session, WAIT);
     a.send_to(&audio(7), session.leg_a.local_rtp_addr())
         .unwrap();
     let mut buf = [0u8; 2048];

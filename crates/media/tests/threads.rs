@@ -4,8 +4,8 @@
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use common::local_addrs;
-use media::{Leg, Relay, RelayConfig, RelayError};
+use common::{blocking_peers, local_addrs};
+use media::{Relay, RelayConfig, RelayError};
 use rustix::process::{getrlimit, setrlimit, Resource};
 
 mod common;
@@ -76,17 +76,7 @@ fn threads_end_with_the_relay_and_its_last_session() {
     // A session outlives the relay handle and still forwards.
     let session = relay.allocate_session().unwrap();
     drop(relay);
-    let (a, b) = (
-        UdpSocket::bind("127.0.0.1:0").unwrap(),
-        UdpSocket::bind("127.0.0.1:0").unwrap(),
-    );
-    b.set_read_timeout(Some(WAIT)).unwrap();
-    session
-        .set_peer(Leg::A, a.local_addr().unwrap(), None)
-        .unwrap();
-    session
-        .set_peer(Leg::B, b.local_addr().unwrap(), None)
-        .unwrap();
+    let (a, b) = blocking_peers(&session, WAIT);
     let packet = b"\x80\x00\x00\x01\x00\x00\x00\xa0\x11\x22\x33\x44payload";
     a.send_to(packet, session.leg_a.local_rtp_addr()).unwrap();
     let mut buf = [0u8; 64];
