@@ -14,6 +14,11 @@
 # (bench/sipp/call_uas.xml, SIPp in server mode on 127.0.0.6) answers 200. Five series, each a rate escalation with RATE*SECS calls per
 # step (bounded in time):
 #
+#   floor         bench/src/bin/call_floor.rs: a stateless proxy cut to the
+#                 bone (a Via and Record-Route added, nothing parsed, no
+#                 state, no 100), one thread of blocking recv and send: the
+#                 kernel's cost of a call's datagrams, which no server goes
+#                 below
 #   locus         Locus, media off (no RTP sent; the relay still allocates
 #                 its ports for every call, as it does in service)
 #   locus-sig     Locus with [sip.media] relay = false: signalling only,
@@ -71,7 +76,7 @@ RELAY_SESSIONS=${RELAY_SESSIONS:-100}
 RELAY_SECS=${RELAY_SECS:-3}
 RELAY_PPS=${RELAY_PPS:-50000}
 RTPENGINE=${RTPENGINE:-/usr/bin/rtpengine}
-SERIES=${SERIES:-"locus locus-sig kamailio locus+rtp kam+rtpeng"}
+SERIES=${SERIES:-"floor locus locus-sig kamailio locus+rtp kam+rtpeng"}
 # series NAME: whether NAME is one of SERIES.
 series() { case " $SERIES " in *" $1 "*) return 0 ;; esac; return 1; }
 CARRIER_IP=127.0.0.2
@@ -173,6 +178,10 @@ after_step() {
 
 install_missing /usr/bin/sipp:sip-tester "$KAMAILIO":kamailio "$RTPENGINE":rtpengine-daemon
 build_locus
+if series floor; then
+    echo "building call_floor (release)"
+    (cd "$root" && cargo build --release -p locus-bench --bin call_floor -q)
+fi
 if [ "${RELAY_COMPARE:-1}" != 0 ]; then
     echo "building the relay benchmark (cargo bench -p media --bench relay --no-run)"
     (cd "$root" && cargo bench -p media --bench relay --no-run -q 2>/dev/null)
@@ -220,6 +229,16 @@ print_header call
 
 # Media off.
 uac=$(scenario call_uac "")
+if series floor; then
+    "$target/release/call_floor" "127.0.0.1:$LOCUS_PORT" "$FAR_IP:$FAR_PORT" >"$work/floor.out" 2>&1 &
+    floor_pid=$!
+    pids+=("$floor_pid")
+    wait_udp "$LOCUS_PORT" || die "call_floor did not listen: $(cat "$work/floor.out")"
+    start_far "" floor
+    run_steps floor "$LOCUS_PORT" "$floor_pid"
+    stop "$far_pid"
+    stop "$floor_pid"
+fi
 if series locus; then
     start_locus "$work/locus.toml" "$LOCUS_PORT"
     start_far "" locus
@@ -280,6 +299,18 @@ for pair in "locus kamailio" "locus-sig kamailio" "locus+rtp kam+rtpeng"; do
         compare "$1" "$2" call "at most 0.75"
     fi
 done
+# Above the floor: at the highest rate the floor, Locus signalling only and
+# Kamailio all passed, what each spends above the kernel's cost of the same
+# calls, and what the goal (0.75 of Kamailio) leaves above it.
+if series floor && series locus-sig && series kamailio; then
+    common=$(awk 'FILENAME ~ /floor/ { f[$1] = $2; next } FILENAME ~ /locus-sig/ { l[$1] = $2; next }
+        ($1 in f) && ($1 in l) { r = $1; k = $2 } END { if (r) print r, f[r], l[r], k }' \
+        "$work/floor.rates" "$work/locus-sig.rates" "$work/kamailio.rates")
+    if [ -n "$common" ]; then
+        echo
+        echo "$common" | awk '{ printf "above the floor at %d/s: floor %.1f us/call; locus-sig %.1f above it, kamailio %.1f above it; the goal (0.75 x kamailio = %.1f) leaves %.1f above the floor\n", $1, $2, $3 - $2, $4 - $2, 0.75 * $4, 0.75 * $4 - $2 }'
+    fi
+fi
 if [ -s "$work/relay.pps" ]; then
     echo
     awk '{ p[$1] += $3; c[$1] += $4 } END {

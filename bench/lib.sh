@@ -71,16 +71,19 @@ stop() {
     wait "$1" 2>/dev/null || true
 }
 
-# cpu_secs PID: CPU seconds used so far by PID and its child processes
-# (Kamailio forks its workers; Locus and rtpengine are one process with
-# threads, which /proc/PID/stat sums).
+# cpu_secs PID [sys]: CPU seconds used so far by PID and its child
+# processes (Kamailio forks its workers; Locus and rtpengine are one process
+# with threads, which /proc/PID/stat sums); with `sys`, the kernel's part
+# (stime) only.
 cpu_secs() {
     local pid=$1 ticks=0 p f
+    local fields='$12 + $13'
+    [ "${2:-}" = sys ] && fields='$13'
     for p in "$pid" $(pgrep -P "$pid" || true); do
         [ -r "/proc/$p/stat" ] || continue
         # Fields after the ")" of the command name: utime is the 12th, stime the 13th.
         f=$(sed 's/.*) //' "/proc/$p/stat")
-        ticks=$((ticks + $(echo "$f" | awk '{print $12 + $13}')))
+        ticks=$((ticks + $(echo "$f" | awk "{print $fields}")))
     done
     echo "$ticks $TICK" | awk '{printf "%.3f", $1 / $2}'
 }
@@ -193,7 +196,7 @@ start_kamailio() {
 
 # print_header UNIT: the column names of run_steps' lines.
 print_header() {
-    printf "%-12s %7s %9s %10s %7s %8s %8s %8s %8s %7s  %s\n" server rate/s achieved/s successful failed retrans sockdrop cpu_s "us/$1" p99_ms verdict
+    printf "%-12s %7s %9s %10s %7s %8s %8s %8s %8s %7s  %-7s %s\n" server rate/s achieved/s successful failed retrans sockdrop cpu_s "us/$1" p99_ms verdict "kernel_us/$1"
 }
 
 # run_steps NAME PORT PID...: the rate escalation against the server on
@@ -203,9 +206,10 @@ print_header() {
 # escalation stops at the first rate that does not pass. Writes
 # $work/NAME.rates ("rate us_per_call" per passed rate) and $work/NAME.best
 # ("rate achieved us_per_call" of the highest) and DIR/cpu ("pid cpu_s" per
-# PID) for after_step.
+# PID) for after_step. The last column is the kernel's part of us/UNIT
+# (stime): what no server can spend less of for the same datagrams.
 run_steps() {
-    local name=$1 port=$2 rate calls c0 c1 d0 d1 dir line p99 p
+    local name=$1 port=$2 rate calls c0 c1 s0 s1 d0 d1 dir line p99 p
     shift 2
     local spids=("$@")
     : >"$work/$name.best"
@@ -215,14 +219,20 @@ run_steps() {
         dir="$work/$name-$rate"
         mkdir -p "$dir"
         c0=()
-        for p in "${spids[@]}"; do c0+=("$(cpu_secs "$p")"); done
+        s0=0
+        for p in "${spids[@]}"; do
+            c0+=("$(cpu_secs "$p")")
+            s0=$(echo "$s0 $(cpu_secs "$p" sys)" | awk '{printf "%.3f", $1 + $2}')
+        done
         d0=$(udp_drops "$port")
         sipp_step "$name" "$rate" "$calls" "$dir" "$port"
         d1=$(udp_drops "$port")
         : >"$dir/cpu"
         local i=0 total=0
+        s1=0
         for p in "${spids[@]}"; do
             c1=$(cpu_secs "$p")
+            s1=$(echo "$s1 $(cpu_secs "$p" sys)" | awk '{printf "%.3f", $1 + $2}')
             kill -0 "$p" 2>/dev/null || die "$name (pid $p) died during the $rate/s step"
             echo "$p $(echo "$c1 ${c0[$i]}" | awk '{printf "%.3f", $1 - $2}')" >>"$dir/cpu"
             i=$((i + 1))
@@ -233,9 +243,11 @@ run_steps() {
         if [ -n "$P99_MS" ]; then
             # -trace_rtt lines: date_ms;response_time_ms;rtd_no (one header line).
             p99=$(cat "$dir"/*_rtt.csv 2>/dev/null | awk -F';' '$2 ~ /^[0-9.]+$/ { print $2 }' | sort -n |
-                awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else { i = int(NR * 0.99); if (i < NR * 0.99) i++; printf "%.1f", v[i] } }')
+                awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else { i = int(NR * 0.99); if (i < NR * 0.99) i++; printf "%.1f", v[i] } }') || true
+            # No RTT file (no call completed): the step fails, the script goes on.
+            p99=${p99:--}
         fi
-        line=$(awk -F';' -v name="$name" -v rate="$rate" -v cpu="$total" -v drops=$((d1 - d0)) -v p99="$p99" -v p99max="$P99_MS" -v tail="$TAIL_S" '
+        line=$(awk -F';' -v name="$name" -v rate="$rate" -v cpu="$total" -v sys="$(echo "$s1 $s0" | awk '{print $1 - $2}')" -v drops=$((d1 - d0)) -v p99="$p99" -v p99max="$P99_MS" -v tail="$TAIL_S" '
             NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
             { last = $0 }
             END {
@@ -248,7 +260,7 @@ run_steps() {
                 us = ok > 0 ? cpu * 1e6 / ok : 0
                 pass = (failed == 0 && ok > 0 && retr * 1000 < ok)
                 if (p99max != "" && (p99 == "-" || p99 + 0 >= p99max + 0)) pass = 0
-                printf "%-12s %7d %9.0f %10d %7d %8d %8d %8.3f %8.1f %7s  %s\n", name, rate, achieved, ok, failed, retr, drops, cpu, us, p99, pass ? "pass" : "FAIL"
+                printf "%-12s %7d %9.0f %10d %7d %8d %8d %8.3f %8.1f %7s  %-7s %.1f\n", name, rate, achieved, ok, failed, retr, drops, cpu, us, p99, pass ? "pass" : "FAIL", (ok > 0 ? sys * 1e6 / ok : 0)
             }' "$dir/stat.csv")
         echo "$line"
         if declare -F after_step >/dev/null; then after_step "$name" "$rate" "$dir" "$line"; fi
