@@ -206,14 +206,20 @@ impl Server {
     /// Serves until `shutdown` resolves, then closes every socket.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        // One timer, moved only when the core's next deadline changes: a
+        // new `Sleep` per turn of the loop registered and removed a timer
+        // entry for every datagram.
+        let sleep = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(sleep);
+        let mut armed: Option<tokio::time::Instant> = None;
         loop {
             let deadline = self.core.poll_timeout().map(tokio::time::Instant::from_std);
-            let sleep = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d).await,
-                    None => std::future::pending().await,
+            if deadline != armed {
+                if let Some(d) = deadline {
+                    sleep.as_mut().reset(d);
                 }
-            };
+                armed = deadline;
+            }
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
@@ -234,7 +240,8 @@ impl Server {
                 Some((token, endpoints)) = self.resolved_rx.recv() => {
                     self.core.handle_resolved(tokio::time::Instant::now().into_std(), token, &endpoints);
                 }
-                () = sleep => {
+                () = &mut sleep, if armed.is_some() => {
+                    armed = None;
                     self.core.handle_timeout(tokio::time::Instant::now().into_std());
                 }
             }
