@@ -39,11 +39,16 @@ pub(crate) fn bind(addr: SocketAddr, recv_buffer: usize) -> io::Result<UdpSocket
 /// (counted): UDP senders retransmit, and the socket must keep draining.
 pub(crate) async fn run(inner: Arc<Inner>, sock: Arc<UdpSocket>, local: SocketAddr) {
     let mut stop = inner.stop_signal();
+    // One stop future for the socket's life: made anew per datagram, it
+    // registered and dropped a watch waiter each time.
+    let stop = stopped(&mut stop);
+    tokio::pin!(stop);
     let mut buf = vec![0u8; RECV_BUF];
     let max = inner.config.max_message_bytes;
     loop {
         let (n, source) = tokio::select! {
-            () = stopped(&mut stop) => break,
+            biased;
+            () = &mut stop => break,
             r = sock.recv_from(&mut buf) => match r {
                 Ok(r) => r,
                 Err(e) => {
