@@ -401,7 +401,7 @@ impl SipCore {
             // it many times a second; a transaction would hold each one for
             // Timer J (32 s on UDP) for nothing. The To tag is derived from
             // the request, so a retransmission gets the same bytes.
-            if let Decision::Answer(status, reason, extra) = self.decide(&req, trunk.as_ref()) {
+            if let Decision::Answer(status, reason, extra) = self.decide(&req, trunk.as_deref()) {
                 let tag = self.stateless_tag(&req);
                 let bytes = self.response(&req, inbound, status, reason, Some((&tag, extra)));
                 let dest = response_destination(req.top_via().as_ref(), inbound);
@@ -453,14 +453,14 @@ impl SipCore {
             }
         };
         self.destinations.insert(id, dest);
-        let (status, reason, extra) = match self.decide(&req, trunk.as_ref()) {
+        let (status, reason, extra) = match self.decide(&req, trunk.as_deref()) {
             Decision::Answer(status, reason, extra) => (status, reason, extra),
             Decision::Local => {
                 self.local_request(now, id, &req, inbound);
                 return;
             }
             Decision::Dispatch => {
-                if self.dispatch(now, id, &key, &req, inbound, trunk.as_ref()) {
+                if self.dispatch(now, id, &key, &req, inbound, trunk.as_deref()) {
                     self.stats.requests_answered += 1;
                     return;
                 }

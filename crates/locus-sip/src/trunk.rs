@@ -7,6 +7,7 @@
 
 use std::hash::{BuildHasher, Hasher};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use serde::Deserialize;
 use sip_core::{Method, Request, Uri};
@@ -644,7 +645,10 @@ pub(crate) fn is_dns_name(s: &str) -> bool {
 /// The configured trunks, matched by source address.
 #[derive(Debug, Clone, Default)]
 pub struct Trunks {
-    trunks: Vec<Trunk>,
+    /// Shared: each request takes its trunk with it through the core
+    /// (a reference count, where a copy of the whole configuration was
+    /// made per request); the rare changes copy on write.
+    trunks: Vec<Arc<Trunk>>,
 }
 
 impl Trunks {
@@ -652,26 +656,28 @@ impl Trunks {
     pub fn new(configs: &[TrunkConfig]) -> Self {
         let trunks = configs
             .iter()
-            .map(|c| Trunk {
-                blocks: c
-                    .carrier_addresses
-                    .iter()
-                    .filter_map(|a| IpBlock::parse(a))
-                    .collect(),
-                names: c
-                    .carrier_addresses
-                    .iter()
-                    .filter(|a| IpBlock::parse(a).is_none() && is_dns_name(a))
-                    .map(|a| (carrier_name(a), Vec::new()))
-                    .collect(),
-                target: Target::new(&c.outbound),
-                config: c.clone(),
-                out_of_service: Vec::new(),
-                dnis: c
-                    .dnis
-                    .iter()
-                    .filter_map(|r| Some((r.compile().ok()?, r.replace.clone())))
-                    .collect(),
+            .map(|c| {
+                Arc::new(Trunk {
+                    blocks: c
+                        .carrier_addresses
+                        .iter()
+                        .filter_map(|a| IpBlock::parse(a))
+                        .collect(),
+                    names: c
+                        .carrier_addresses
+                        .iter()
+                        .filter(|a| IpBlock::parse(a).is_none() && is_dns_name(a))
+                        .map(|a| (carrier_name(a), Vec::new()))
+                        .collect(),
+                    target: Target::new(&c.outbound),
+                    config: c.clone(),
+                    out_of_service: Vec::new(),
+                    dnis: c
+                        .dnis
+                        .iter()
+                        .filter_map(|r| Some((r.compile().ok()?, r.replace.clone())))
+                        .collect(),
+                })
             })
             .collect();
         Self { trunks }
@@ -679,7 +685,7 @@ impl Trunks {
 
     /// The trunk whose carrier sent from `ip`, if any (C4). The first
     /// configured trunk wins when blocks overlap.
-    pub fn by_source(&self, ip: IpAddr) -> Option<&Trunk> {
+    pub fn by_source(&self, ip: IpAddr) -> Option<&Arc<Trunk>> {
         self.trunks.iter().find(|t| t.serves(ip))
     }
 
@@ -708,7 +714,10 @@ impl Trunks {
         sorted.dedup();
         let mut changed = false;
         for t in &mut self.trunks {
-            for (n, set) in &mut t.names {
+            if !t.names.iter().any(|(n, set)| *n == name && *set != sorted) {
+                continue;
+            }
+            for (n, set) in &mut Arc::make_mut(t).names {
                 if *n == name && *set != sorted {
                     set.clone_from(&sorted);
                     changed = true;
@@ -720,7 +729,10 @@ impl Trunks {
 
     /// The trunk with this name.
     pub fn by_name(&self, name: &str) -> Option<&Trunk> {
-        self.trunks.iter().find(|t| t.config.name == name)
+        self.trunks
+            .iter()
+            .find(|t| t.config.name == name)
+            .map(|t| &**t)
     }
 
     /// The trunks `keep` keeps, in configured order.
@@ -731,7 +743,7 @@ impl Trunks {
     }
 
     /// Every trunk, in configured order.
-    pub fn all(&self) -> &[Trunk] {
+    pub fn all(&self) -> &[Arc<Trunk>] {
         &self.trunks
     }
 
@@ -743,10 +755,10 @@ impl Trunks {
         };
         let down = t.out_of_service.contains(&addr);
         if up && down {
-            t.out_of_service.retain(|a| *a != addr);
+            Arc::make_mut(t).out_of_service.retain(|a| *a != addr);
             true
         } else if !up && !down {
-            t.out_of_service.push(addr);
+            Arc::make_mut(t).out_of_service.push(addr);
             true
         } else {
             false
@@ -759,6 +771,7 @@ impl Trunks {
     pub fn emergency_manager(&self, dialed: &str) -> Option<&Trunk> {
         let mut best: Option<(&Trunk, usize)> = None;
         for t in self.trunks.iter().filter(|t| t.config.emergency_device) {
+            let t: &Trunk = t;
             if let Some(n) = t.config.prefix_match(dialed) {
                 if best.is_none_or(|(_, b)| n > b) {
                     best = Some((t, n));
@@ -777,6 +790,7 @@ impl Trunks {
         let others = || {
             self.trunks
                 .iter()
+                .map(|t| &**t)
                 .filter(move |t| !managers.contains(&t.config.name) && t.in_service())
         };
         let mut best: Option<(&Trunk, usize)> = None;
