@@ -241,6 +241,15 @@ fn run(config: Config, services: Services) -> ExitCode {
     })
 }
 
+/// jemalloc instead of glibc's malloc: a call through the B2BUA makes
+/// about 220 small allocations, and glibc's `free` took 14% of its
+/// user-space instructions. Measured with `bench/call_load.sh` (signalling
+/// only, three interleaved runs): 6% less CPU per call at 4000 calls/s, 13%
+/// at 6000/s. mimalloc gained less (1 to 5%), and without its `no_thp`
+/// feature spent ten times the kernel time on transparent huge pages.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
