@@ -49,6 +49,7 @@
 //!
 //! Blind transfer (REFER, RFC 3515 and RFC 5589): see [`transfer`].
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -90,6 +91,10 @@ pub(crate) struct Ctx<'a> {
     pub(crate) out: &'a mut VecDeque<(Option<TransactionId>, Outbound)>,
     pub(crate) locals: &'a [ListenAddr],
     pub(crate) user_agent: &'a str,
+    /// The response the core has just parsed, when the actions being
+    /// handled came from it: an action's message is then that response's
+    /// buffer, and need not be parsed again.
+    pub(crate) received: Option<&'a Response>,
 }
 
 impl Ctx<'_> {
@@ -281,12 +286,47 @@ enum Phase {
     Up,
 }
 
+/// An INVITE as sent on leg B, parsed only when something reads more than
+/// its CSeq number: a CANCEL, the ACK for a failure, a retry with
+/// credentials, a transfer. Most calls never do, and parsing each one as
+/// it was sent cost a parse per call (issue 3).
+#[derive(Debug)]
+struct SentInvite {
+    bytes: Bytes,
+    seq: u32,
+    parsed: std::cell::OnceCell<Option<Request>>,
+}
+
+impl SentInvite {
+    fn new(bytes: Bytes, seq: u32) -> Self {
+        SentInvite {
+            bytes,
+            seq,
+            parsed: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The request; `None` only if Locus built one it cannot parse back
+    /// (a bug, logged).
+    fn get(&self) -> Option<&Request> {
+        self.parsed
+            .get_or_init(|| {
+                let parsed = parse_request(self.bytes.clone());
+                if parsed.is_none() {
+                    tracing::error!("an INVITE Locus sent does not parse back");
+                }
+                parsed
+            })
+            .as_ref()
+    }
+}
+
 /// Leg B of a call: the current attempt.
 #[derive(Debug)]
 struct LegB {
     dialog: Dialog,
     /// The INVITE as sent (for CANCEL and the non-2xx ACK).
-    invite: Request,
+    invite: SentInvite,
     tx: Option<TransactionId>,
     /// Where B is reached when its Contact or route cannot be resolved.
     flow: Outbound,
@@ -635,6 +675,20 @@ fn parse_response(bytes: Bytes) -> Option<Response> {
     match Message::parse(bytes) {
         Ok(Message::Response(r)) => Some(r),
         _ => None,
+    }
+}
+
+/// The response an action carries: the one the core has just parsed when
+/// the action came from it (the same buffer), else parsed here.
+fn response_of<'r>(received: Option<&'r Response>, message: &Bytes) -> Option<Cow<'r, Response>> {
+    match received {
+        Some(r)
+            if r.headers().buffer().as_ptr() == message.as_ptr()
+                && r.headers().buffer().len() == message.len() =>
+        {
+            Some(Cow::Borrowed(r))
+        }
+        _ => parse_response(message.clone()).map(Cow::Owned),
     }
 }
 
@@ -1305,7 +1359,10 @@ impl Calls {
             ),
         };
         let DialogRequest {
-            builder, branch, ..
+            builder,
+            branch,
+            cseq,
+            ..
         } = dialog.request(Method::Invite, &local);
         // The B2BUA is a loop guard too: Max-Forwards goes down by one.
         let mf = a_invite
@@ -1351,7 +1408,7 @@ impl Calls {
             b = b.body(&ct, body);
         }
         let bytes = b.form(form_of(at.compact)).to_bytes();
-        let invite = parse_request(bytes.clone())?;
+        let invite = SentInvite::new(bytes.clone(), cseq);
         let key = TransactionKey::client(&branch, Kind::Invite);
         let id = match ctx
             .tx
@@ -1422,8 +1479,11 @@ impl Calls {
             tracing::warn!(error = %e, "carrier refused the credentials");
             return ChallengeOutcome::GiveUp;
         }
-        let uri = b.invite.uri_str().to_owned();
-        let body = b.invite.headers().body_bytes();
+        let Some(invite) = b.invite.get() else {
+            return ChallengeOutcome::Unanswerable;
+        };
+        let uri = invite.uri_str().to_owned();
+        let body = invite.headers().body_bytes();
         let creds = match respond(
             chosen,
             "INVITE",
@@ -1450,7 +1510,7 @@ impl Calls {
         ChallengeOutcome::Answer(Retry {
             call_id: b.dialog.call_id().to_owned(),
             tag: b.dialog.local_tag().to_owned(),
-            seq: b.invite.cseq().map_or(1, |c| c.seq),
+            seq: b.invite.seq,
             guard: b.guard.clone(),
             authorization,
         })
@@ -1617,7 +1677,7 @@ impl Calls {
             b.tx = None;
             return self.fail_open(ctx, call_id, "manager answered 2xx, not 302");
         }
-        if let Some(ack) = ack_for_failure(&b.invite, resp) {
+        if let Some(ack) = b.invite.get().and_then(|i| ack_for_failure(i, resp)) {
             let bytes = ack.form(form_of(b.compact)).to_bytes();
             if let Err(e) = ctx.tx.set_ack(ctx.now, id, bytes) {
                 tracing::debug!(error = %e, "ACK not taken by the transaction");
@@ -1655,7 +1715,7 @@ impl Calls {
         status: u16,
         message: &Bytes,
     ) {
-        let Some(resp) = parse_response(message.clone()) else {
+        let Some(resp) = response_of(ctx.received, message) else {
             return;
         };
         if self.orphans.contains_key(&id) {
@@ -1815,7 +1875,7 @@ impl Calls {
             _ => {
                 // The transaction sends this ACK and repeats it for every
                 // retransmission of the final response.
-                if let Some(ack) = ack_for_failure(&b.invite, &resp) {
+                if let Some(ack) = b.invite.get().and_then(|i| ack_for_failure(i, &resp)) {
                     let bytes = ack.form(form_of(b.compact)).to_bytes();
                     if let Err(e) = ctx.tx.set_ack(ctx.now, id, bytes) {
                         tracing::debug!(error = %e, "ACK not taken by the transaction");
@@ -1925,7 +1985,7 @@ impl Calls {
             }
             _ => {
                 if let Some(o) = self.orphans.remove(&id) {
-                    if let Some(ack) = ack_for_failure(&o.invite, resp) {
+                    if let Some(ack) = o.invite.get().and_then(|i| ack_for_failure(i, resp)) {
                         let bytes = ack.form(form_of(o.compact)).to_bytes();
                         if let Err(e) = ctx.tx.set_ack(ctx.now, id, bytes) {
                             tracing::debug!(error = %e, "ACK not taken by the transaction");
@@ -1983,11 +2043,14 @@ impl Calls {
             b.cancel_pending = true;
             return;
         }
-        let Some(c) = cancel_for(&b.invite) else {
+        let Some(invite) = b.invite.get() else {
+            return;
+        };
+        let Some(c) = cancel_for(invite) else {
             return;
         };
         let bytes = c.form(form_of(b.compact)).to_bytes();
-        let Some(branch) = b.invite.branch().map(str::to_owned) else {
+        let Some(branch) = invite.branch().map(str::to_owned) else {
             return;
         };
         let key = TransactionKey::client(&branch, Kind::Cancel);
@@ -2046,7 +2109,7 @@ impl Calls {
         status: u16,
         message: &Bytes,
     ) -> Option<Response> {
-        let resp = parse_response(message.clone())?;
+        let resp = response_of(ctx.received, message)?.into_owned();
         if status < 200 {
             return None;
         }
@@ -2072,7 +2135,7 @@ impl Calls {
 
     /// The ACK for B's 2xx, with A's ACK body when A sent one (late offer).
     fn ack_b(ctx: &mut Ctx<'_>, b: &mut LegB, body: Option<(String, Bytes)>) {
-        let seq = b.invite.cseq().map_or(1, |c| c.seq);
+        let seq = b.invite.seq;
         let dr = b.dialog.ack(seq, &b.local);
         let mut builder = dr.builder;
         if let Some((ct, body)) = body {
@@ -2482,7 +2545,7 @@ impl Calls {
         status: u16,
         message: &Bytes,
     ) {
-        let Some(resp) = parse_response(message.clone()) else {
+        let Some(resp) = response_of(ctx.received, message) else {
             return;
         };
         self.on_relay_response_status(ctx, id, role, status, Some(&resp));

@@ -155,6 +155,9 @@ fn server_key(req: &Request, kind: Kind) -> Option<TransactionKey> {
 /// modules) stay usable beside the context.
 macro_rules! ctx {
     ($core:ident, $now:expr) => {
+        ctx!($core, $now, None)
+    };
+    ($core:ident, $now:expr, $received:expr) => {
         Ctx {
             now: $now,
             tx: &mut $core.transactions,
@@ -162,6 +165,7 @@ macro_rules! ctx {
             out: &mut $core.out,
             locals: &$core.locals,
             user_agent: &$core.user_agent,
+            received: $received,
         }
     };
 }
@@ -270,11 +274,20 @@ impl SipCore {
             Message::parse_datagram_with(inbound.bytes.clone(), &self.limits)
         };
         match parsed {
-            Ok(Message::Request(req)) => self.handle_request(now, &inbound, req),
-            Ok(Message::Response(resp)) => self.handle_response(now, &inbound, &resp),
-            Err(err) => self.reject_unparsable(&inbound, &err),
+            Ok(Message::Request(req)) => {
+                self.handle_request(now, &inbound, req);
+                self.drain_transactions_at(now, None);
+            }
+            Ok(Message::Response(resp)) => {
+                self.handle_response(now, &inbound, &resp);
+                // Its actions carry its buffer: the B2BUA takes it parsed.
+                self.drain_transactions_at(now, Some(&resp));
+            }
+            Err(err) => {
+                self.reject_unparsable(&inbound, &err);
+                self.drain_transactions_at(now, None);
+            }
         }
-        self.drain_transactions_at(now);
     }
 
     /// A stream message that could not be framed: answer 400 or 513 on its
@@ -304,7 +317,7 @@ impl SipCore {
         self.events.on_changes(&mut ctx, &expired);
         self.events.handle_timeout(&mut ctx);
         self.run_probes(now);
-        self.drain_transactions_at(now);
+        self.drain_transactions_at(now, None);
     }
 
     /// The server is stopping: reg event subscribers are told (NOTIFY
@@ -313,7 +326,7 @@ impl SipCore {
     pub fn shutdown(&mut self, now: Instant) {
         let mut ctx = ctx!(self, now);
         self.events.shutdown(&mut ctx);
-        self.drain_transactions_at(now);
+        self.drain_transactions_at(now, None);
     }
 
     /// Sending the message [`SipCore::poll_transmit`] returned last failed
@@ -322,7 +335,7 @@ impl SipCore {
     pub fn handle_transmit_error(&mut self, now: Instant) {
         if let Some(id) = self.last_polled.take() {
             if self.transactions.handle_transport_error(now, id).is_ok() {
-                self.drain_transactions_at(now);
+                self.drain_transactions_at(now, None);
             }
         }
     }
@@ -786,7 +799,9 @@ impl SipCore {
         }
     }
 
-    fn drain_transactions_at(&mut self, now: Instant) {
+    /// Handles the transactions' actions; `received` is the response just
+    /// parsed when they came from it.
+    fn drain_transactions_at(&mut self, now: Instant, received: Option<&Response>) {
         while let Some((id, action)) = self.transactions.poll_action() {
             if let Action::Transmit(bytes) = &action {
                 if let Some(dest) = self.destinations.get(&id) {
@@ -822,7 +837,7 @@ impl SipCore {
                 }
                 continue;
             }
-            let mut ctx = ctx!(self, now);
+            let mut ctx = ctx!(self, now, received);
             self.calls.on_action(&mut ctx, id, &action);
             self.events.on_action(&mut ctx, id, &action);
             if action == Action::Terminated {
@@ -857,7 +872,7 @@ impl SipCore {
     ) {
         let mut ctx = ctx!(self, now);
         self.calls.on_resolved(&mut ctx, token, endpoints);
-        self.drain_transactions_at(now);
+        self.drain_transactions_at(now, None);
     }
 }
 

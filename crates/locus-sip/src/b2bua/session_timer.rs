@@ -480,7 +480,10 @@ pub(super) fn answered(
 /// that side's timer is the target's, as its 2xx says (section 7.2).
 pub(super) fn transferred(call: &mut Call, side: Side, leg: &LegB, resp: &Response, now: Instant) {
     let st = &mut call.session;
-    st.sent(side, body_of(leg.invite.headers()).as_ref());
+    st.sent(
+        side,
+        leg.invite.get().and_then(|i| body_of(i.headers())).as_ref(),
+    );
     st.got(side, body_of(resp.headers()).as_ref());
     *st.leg(side) =
         uac_timer(resp).map(|(secs, we)| LegTimer::new(secs, we, now, leg.dialog.call_id()));

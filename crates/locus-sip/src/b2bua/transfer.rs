@@ -581,7 +581,7 @@ impl Calls {
             }
             200..=299 => self.complete_transfer(ctx, call_id, &resp),
             _ => {
-                if let Some(ack) = ack_for_failure(&leg.invite, &resp) {
+                if let Some(ack) = leg.invite.get().and_then(|i| ack_for_failure(i, &resp)) {
                     let bytes = ack.form(form_of(leg.compact)).to_bytes();
                     if let Err(e) = ctx.tx.set_ack(ctx.now, id, bytes) {
                         tracing::debug!(error = %e, "ACK not taken by the transaction");
