@@ -9,6 +9,7 @@ use std::ops::Deref;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::ascii;
 use crate::error::ParseError;
 use crate::header_name::HeaderName;
 use crate::headers::{
@@ -341,16 +342,26 @@ fn locate_tag(v: &[u8]) -> Result<Option<&str>, &'static str> {
     Ok(None)
 }
 
-/// The text of `s` in `buf`, if it is UTF-8. `str::from_utf8` checks
-/// 16 bytes at a time only from an 8-byte aligned address, and byte by byte
-/// before it and in the last 16 bytes; a hot value is short, so most of it
-/// would go byte by byte. So the check runs on the value widened to an
-/// aligned start and a whole number of 16-byte blocks (the bytes around a
-/// value are header text, ASCII as a rule), and the value is cut out of
-/// that. If the widened bytes are not UTF-8 or cut a character, the value
-/// alone is checked, with the same result as ever.
-#[inline]
+/// The text of `s` in `buf`, if it is UTF-8. Usually ASCII, which
+/// [`ascii::ascii_str`] tells with a few word reads. Else `str::from_utf8`,
+/// which checks 16 bytes at a time only from an 8-byte aligned address,
+/// and byte by byte before it and in the last 16 bytes; a hot value is
+/// short, so most of it would go byte by byte. So the check runs on the
+/// value widened to an aligned start and a whole number of 16-byte blocks
+/// (the bytes around a value are header text, ASCII as a rule), and the
+/// value is cut out of that. If the widened bytes are not UTF-8 or cut a
+/// character, the value alone is checked, with the same result as ever.
+#[inline(always)]
 fn str_at(buf: &[u8], s: Span) -> Option<&str> {
+    match ascii::ascii_str(buf, s.start as usize, s.end as usize) {
+        Some(t) => Some(t),
+        None => str_at_utf8(buf, s),
+    }
+}
+
+/// [`str_at`] for a value that is not ASCII (or not in `buf`).
+#[inline(never)]
+fn str_at_utf8(buf: &[u8], s: Span) -> Option<&str> {
     let (start, end) = (s.start as usize, s.end as usize);
     let from = start - ((buf.as_ptr() as usize + start) % 8).min(start);
     let to = (from + (end - from).next_multiple_of(16)).min(buf.len());
