@@ -210,6 +210,17 @@ fn check_version(v: &[u8]) -> Result<(), ParseError> {
     }
 }
 
+/// Whether `w` is ` SIP/2.0` (the letters in any case), compared as one
+/// word: `| 0x20` lower-cases the three letters and leaves the rest, which
+/// must match exactly (a byte that `| 0x20` would turn into `s`, `i` or
+/// `p` is that letter in either case).
+#[inline]
+fn is_sp_sip20(w: Option<&[u8; 8]>) -> bool {
+    const WANT: u64 = u64::from_le_bytes(*b" sip/2.0");
+    const CASE: u64 = u64::from_le_bytes([0, 0x20, 0x20, 0x20, 0, 0, 0, 0]);
+    w.is_some_and(|w| u64::from_le_bytes(*w) | CASE == WANT)
+}
+
 enum StartLine {
     Request {
         method: Method,
@@ -269,7 +280,7 @@ fn parse_start_line(buf: &[u8], line: Span) -> Result<StartLine, ParseError> {
     // Usually the line ends with " SIP/2.0", which has no other space and
     // is the version `check_version` accepts: then nothing more to check.
     let sp2 = match l.len().checked_sub(8) {
-        Some(sp) if sp > sp1 && l[sp] == b' ' && l[sp + 1..].eq_ignore_ascii_case(b"SIP/2.0") => sp,
+        Some(sp) if sp > sp1 && is_sp_sip20(l.last_chunk::<8>()) => sp,
         _ => {
             let sp2 = memchr::memrchr(b' ', l).unwrap_or(sp1);
             if sp2 == sp1 {
@@ -1491,6 +1502,21 @@ v=0\n";
             raw.extend_from_slice(b"\r\n");
             proptest::prop_assert_eq!(read(&raw, false), read(&raw, true), "{:?}", String::from_utf8_lossy(&raw));
         }
+    }
+
+    #[test]
+    fn sp_sip20_word_is_the_case_blind_compare() {
+        // Every byte value at every place of ` SIP/2.0`.
+        for at in 0..8 {
+            for c in 0..=255u8 {
+                let mut w = *b" SIP/2.0";
+                w[at] = c;
+                let want = w[0] == b' ' && w[1..].eq_ignore_ascii_case(b"SIP/2.0");
+                assert_eq!(is_sp_sip20(Some(&w)), want, "{w:?}");
+            }
+        }
+        assert!(is_sp_sip20(Some(b" sIp/2.0")));
+        assert!(!is_sp_sip20(None));
     }
 
     #[test]
