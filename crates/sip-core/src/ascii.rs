@@ -13,13 +13,19 @@
 //! - [`eq_mask16_at`]: the `:` ending a header name found with one SSE2
 //!   compare of 16 bytes rather than one to three 8-byte word tests
 //!   (`HeaderName::at_line_start`, once per header line). 6,590 -> 6,507.
+//! - [`find_from`]: the LF ending each header line (and the `<`, `>` of
+//!   From and To) searched 16 bytes at a time from where it may be, with
+//!   no alignment prologue and no bounds check per block (`memchr` set
+//!   up an aligned loop for each search). 6,507 -> 6,372.
+//!
 //!   Safe code cannot reach SSE2 (its intrinsics are `unsafe` to call from
 //!   a function without `#[target_feature]`, and the compiler does not
 //!   turn a byte loop into one).
 //!
 //! The unsafe operations: `str::from_utf8_unchecked` on bytes this module
-//! has just checked are all below 0x80 (so valid UTF-8), and SSE2
-//! intrinsics (in the x86-64 baseline) with loads from a `&[u8; 16]`.
+//! has just checked are all below 0x80 (so valid UTF-8), SSE2 intrinsics
+//! (in the x86-64 baseline) with loads from a `&[u8; 16]`, and the cast
+//! of a pointer into a slice, 16 bytes before its end at most, to one.
 
 #![allow(unsafe_code)]
 
@@ -91,6 +97,50 @@ pub(crate) fn ascii_str(buf: &[u8], start: usize, end: usize) -> Option<&str> {
 pub(crate) fn eq_mask16_at(b: &[u8], at: usize, byte: u8) -> Option<u32> {
     let block = b.get(at..)?.first_chunk::<16>()?;
     Some(u32::from(eq_mask16(block, byte)))
+}
+
+/// The first `byte` in `b` at or after `from`: 16 bytes at a time from
+/// `from` with unaligned loads (a header line's LF is a few blocks on; no
+/// alignment prologue as in `memchr`), the last block the last 16 bytes of
+/// `b` with the bits before `from` dropped.
+#[inline(always)]
+pub(crate) fn find_from(b: &[u8], from: usize, byte: u8) -> Option<usize> {
+    let len = b.len();
+    if len < 16 || from >= len {
+        return b
+            .get(from..)?
+            .iter()
+            .position(|&c| c == byte)
+            .map(|i| from + i);
+    }
+    let mut p = from;
+    while p <= len - 16 {
+        // SAFETY: `p + 16 <= len`, so the 16 bytes from `p` are in `b`.
+        let m = unsafe { eq_mask16_ptr(b.as_ptr().add(p), byte) };
+        if m != 0 {
+            return Some(p + m.trailing_zeros() as usize);
+        }
+        p += 16;
+    }
+    // Fewer than 16 bytes left from `p` (and `p < len`): the last 16 bytes
+    // of `b`, which start before `p`.
+    // SAFETY: `len >= 16`, so the 16 bytes from `len - 16` are in `b`.
+    let m = unsafe { eq_mask16_ptr(b.as_ptr().add(len - 16), byte) } >> (p - (len - 16));
+    (m != 0).then(|| p + m.trailing_zeros() as usize)
+}
+
+/// [`eq_mask16`] of the 16 bytes at `ptr`.
+///
+/// # Safety
+///
+/// The 16 bytes from `ptr` must be readable (in one slice).
+#[inline(always)]
+unsafe fn eq_mask16_ptr(ptr: *const u8, byte: u8) -> u32 {
+    debug_assert!(!ptr.is_null());
+    // SAFETY: the caller promises 16 readable bytes at `ptr`; `[u8; 16]`
+    // has alignment 1.
+    let block = unsafe { &*ptr.cast::<[u8; 16]>() };
+    u32::from(eq_mask16(block, byte))
 }
 
 /// Bit `i` set where `block[i]` is `byte`: one 16-byte compare (SSE2,
@@ -181,7 +231,40 @@ mod tests {
         assert_eq!(eq_mask16_at(&[0xba; 16], 0, 0xba), Some(0xffff));
     }
 
+    #[test]
+    fn find_from_every_place() {
+        for len in 0..50 {
+            let b: Vec<u8> = (0..len as u8).map(|i| b'a' + i % 26).collect();
+            for lf in 0..=len {
+                let mut b = b.clone();
+                if lf < len {
+                    b[lf] = b'\n';
+                }
+                for from in 0..=len + 1 {
+                    let want = b
+                        .get(from..)
+                        .and_then(|r| r.iter().position(|&c| c == b'\n'))
+                        .map(|i| from + i);
+                    assert_eq!(find_from(&b, from, b'\n'), want, "{len} {lf} {from}");
+                }
+            }
+        }
+    }
+
     proptest! {
+        #[test]
+        fn find_from_is_the_byte_loop(
+            b in prop::collection::vec(prop_oneof![4 => any::<u8>(), 1 => Just(b'\n')], 0..80),
+            from in 0usize..90,
+            byte in prop_oneof![Just(b'\n'), any::<u8>()],
+        ) {
+            let want = b
+                .get(from..)
+                .and_then(|r| r.iter().position(|&c| c == byte))
+                .map(|i| from + i);
+            prop_assert_eq!(find_from(&b, from, byte), want);
+        }
+
         #[test]
         fn mask16_at_is_the_byte_loop(
             b in prop::collection::vec(prop_oneof![any::<u8>(), Just(b':')], 0..40),

@@ -450,17 +450,12 @@ fn trim(b: &[u8], s: Span) -> Span {
     Span::new(start, end)
 }
 
-/// The first `byte` in `hay`. On x86-64 the SSE2 searcher is called
-/// directly: lines and values are short (about 50 bytes), and
-/// `memchr::memchr`'s choice of searcher at run time costs about as much
-/// as the search itself.
+/// The first `byte` in `hay` ([`ascii::find_from`]: values are short,
+/// and `memchr::memchr`'s choice of searcher at run time and alignment
+/// prologue cost about as much as the search itself).
 #[inline]
 fn find_byte(byte: u8, hay: &[u8]) -> Option<usize> {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(one) = memchr::arch::x86_64::sse2::memchr::One::new(byte) {
-        return one.find(hay);
-    }
-    memchr::memchr(byte, hay)
+    ascii::find_from(hay, 0, byte)
 }
 
 /// The first `"` or `\\` in `hay` (see [`find_byte`]).
@@ -476,19 +471,7 @@ fn find_quote_or_escape(hay: &[u8]) -> Option<usize> {
 /// The first LF in `hay`.
 #[inline]
 fn find_lf(hay: &[u8]) -> Option<usize> {
-    find_byte(b'\n', hay)
-}
-
-/// [`find_lf`] for an LF that is usually near (the end of a header line):
-/// the first 64 bytes are searched 16 at a time before the rest, as
-/// `memchr` would otherwise set up its 64-byte loop for any longer `hay`.
-#[inline]
-fn find_lf_near(hay: &[u8]) -> Option<usize> {
-    const NEAR: usize = 64;
-    match hay.split_at_checked(NEAR) {
-        Some((near, far)) => find_lf(near).or_else(|| Some(NEAR + find_lf(far)?)),
-        None => find_lf(hay),
-    }
+    ascii::find_from(hay, 0, b'\n')
 }
 
 /// A header line of the usual shape at `pos`: a name (see
@@ -500,7 +483,7 @@ fn find_lf_near(hay: &[u8]) -> Option<usize> {
 fn usual_line(b: &[u8], pos: usize) -> Option<(FieldSpan, usize)> {
     let (name, len) = HeaderName::at_line_start(b, pos)?;
     let colon = pos + len;
-    let nl = colon + 1 + find_lf_near(&b[colon + 1..])?;
+    let nl = ascii::find_from(b, colon + 1, b'\n')?;
     if matches!(b.get(nl + 1), Some(b' ' | b'\t')) {
         return None;
     }
