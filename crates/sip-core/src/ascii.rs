@@ -18,6 +18,11 @@
 //!   no alignment prologue and no bounds check per block (`memchr` set
 //!   up an aligned loop for each search). 6,507 -> 6,372.
 //!
+//! - [`header_value_run`], [`word_run`]: the runs of header parameter
+//!   values (the Via branch, tags) and of Call-ID words classified 16
+//!   bytes at a time (one range test and one compare per excluded byte)
+//!   rather than one table lookup per byte. 6,372 -> 6,303.
+//!
 //!   Safe code cannot reach SSE2 (its intrinsics are `unsafe` to call from
 //!   a function without `#[target_feature]`, and the compiler does not
 //!   turn a byte loop into one).
@@ -143,6 +148,94 @@ unsafe fn eq_mask16_ptr(ptr: *const u8, byte: u8) -> u32 {
     u32::from(eq_mask16(block, byte))
 }
 
+/// Where the run of header-parameter-value bytes from `i` ends (the
+/// class `scan::HEADER_VALUE`: visible ASCII but `; , " < > =`), 16 bytes
+/// at a time; `None` when `b` has fewer than 16 bytes or `i` is at its
+/// end (the caller's byte loop then reads it).
+#[inline(always)]
+pub(crate) fn header_value_run(b: &[u8], i: usize) -> Option<usize> {
+    run16(b, i, *b";,\"<>=")
+}
+
+/// [`header_value_run`] for RFC 3261 `word` bytes (`scan::WORD`: visible
+/// ASCII but `# $ & , ; = @ ^ |`), as in a Call-ID.
+#[inline(always)]
+pub(crate) fn word_run(b: &[u8], i: usize) -> Option<usize> {
+    run16(b, i, *b"#$&,;=@^|")
+}
+
+/// Where the run from `i` of visible ASCII bytes but `except` ends, 16
+/// bytes at a time (the last block is the last 16 bytes of `b`, the bits
+/// before the rest dropped); see [`header_value_run`].
+#[inline(always)]
+fn run16<const N: usize>(b: &[u8], i: usize, except: [u8; N]) -> Option<usize> {
+    let len = b.len();
+    if len < 16 || i >= len {
+        return None;
+    }
+    let block_at = |p: usize| -> &[u8; 16] {
+        // SAFETY: every caller below passes `p <= len - 16`, so the 16
+        // bytes from `p` are in `b`; `[u8; 16]` has alignment 1.
+        debug_assert!(p + 16 <= len);
+        unsafe { &*b.as_ptr().add(p).cast::<[u8; 16]>() }
+    };
+    let mut p = i;
+    while p <= len - 16 {
+        let m = outside_visible_except(block_at(p), except);
+        if m != 0 {
+            return Some(p + m.trailing_zeros() as usize);
+        }
+        p += 16;
+    }
+    if p >= len {
+        return Some(len);
+    }
+    let m = outside_visible_except(block_at(len - 16), except) >> (p - (len - 16));
+    Some(if m != 0 {
+        p + m.trailing_zeros() as usize
+    } else {
+        len
+    })
+}
+
+/// The mask of the bytes of `block` that are not visible ASCII (0x21 to
+/// 0x7e) or are one of `except`.
+#[inline(always)]
+fn outside_visible_except<const N: usize>(block: &[u8; 16], except: [u8; N]) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            __m128i, _mm_andnot_si128, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8,
+            _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_setzero_si128, _mm_sub_epi8,
+        };
+        // SAFETY: SSE2 is enabled on every x86-64 target (it is in the
+        // baseline), so the intrinsics are available; the load reads the
+        // 16 bytes of `block`, a `&[u8; 16]` (`loadu` takes any alignment).
+        let inside = unsafe {
+            let v = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
+            // 0x21 <= c <= 0x7e exactly when c - 0x21 (wrapping) is at
+            // most 0x5d unsigned, i.e. when min(c - 0x21, 0x5d) is itself.
+            let t = _mm_sub_epi8(v, _mm_set1_epi8(0x21));
+            let visible = _mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(0x5d)), t);
+            let mut bad = _mm_setzero_si128();
+            for e in except {
+                bad = _mm_or_si128(bad, _mm_cmpeq_epi8(v, _mm_set1_epi8(e as i8)));
+            }
+            _mm_movemask_epi8(_mm_andnot_si128(bad, visible))
+        };
+        !(inside as u32) & 0xffff
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let mut m = 0u32;
+        for (i, &c) in block.iter().enumerate() {
+            let inside = (0x21..=0x7e).contains(&c) && !except.contains(&c);
+            m |= u32::from(!inside) << i;
+        }
+        m
+    }
+}
+
 /// Bit `i` set where `block[i]` is `byte`: one 16-byte compare (SSE2,
 /// part of every x86-64 CPU) where there is SSE2, else a byte loop.
 #[inline(always)]
@@ -251,7 +344,53 @@ mod tests {
         }
     }
 
+    #[test]
+    fn run_classes_are_the_scan_tables() {
+        use crate::scan::{HEADER_VALUE, WORD};
+        for c in 0..=255u8 {
+            let block = [c; 16];
+            let hv = outside_visible_except(&block, *b";,\"<>=");
+            assert_eq!(hv == 0, HEADER_VALUE[usize::from(c)], "{c}");
+            assert!(hv == 0 || hv == 0xffff);
+            let w = outside_visible_except(&block, *b"#$&,;=@^|");
+            assert_eq!(w == 0, WORD[usize::from(c)], "{c}");
+        }
+    }
+
+    #[test]
+    fn runs_end_where_the_byte_loop_ends() {
+        use crate::scan::{run, HEADER_VALUE, WORD};
+        let text = b"z9hG4bK-524287-1---a7f3c2e1d9b84f06;rport=5060@x.y,\"q\" a";
+        for len in 0..=text.len() {
+            let b = &text[..len];
+            for i in 0..=len + 1 {
+                if let Some(end) = header_value_run(b, i) {
+                    assert_eq!(end, run(b, i, &HEADER_VALUE), "{len} {i}");
+                }
+                if let Some(end) = word_run(b, i) {
+                    assert_eq!(end, run(b, i, &WORD), "{len} {i}");
+                }
+                assert_eq!(header_value_run(b, i).is_some(), len >= 16 && i < len);
+            }
+        }
+    }
+
     proptest! {
+        #[test]
+        fn runs_are_the_byte_loop(
+            b in prop::collection::vec(prop_oneof![
+                8 => b'0'..b'z', 1 => any::<u8>(), 1 => Just(b';'), 1 => Just(b'@')], 0..80),
+            i in 0usize..90,
+        ) {
+            use crate::scan::{run, HEADER_VALUE, WORD};
+            if let Some(end) = header_value_run(&b, i) {
+                prop_assert_eq!(end, run(&b, i, &HEADER_VALUE));
+            }
+            if let Some(end) = word_run(&b, i) {
+                prop_assert_eq!(end, run(&b, i, &WORD));
+            }
+        }
+
         #[test]
         fn find_from_is_the_byte_loop(
             b in prop::collection::vec(prop_oneof![4 => any::<u8>(), 1 => Just(b'\n')], 0..80),
