@@ -271,10 +271,8 @@ fn parse_start_line(buf: &[u8], line: Span) -> Result<StartLine, ParseError> {
             reason: Span::new(base + reason_start, base + l.len()),
         });
     }
-    // Methods are short: a plain loop finds their end sooner than memchr.
-    let sp1 = l
-        .iter()
-        .position(|&c| c == b' ')
+    // Methods are short: one 16-byte compare usually finds their end.
+    let sp1 = ascii::find_from(l, 0, b' ')
         .ok_or(ParseError::MalformedStartLine("missing Request-URI"))?;
     let method = Method::from_bytes(&l[..sp1])?;
     // Usually the line ends with " SIP/2.0", which has no other space and
