@@ -667,8 +667,11 @@ impl HeaderName {
         // in the word after them (the longest known name has 20 bytes;
         // longer names take the long way). Fewer than 16 bytes left: the
         // long way too.
-        let w0 = word_at(b, pos)?;
-        let len = match crate::ascii::eq_mask16_at(b, pos, b':')? {
+        let block = b.get(pos..)?.first_chunk::<16>()?;
+        let (w0, w1) = block.split_at(8);
+        let w0 = u64::from_le_bytes(w0.try_into().unwrap_or_default());
+        let w1 = u64::from_le_bytes(w1.try_into().unwrap_or_default());
+        let len = match crate::ascii::eq_mask16(block, b':') {
             0 => {
                 let c = colon_bytes(word_at(b, pos + 16)?);
                 if c == 0 {
@@ -690,7 +693,6 @@ impl HeaderName {
                 known(slot, ((w0 | want.case[0]) ^ want.lower[0]) & through(len))
             }
             _ => {
-                let w1 = word_at(b, pos + 8)?;
                 let slot = &SLOTS[name_hash3(w0, b[pos + len - 1], len)];
                 let want = &slot.words;
                 let d0 = (w0 | want.case[0]) ^ want.lower[0];
