@@ -681,29 +681,32 @@ impl HeaderName {
             }
             m => m.trailing_zeros() as usize,
         };
-        let name = match len {
-            0 => return None,
-            1 => HeaderName::from_compact((w0 as u8).to_ascii_lowercase()),
-            // `To`, the one known name of two letters.
-            2 if (w0 | 0x2020) & 0xffff == u64::from(u16::from_le_bytes(*b"to")) => HeaderName::To,
-            2 => HeaderName::Other,
-            3..8 => {
-                let slot = &SLOTS[name_hash3(w0, (w0 >> (8 * len - 8)) as u8, len)];
-                let want = &slot.words;
-                known(slot, ((w0 | want.case[0]) ^ want.lower[0]) & through(len))
-            }
-            _ => {
-                let slot = &SLOTS[name_hash3(w0, b[pos + len - 1], len)];
-                let want = &slot.words;
-                let d0 = (w0 | want.case[0]) ^ want.lower[0];
-                let d1 = (w1 | want.case[1]) ^ want.lower[1];
-                let diff = if len < 16 {
-                    d0 | (d1 & through(len - 8))
-                } else {
-                    let w2 = word_at(b, pos + 16)?;
-                    d0 | d1 | (((w2 | want.case[2]) ^ want.lower[2]) & through(len - 16))
-                };
-                known(slot, diff)
+        // The usual lengths first: one word (3 to 7 bytes), then longer.
+        let name = if (3..8).contains(&len) {
+            let slot = &SLOTS[name_hash3(w0, (w0 >> (8 * len - 8)) as u8, len)];
+            let want = &slot.words;
+            known(slot, ((w0 | want.case[0]) ^ want.lower[0]) & through(len))
+        } else if len >= 8 {
+            let slot = &SLOTS[name_hash3(w0, b[pos + len - 1], len)];
+            let want = &slot.words;
+            let d0 = (w0 | want.case[0]) ^ want.lower[0];
+            let d1 = (w1 | want.case[1]) ^ want.lower[1];
+            let diff = if len < 16 {
+                d0 | (d1 & through(len - 8))
+            } else {
+                let w2 = word_at(b, pos + 16)?;
+                d0 | d1 | (((w2 | want.case[2]) ^ want.lower[2]) & through(len - 16))
+            };
+            known(slot, diff)
+        } else {
+            match len {
+                0 => return None,
+                1 => HeaderName::from_compact((w0 as u8).to_ascii_lowercase()),
+                // `To`, the one known name of two letters.
+                _ if (w0 | 0x2020) & 0xffff == u64::from(u16::from_le_bytes(*b"to")) => {
+                    HeaderName::To
+                }
+                _ => HeaderName::Other,
             }
         };
         if name != HeaderName::Other {
