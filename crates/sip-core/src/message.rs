@@ -526,9 +526,10 @@ fn read_fields(
     fields: &mut Vec<FieldSpan>,
 ) -> Result<Option<usize>, ParseError> {
     let mut pos = start;
-    let mut line_no = 1;
+    // The number of the line at `pos`, for errors only: each turn of the
+    // loop takes one line (to its LF), and the start line is line 1.
+    let line_no = |pos: usize| 2 + b[start..pos].iter().filter(|&&c| c == b'\n').count();
     let header_len = loop {
-        line_no += 1;
         if let Some((field, nl)) = usual_line(b, pos).filter(|_| !long_way()) {
             if fields.len() >= limits.max_headers {
                 return Err(ParseError::TooManyHeaders {
@@ -561,7 +562,7 @@ fn read_fields(
             // Folded continuation of the previous header (RFC 3261 section 7.3.1).
             match fields.last_mut() {
                 Some(f) => f.value = trim(b, Span::new(f.value.start as usize, end)),
-                None => return Err(ParseError::MalformedHeaderLine { line: line_no }),
+                None => return Err(ParseError::MalformedHeaderLine { line: line_no(pos) }),
             }
         } else {
             // The name is the run of token characters; usually a ':' follows
@@ -576,7 +577,7 @@ fn read_fields(
                 colon += 1;
             }
             if n == 0 || colon >= line.len() || line[colon] != b':' {
-                return Err(ParseError::MalformedHeaderLine { line: line_no });
+                return Err(ParseError::MalformedHeaderLine { line: line_no(pos) });
             }
             if fields.len() >= limits.max_headers {
                 return Err(ParseError::TooManyHeaders {
@@ -1482,6 +1483,29 @@ v=0\n";
             }
             raw.extend_from_slice(b"\r\n");
             proptest::prop_assert_eq!(read(&raw, false), read(&raw, true), "{:?}", String::from_utf8_lossy(&raw));
+        }
+    }
+
+    #[test]
+    fn malformed_header_lines_are_numbered_from_the_start_line() {
+        // The start line is line 1; a fold is a line of its own.
+        for (raw, line) in [
+            (&b"OPTIONS sip:a@b SIP/2.0\r\n bad fold\r\n\r\n"[..], 2),
+            (b"OPTIONS sip:a@b SIP/2.0\r\nVia: x\r\nno colon\r\n\r\n", 3),
+            (
+                b"OPTIONS sip:a@b SIP/2.0\r\nSubject: a\r\n b\r\n\tc\r\nX-\x01: y\r\n\r\n",
+                5,
+            ),
+            (b"OPTIONS sip:a@b SIP/2.0\nA: 1\nB: 2\n: 3\n\n", 4),
+        ] {
+            for long in [false, true] {
+                assert_eq!(
+                    read(raw, long).map(|_| ()),
+                    Err(ParseError::MalformedHeaderLine { line }),
+                    "{:?}",
+                    String::from_utf8_lossy(raw)
+                );
+            }
         }
     }
 
