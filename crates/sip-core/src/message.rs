@@ -473,18 +473,19 @@ fn find_lf(hay: &[u8]) -> Option<usize> {
 }
 
 /// A header line of the usual shape at `pos`: a name (see
-/// [`HeaderName::at_line_start`]), `:` at once and a value ending on this
-/// line (the next line is not a fold). Returns the field, its value
-/// trimmed, and where the line's LF is. `None` leaves the line to the
+/// [`HeaderName::at_line_start`]), `:` at once and a value to the line's
+/// LF (a fold on the next line extends it later). Returns the field, its
+/// value trimmed, and where the line's LF is. `None` leaves the line to the
 /// general code in `parse_message`, which reads it the same way.
 #[inline]
 fn usual_line(b: &[u8], pos: usize) -> Option<(FieldSpan, usize)> {
     let (name, len) = HeaderName::at_line_start(b, pos)?;
     let colon = pos + len;
+    // A fold on the next line is not looked for: that line goes to the
+    // general code, which extends this value to its end and trims the
+    // whole, as it would have trimmed the folded value in one go (the
+    // value starts where `trim` would start it either way).
     let nl = ascii::find_from(b, colon + 1, b'\n')?;
-    if matches!(b.get(nl + 1), Some(b' ' | b'\t')) {
-        return None;
-    }
     // The value trimmed of LWS, as `trim` (indexing within `line` lets the
     // compiler drop the bounds checks).
     let line = &b[..nl];
