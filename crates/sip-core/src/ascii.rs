@@ -9,7 +9,8 @@
 //!   byte-wise head and tail, and the widened window `message::str_at` gave
 //!   it to reach its 16-byte loop). Header values are ASCII as a rule, and
 //!   an ASCII test over 8-byte words is about 20; a value that is not ASCII
-//!   goes to `str::from_utf8` as before. 6,853 -> 6,639.
+//!   goes to `str::from_utf8` as before. 6,853 -> 6,639; over 16 bytes
+//!   at a time with SSE2 for values longer than 16 bytes, 5,951 -> 5,900.
 //! - [`eq_mask16`]: the `:` ending a header name found with one SSE2
 //!   compare of 16 bytes rather than one to three 8-byte word tests
 //!   (`HeaderName::at_line_start`, once per header line; 6,590 -> 6,507),
@@ -66,19 +67,49 @@ fn is_ascii_in(buf: &[u8], start: usize, end: usize) -> bool {
         };
         return word(buf, at) & mask & HIGH == 0;
     }
-    // Whole words from `start`, two at a time, then the last eight bytes
-    // of the range (overlapping the words before: they are in the range
-    // too). Values are short: a plain loop beats a vectorized one here.
-    let mut acc = word(buf, end - 8);
-    let mut i = start;
-    while i + 16 < end {
-        acc |= word(buf, i) | word(buf, i + 8);
-        i += 16;
+    if len <= 16 {
+        // Two words: the first and the last eight bytes (overlapping).
+        return (word(buf, start) | word(buf, end - 8)) & HIGH == 0;
     }
-    if i + 8 < end {
-        acc |= word(buf, i);
+    high_bits_16(buf, start, end) == 0
+}
+
+/// The high bits of the bytes of `buf[start..end]` (at least 16 bytes)
+/// OR-ed together as 16 bits: 16 bytes at a time from `start`, then the
+/// last 16 bytes of the range (overlapping the blocks before: they are in
+/// the range too). SSE2 where there is SSE2, else 8-byte words.
+#[inline(always)]
+fn high_bits_16(buf: &[u8], start: usize, end: usize) -> u32 {
+    assert!(start + 16 <= end && end <= buf.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128};
+        let at = |i: usize| buf.as_ptr().wrapping_add(i).cast::<__m128i>();
+        // SAFETY: SSE2 is in the x86-64 baseline. Every load reads the 16
+        // bytes from `i` with `start <= i` and `i + 16 <= end <= buf.len()`
+        // (asserted above for `end - 16`, kept by the loop condition for
+        // the others), so inside `buf`; `loadu` takes any alignment.
+        let bits = unsafe {
+            let mut acc = _mm_loadu_si128(at(end - 16));
+            let mut i = start;
+            while i + 16 < end {
+                acc = _mm_or_si128(acc, _mm_loadu_si128(at(i)));
+                i += 16;
+            }
+            _mm_movemask_epi8(acc)
+        };
+        bits as u32
     }
-    acc & HIGH == 0
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let mut acc = word(buf, end - 8) | word(buf, end - 16);
+        let mut i = start;
+        while i + 16 < end {
+            acc |= word(buf, i) | word(buf, i + 8);
+            i += 16;
+        }
+        u32::from(acc & HIGH != 0)
+    }
 }
 
 /// `buf[start..end]` as text when it is ASCII; `None` otherwise (the
