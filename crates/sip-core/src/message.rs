@@ -1108,7 +1108,8 @@ impl Headers {
     /// result rather than asking again.
     #[inline]
     pub fn from(&self) -> Option<NameAddr<'_>> {
-        NameAddr::parse(self.hot_str(self.hot.from)?).ok()
+        // The value was trimmed of LWS when the header was read.
+        NameAddr::parse_trimmed(self.hot_str(self.hot.from)?).ok()
     }
 
     /// The From tag.
@@ -1122,7 +1123,8 @@ impl Headers {
     /// value on each call, as [`Headers::from`].
     #[inline]
     pub fn to(&self) -> Option<NameAddr<'_>> {
-        NameAddr::parse(self.hot_str(self.hot.to)?).ok()
+        // The value was trimmed of LWS when the header was read.
+        NameAddr::parse_trimmed(self.hot_str(self.hot.to)?).ok()
     }
 
     /// The To tag.
