@@ -280,8 +280,14 @@ impl CSeq {
     /// Parses `1*DIGIT LWS Method`.
     #[inline]
     pub fn parse(s: &[u8]) -> Result<CSeq, ParseError> {
+        CSeq::parse_trimmed(crate::text::trim_lws(s))
+    }
+
+    /// [`CSeq::parse`] of a value with no LWS at either end (a parsed
+    /// header value).
+    #[inline]
+    pub(crate) fn parse_trimmed(s: &[u8]) -> Result<CSeq, ParseError> {
         let bad = |r| malformed(HeaderName::CSeq, r);
-        let s = crate::text::trim_lws(s);
         // Usually `1*9DIGIT SP Method` with no other LWS: read at once,
         // as the general steps below would (nine digits cannot overflow).
         // The digits are counted and added up in one loop.

@@ -680,7 +680,8 @@ fn parse_message(
                 hot.call_id = Some(f.value);
             }
             HeaderName::CSeq if hot.cseq.is_none() => {
-                hot.cseq = Some(CSeq::parse(f.value.get(b))?);
+                // Header values are trimmed of LWS when read.
+                hot.cseq = Some(CSeq::parse_trimmed(f.value.get(b))?);
             }
             HeaderName::ContentLength => {
                 if hot.content_length.is_some() {
