@@ -494,7 +494,8 @@ fn usual_line(b: &[u8], pos: usize) -> Option<(FieldSpan, usize)> {
     let mut start = colon + 1;
     let mut end = line.len();
     match line.get(start..) {
-        Some([b' ', c, .., d, b'\r']) if !is_lws(*c) && !is_lws(*d) => {
+        // (Bytes above SP are not LWS; a control byte takes the loops.)
+        Some([b' ', c, .., d, b'\r']) if *c > b' ' && *d > b' ' => {
             start += 1;
             end -= 1;
         }
