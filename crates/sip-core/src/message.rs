@@ -711,7 +711,10 @@ fn parse_message(
             limit: limits.max_body_bytes,
         });
     }
-    buf.truncate(header_len + body_len);
+    // Usually the message fills the buffer: no call to cut it.
+    if header_len + body_len < buf.len() {
+        buf.truncate(header_len + body_len);
+    }
     let head = Headers {
         body: Span::new(header_len, header_len + body_len),
         buf,
