@@ -340,6 +340,14 @@ impl fmt::Display for CSeq {
 
 /// Checks a Call-ID: `word [ "@" word ]` (RFC 3261 section 25.1).
 pub(crate) fn valid_call_id(s: &[u8]) -> bool {
+    match crate::ascii::call_id_shape(s) {
+        Some(ok) => ok,
+        None => valid_call_id_runs(s),
+    }
+}
+
+/// [`valid_call_id`] as two runs of `word` bytes.
+pub(crate) fn valid_call_id_runs(s: &[u8]) -> bool {
     // Two runs of word characters split by at most one '@', both non-empty.
     let first = crate::scan::word_run(s, 0);
     if first == s.len() {

@@ -133,7 +133,7 @@ impl Span {
 /// End of the run of RFC 3261 `word` characters from `i`.
 #[inline]
 pub(crate) fn word_run(b: &[u8], i: usize) -> usize {
-    crate::ascii::word_run(b, i).unwrap_or_else(|| run(b, i, &WORD))
+    run(b, i, &WORD)
 }
 
 /// End of the run of [`HEADER_VALUE`] characters from `i`.
