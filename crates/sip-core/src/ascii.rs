@@ -1,7 +1,8 @@
 //! ASCII text views of the message buffer and 16-byte compares: the one
-//! module of `sip-core` with `unsafe` code, for two measured hot paths
-//! (instructions per typed parse of the benchmark's INVITE, callgrind,
-//! `bench/examples/parse_loop.rs`):
+//! module of `sip-core` with `unsafe` code. Each use was kept because
+//! callgrind counted fewer instructions with it (per typed parse of the
+//! benchmark's 1 KB INVITE, `bench/examples/parse_loop.rs`; the round
+//! took it from 6,853 to 5,764, these uses about 700 of that):
 //!
 //! - [`ascii_str`]: the hot accessors (`top_via`, `from_tag`, `to`,
 //!   `call_id`...) hand out `&str` views of header values, and
@@ -9,32 +10,35 @@
 //!   byte-wise head and tail, and the widened window `message::str_at` gave
 //!   it to reach its 16-byte loop). Header values are ASCII as a rule, and
 //!   an ASCII test over 8-byte words is about 20; a value that is not ASCII
-//!   goes to `str::from_utf8` as before. 6,853 -> 6,639; over 16 bytes
-//!   at a time with SSE2 for values longer than 16 bytes, 5,951 -> 5,900.
+//!   goes to `str::from_utf8` as before. 6,853 -> 6,639; 16 bytes at a
+//!   time with SSE2 for values longer than 16 bytes, 5,951 -> 5,900.
 //! - [`eq_mask16`]: the `:` ending a header name found with one SSE2
 //!   compare of 16 bytes rather than one to three 8-byte word tests
 //!   (`HeaderName::at_line_start`, once per header line; 6,590 -> 6,507),
 //!   the name's words read from the same 16 bytes (6,298 -> 6,228).
 //! - [`find_from`]: the LF ending each header line (and the `<`, `>` of
-//!   From and To) searched 16 bytes at a time from where it may be, with
-//!   no alignment prologue and no bounds check per block (`memchr` set
-//!   up an aligned loop for each search). 6,507 -> 6,372.
-//!
-//! - [`header_value_run`], [`call_id_shape`]: the runs of header
-//!   parameter values (the Via branch, tags) and the Call-ID's `word` bytes
+//!   From and To, the end of the method) searched 16 bytes at a time from
+//!   where it may be, with no alignment prologue and no bounds check per
+//!   block (`memchr` set up an aligned loop for each search).
+//!   6,507 -> 6,372.
+//! - [`header_value_run`], [`call_id_shape`]: the runs of header parameter
+//!   values (the Via branch, tags) and the Call-ID's `word` bytes
 //!   classified 16 bytes at a time (one range test and one compare per
 //!   excluded byte) rather than one table lookup per byte. 6,372 -> 6,303
 //!   (with a first version for Call-ID words), and the Call-ID in one pass
 //!   rather than two runs, 5,808 -> 5,764.
 //!
-//!   Safe code cannot reach SSE2 (its intrinsics are `unsafe` to call from
-//!   a function without `#[target_feature]`, and the compiler does not
-//!   turn a byte loop into one).
+//! Safe code cannot reach SSE2: its intrinsics are `unsafe` to call from a
+//! function without `#[target_feature]`, and the compiler does not turn a
+//! byte loop into them.
 //!
-//! The unsafe operations: `str::from_utf8_unchecked` on bytes this module
-//! has just checked are all below 0x80 (so valid UTF-8), SSE2 intrinsics
-//! (in the x86-64 baseline) with loads from a `&[u8; 16]`, and the cast
-//! of a pointer into a slice, 16 bytes before its end at most, to one.
+//! The unsafe operations, each with a `SAFETY` comment and held by the
+//! tests below (unit tests and proptests against byte loops and
+//! `str::from_utf8`): `str::from_utf8_unchecked` on bytes this module has
+//! just checked are all below 0x80 (so valid UTF-8); SSE2 intrinsics (in
+//! the x86-64 baseline) loading 16 bytes from a `&[u8; 16]` or from inside
+//! a slice; and the cast of a pointer into a slice, 16 bytes before its
+//! end at most, to a `&[u8; 16]`.
 
 #![allow(unsafe_code)]
 
