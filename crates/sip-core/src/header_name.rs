@@ -659,56 +659,55 @@ impl HeaderName {
     /// The header name at `b[pos..]`, the start of a header line, when a
     /// `:` follows it at once (the usual shape): the name and its length.
     /// `None` for anything else (no `:` in the first 24 bytes, SP before
-    /// it, a non-token byte, fewer than 8 bytes left...), which the parser
+    /// it, a non-token byte, fewer than 16 bytes left...), which the parser
     /// then reads the long way, with the same result.
     #[inline]
     pub(crate) fn at_line_start(b: &[u8], pos: usize) -> Option<(HeaderName, usize)> {
-        // The first ':' in up to three words (the longest known name has 20
-        // bytes; longer names take the long way). Most names end in the
-        // first word.
-        let w0 = word_at(b, pos)?;
-        let c = colon_bytes(w0);
-        let (name, len) = if c != 0 {
-            let len = c.trailing_zeros() as usize / 8;
-            let name = match len {
-                0 => return None,
-                1 => HeaderName::from_compact((w0 as u8).to_ascii_lowercase()),
-                // `To`, the one known name of two letters.
-                2 if (w0 | 0x2020) & 0xffff == u64::from(u16::from_le_bytes(*b"to")) => {
-                    HeaderName::To
+        // The first ':' in 16 bytes at once (most names end there), else
+        // in the word after them (the longest known name has 20 bytes;
+        // longer names take the long way). Fewer than 16 bytes left: the
+        // long way too.
+        let block = b.get(pos..)?.first_chunk::<16>()?;
+        let (w0, w1) = block.split_at(8);
+        let w0 = u64::from_le_bytes(w0.try_into().unwrap_or_default());
+        let w1 = u64::from_le_bytes(w1.try_into().unwrap_or_default());
+        let len = match crate::ascii::eq_mask16(block, b':') {
+            0 => {
+                let c = colon_bytes(word_at(b, pos + 16)?);
+                if c == 0 {
+                    return None;
                 }
-                2 => HeaderName::Other,
-                _ => {
-                    let slot = &SLOTS[name_hash3(w0, (w0 >> (8 * len - 8)) as u8, len)];
-                    let want = &slot.words;
-                    let diff = ((w0 | want.case[0]) ^ want.lower[0]) & through(len);
-                    known(slot, diff)
-                }
-            };
-            (name, len)
-        } else {
-            let w1 = word_at(b, pos + 8)?;
-            let c = colon_bytes(w1);
-            let (w2, c, k) = if c != 0 {
-                (0, c, 1)
-            } else {
-                let w2 = word_at(b, pos + 16)?;
-                (w2, colon_bytes(w2), 2)
-            };
-            if c == 0 {
-                return None;
+                16 + c.trailing_zeros() as usize / 8
             }
-            let len = 8 * k + c.trailing_zeros() as usize / 8;
+            m => m.trailing_zeros() as usize,
+        };
+        // The usual lengths first: one word (3 to 7 bytes), then longer.
+        let name = if (3..8).contains(&len) {
+            let slot = &SLOTS[name_hash3(w0, (w0 >> (8 * len - 8)) as u8, len)];
+            let want = &slot.words;
+            known(slot, ((w0 | want.case[0]) ^ want.lower[0]) & through(len))
+        } else if len >= 8 {
             let slot = &SLOTS[name_hash3(w0, b[pos + len - 1], len)];
             let want = &slot.words;
             let d0 = (w0 | want.case[0]) ^ want.lower[0];
             let d1 = (w1 | want.case[1]) ^ want.lower[1];
-            let diff = if k == 1 {
+            let diff = if len < 16 {
                 d0 | (d1 & through(len - 8))
             } else {
+                let w2 = word_at(b, pos + 16)?;
                 d0 | d1 | (((w2 | want.case[2]) ^ want.lower[2]) & through(len - 16))
             };
-            (known(slot, diff), len)
+            known(slot, diff)
+        } else {
+            match len {
+                0 => return None,
+                1 => HeaderName::from_compact((w0 as u8).to_ascii_lowercase()),
+                // `To`, the one known name of two letters.
+                _ if (w0 | 0x2020) & 0xffff == u64::from(u16::from_le_bytes(*b"to")) => {
+                    HeaderName::To
+                }
+                _ => HeaderName::Other,
+            }
         };
         if name != HeaderName::Other {
             // The spelling of a known name is a token, so nothing else is

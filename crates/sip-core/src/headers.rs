@@ -280,8 +280,14 @@ impl CSeq {
     /// Parses `1*DIGIT LWS Method`.
     #[inline]
     pub fn parse(s: &[u8]) -> Result<CSeq, ParseError> {
+        CSeq::parse_trimmed(crate::text::trim_lws(s))
+    }
+
+    /// [`CSeq::parse`] of a value with no LWS at either end (a parsed
+    /// header value).
+    #[inline]
+    pub(crate) fn parse_trimmed(s: &[u8]) -> Result<CSeq, ParseError> {
         let bad = |r| malformed(HeaderName::CSeq, r);
-        let s = crate::text::trim_lws(s);
         // Usually `1*9DIGIT SP Method` with no other LWS: read at once,
         // as the general steps below would (nine digits cannot overflow).
         // The digits are counted and added up in one loop.
@@ -334,6 +340,14 @@ impl fmt::Display for CSeq {
 
 /// Checks a Call-ID: `word [ "@" word ]` (RFC 3261 section 25.1).
 pub(crate) fn valid_call_id(s: &[u8]) -> bool {
+    match crate::ascii::call_id_shape(s) {
+        Some(ok) => ok,
+        None => valid_call_id_runs(s),
+    }
+}
+
+/// [`valid_call_id`] as two runs of `word` bytes.
+pub(crate) fn valid_call_id_runs(s: &[u8]) -> bool {
     // Two runs of word characters split by at most one '@', both non-empty.
     let first = crate::scan::word_run(s, 0);
     if first == s.len() {

@@ -9,6 +9,7 @@ use std::ops::Deref;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::ascii;
 use crate::error::ParseError;
 use crate::header_name::HeaderName;
 use crate::headers::{
@@ -209,6 +210,17 @@ fn check_version(v: &[u8]) -> Result<(), ParseError> {
     }
 }
 
+/// Whether `w` is ` SIP/2.0` (the letters in any case), compared as one
+/// word: `| 0x20` lower-cases the three letters and leaves the rest, which
+/// must match exactly (a byte that `| 0x20` would turn into `s`, `i` or
+/// `p` is that letter in either case).
+#[inline]
+fn is_sp_sip20(w: Option<&[u8; 8]>) -> bool {
+    const WANT: u64 = u64::from_le_bytes(*b" sip/2.0");
+    const CASE: u64 = u64::from_le_bytes([0, 0x20, 0x20, 0x20, 0, 0, 0, 0]);
+    w.is_some_and(|w| u64::from_le_bytes(*w) | CASE == WANT)
+}
+
 enum StartLine {
     Request {
         method: Method,
@@ -259,16 +271,14 @@ fn parse_start_line(buf: &[u8], line: Span) -> Result<StartLine, ParseError> {
             reason: Span::new(base + reason_start, base + l.len()),
         });
     }
-    // Methods are short: a plain loop finds their end sooner than memchr.
-    let sp1 = l
-        .iter()
-        .position(|&c| c == b' ')
+    // Methods are short: one 16-byte compare usually finds their end.
+    let sp1 = ascii::find_from(l, 0, b' ')
         .ok_or(ParseError::MalformedStartLine("missing Request-URI"))?;
     let method = Method::from_bytes(&l[..sp1])?;
     // Usually the line ends with " SIP/2.0", which has no other space and
     // is the version `check_version` accepts: then nothing more to check.
     let sp2 = match l.len().checked_sub(8) {
-        Some(sp) if sp > sp1 && l[sp] == b' ' && l[sp + 1..].eq_ignore_ascii_case(b"SIP/2.0") => sp,
+        Some(sp) if sp > sp1 && is_sp_sip20(l.last_chunk::<8>()) => sp,
         _ => {
             let sp2 = memchr::memrchr(b' ', l).unwrap_or(sp1);
             if sp2 == sp1 {
@@ -341,16 +351,26 @@ fn locate_tag(v: &[u8]) -> Result<Option<&str>, &'static str> {
     Ok(None)
 }
 
-/// The text of `s` in `buf`, if it is UTF-8. `str::from_utf8` checks
-/// 16 bytes at a time only from an 8-byte aligned address, and byte by byte
-/// before it and in the last 16 bytes; a hot value is short, so most of it
-/// would go byte by byte. So the check runs on the value widened to an
-/// aligned start and a whole number of 16-byte blocks (the bytes around a
-/// value are header text, ASCII as a rule), and the value is cut out of
-/// that. If the widened bytes are not UTF-8 or cut a character, the value
-/// alone is checked, with the same result as ever.
-#[inline]
+/// The text of `s` in `buf`, if it is UTF-8. Usually ASCII, which
+/// [`ascii::ascii_str`] tells with a few word reads. Else `str::from_utf8`,
+/// which checks 16 bytes at a time only from an 8-byte aligned address,
+/// and byte by byte before it and in the last 16 bytes; a hot value is
+/// short, so most of it would go byte by byte. So the check runs on the
+/// value widened to an aligned start and a whole number of 16-byte blocks
+/// (the bytes around a value are header text, ASCII as a rule), and the
+/// value is cut out of that. If the widened bytes are not UTF-8 or cut a
+/// character, the value alone is checked, with the same result as ever.
+#[inline(always)]
 fn str_at(buf: &[u8], s: Span) -> Option<&str> {
+    match ascii::ascii_str(buf, s.start as usize, s.end as usize) {
+        Some(t) => Some(t),
+        None => str_at_utf8(buf, s),
+    }
+}
+
+/// [`str_at`] for a value that is not ASCII (or not in `buf`).
+#[inline(never)]
+fn str_at_utf8(buf: &[u8], s: Span) -> Option<&str> {
     let (start, end) = (s.start as usize, s.end as usize);
     let from = start - ((buf.as_ptr() as usize + start) % 8).min(start);
     let to = (from + (end - from).next_multiple_of(16)).min(buf.len());
@@ -428,17 +448,12 @@ fn trim(b: &[u8], s: Span) -> Span {
     Span::new(start, end)
 }
 
-/// The first `byte` in `hay`. On x86-64 the SSE2 searcher is called
-/// directly: lines and values are short (about 50 bytes), and
-/// `memchr::memchr`'s choice of searcher at run time costs about as much
-/// as the search itself.
+/// The first `byte` in `hay` ([`ascii::find_from`]: values are short,
+/// and `memchr::memchr`'s choice of searcher at run time and alignment
+/// prologue cost about as much as the search itself).
 #[inline]
 fn find_byte(byte: u8, hay: &[u8]) -> Option<usize> {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(one) = memchr::arch::x86_64::sse2::memchr::One::new(byte) {
-        return one.find(hay);
-    }
-    memchr::memchr(byte, hay)
+    ascii::find_from(hay, 0, byte)
 }
 
 /// The first `"` or `\\` in `hay` (see [`find_byte`]).
@@ -454,34 +469,23 @@ fn find_quote_or_escape(hay: &[u8]) -> Option<usize> {
 /// The first LF in `hay`.
 #[inline]
 fn find_lf(hay: &[u8]) -> Option<usize> {
-    find_byte(b'\n', hay)
-}
-
-/// [`find_lf`] for an LF that is usually near (the end of a header line):
-/// the first 64 bytes are searched 16 at a time before the rest, as
-/// `memchr` would otherwise set up its 64-byte loop for any longer `hay`.
-#[inline]
-fn find_lf_near(hay: &[u8]) -> Option<usize> {
-    const NEAR: usize = 64;
-    match hay.split_at_checked(NEAR) {
-        Some((near, far)) => find_lf(near).or_else(|| Some(NEAR + find_lf(far)?)),
-        None => find_lf(hay),
-    }
+    ascii::find_from(hay, 0, b'\n')
 }
 
 /// A header line of the usual shape at `pos`: a name (see
-/// [`HeaderName::at_line_start`]), `:` at once and a value ending on this
-/// line (the next line is not a fold). Returns the field, its value
-/// trimmed, and where the line's LF is. `None` leaves the line to the
+/// [`HeaderName::at_line_start`]), `:` at once and a value to the line's
+/// LF (a fold on the next line extends it later). Returns the field, its
+/// value trimmed, and where the line's LF is. `None` leaves the line to the
 /// general code in `parse_message`, which reads it the same way.
 #[inline]
 fn usual_line(b: &[u8], pos: usize) -> Option<(FieldSpan, usize)> {
     let (name, len) = HeaderName::at_line_start(b, pos)?;
     let colon = pos + len;
-    let nl = colon + 1 + find_lf_near(&b[colon + 1..])?;
-    if matches!(b.get(nl + 1), Some(b' ' | b'\t')) {
-        return None;
-    }
+    // A fold on the next line is not looked for: that line goes to the
+    // general code, which extends this value to its end and trims the
+    // whole, as it would have trimmed the folded value in one go (the
+    // value starts where `trim` would start it either way).
+    let nl = ascii::find_from(b, colon + 1, b'\n')?;
     // The value trimmed of LWS, as `trim` (indexing within `line` lets the
     // compiler drop the bounds checks).
     let line = &b[..nl];
@@ -490,7 +494,8 @@ fn usual_line(b: &[u8], pos: usize) -> Option<(FieldSpan, usize)> {
     let mut start = colon + 1;
     let mut end = line.len();
     match line.get(start..) {
-        Some([b' ', c, .., d, b'\r']) if !is_lws(*c) && !is_lws(*d) => {
+        // (Bytes above SP are not LWS; a control byte takes the loops.)
+        Some([b' ', c, .., d, b'\r']) if *c > b' ' && *d > b' ' => {
             start += 1;
             end -= 1;
         }
@@ -523,9 +528,10 @@ fn read_fields(
     fields: &mut Vec<FieldSpan>,
 ) -> Result<Option<usize>, ParseError> {
     let mut pos = start;
-    let mut line_no = 1;
+    // The number of the line at `pos`, for errors only: each turn of the
+    // loop takes one line (to its LF), and the start line is line 1.
+    let line_no = |pos: usize| 2 + b[start..pos].iter().filter(|&&c| c == b'\n').count();
     let header_len = loop {
-        line_no += 1;
         if let Some((field, nl)) = usual_line(b, pos).filter(|_| !long_way()) {
             if fields.len() >= limits.max_headers {
                 return Err(ParseError::TooManyHeaders {
@@ -558,7 +564,7 @@ fn read_fields(
             // Folded continuation of the previous header (RFC 3261 section 7.3.1).
             match fields.last_mut() {
                 Some(f) => f.value = trim(b, Span::new(f.value.start as usize, end)),
-                None => return Err(ParseError::MalformedHeaderLine { line: line_no }),
+                None => return Err(ParseError::MalformedHeaderLine { line: line_no(pos) }),
             }
         } else {
             // The name is the run of token characters; usually a ':' follows
@@ -573,7 +579,7 @@ fn read_fields(
                 colon += 1;
             }
             if n == 0 || colon >= line.len() || line[colon] != b':' {
-                return Err(ParseError::MalformedHeaderLine { line: line_no });
+                return Err(ParseError::MalformedHeaderLine { line: line_no(pos) });
             }
             if fields.len() >= limits.max_headers {
                 return Err(ParseError::TooManyHeaders {
@@ -675,7 +681,8 @@ fn parse_message(
                 hot.call_id = Some(f.value);
             }
             HeaderName::CSeq if hot.cseq.is_none() => {
-                hot.cseq = Some(CSeq::parse(f.value.get(b))?);
+                // Header values are trimmed of LWS when read.
+                hot.cseq = Some(CSeq::parse_trimmed(f.value.get(b))?);
             }
             HeaderName::ContentLength => {
                 if hot.content_length.is_some() {
@@ -704,7 +711,10 @@ fn parse_message(
             limit: limits.max_body_bytes,
         });
     }
-    buf.truncate(header_len + body_len);
+    // Usually the message fills the buffer: no call to cut it.
+    if header_len + body_len < buf.len() {
+        buf.truncate(header_len + body_len);
+    }
     let head = Headers {
         body: Span::new(header_len, header_len + body_len),
         buf,
@@ -1103,7 +1113,8 @@ impl Headers {
     /// result rather than asking again.
     #[inline]
     pub fn from(&self) -> Option<NameAddr<'_>> {
-        NameAddr::parse(self.hot_str(self.hot.from)?).ok()
+        // The value was trimmed of LWS when the header was read.
+        NameAddr::parse_trimmed(self.hot_str(self.hot.from)?).ok()
     }
 
     /// The From tag.
@@ -1117,7 +1128,8 @@ impl Headers {
     /// value on each call, as [`Headers::from`].
     #[inline]
     pub fn to(&self) -> Option<NameAddr<'_>> {
-        NameAddr::parse(self.hot_str(self.hot.to)?).ok()
+        // The value was trimmed of LWS when the header was read.
+        NameAddr::parse_trimmed(self.hot_str(self.hot.to)?).ok()
     }
 
     /// The To tag.
@@ -1480,6 +1492,44 @@ v=0\n";
             raw.extend_from_slice(b"\r\n");
             proptest::prop_assert_eq!(read(&raw, false), read(&raw, true), "{:?}", String::from_utf8_lossy(&raw));
         }
+    }
+
+    #[test]
+    fn malformed_header_lines_are_numbered_from_the_start_line() {
+        // The start line is line 1; a fold is a line of its own.
+        for (raw, line) in [
+            (&b"OPTIONS sip:a@b SIP/2.0\r\n bad fold\r\n\r\n"[..], 2),
+            (b"OPTIONS sip:a@b SIP/2.0\r\nVia: x\r\nno colon\r\n\r\n", 3),
+            (
+                b"OPTIONS sip:a@b SIP/2.0\r\nSubject: a\r\n b\r\n\tc\r\nX-\x01: y\r\n\r\n",
+                5,
+            ),
+            (b"OPTIONS sip:a@b SIP/2.0\nA: 1\nB: 2\n: 3\n\n", 4),
+        ] {
+            for long in [false, true] {
+                assert_eq!(
+                    read(raw, long).map(|_| ()),
+                    Err(ParseError::MalformedHeaderLine { line }),
+                    "{:?}",
+                    String::from_utf8_lossy(raw)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn sp_sip20_word_is_the_case_blind_compare() {
+        // Every byte value at every place of ` SIP/2.0`.
+        for at in 0..8 {
+            for c in 0..=255u8 {
+                let mut w = *b" SIP/2.0";
+                w[at] = c;
+                let want = w[0] == b' ' && w[1..].eq_ignore_ascii_case(b"SIP/2.0");
+                assert_eq!(is_sp_sip20(Some(&w)), want, "{w:?}");
+            }
+        }
+        assert!(is_sp_sip20(Some(b" sIp/2.0")));
+        assert!(!is_sp_sip20(None));
     }
 
     #[test]

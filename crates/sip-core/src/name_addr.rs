@@ -37,7 +37,13 @@ impl<'a> NameAddr<'a> {
 
     /// Parses one name-addr or addr-spec followed by header parameters.
     pub fn parse(s: &'a str) -> Result<NameAddr<'a>, &'static str> {
-        let s = trim_lws_str(s);
+        NameAddr::parse_trimmed(trim_lws_str(s))
+    }
+
+    /// [`NameAddr::parse`] of a value with no LWS at either end (a parsed
+    /// header value).
+    #[inline]
+    pub(crate) fn parse_trimmed(s: &'a str) -> Result<NameAddr<'a>, &'static str> {
         // `"Name" <sip:user@host;params>;tag=x` takes a one-pass scan.
         if let Some(n) = crate::scan::name_addr(s.as_bytes()) {
             return Ok(n.build(s));

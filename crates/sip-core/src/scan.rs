@@ -26,7 +26,7 @@ use crate::text::is_lws;
 use crate::uri::{parse_ipv4, Host, SipUri, Uri};
 
 /// A byte class as a lookup table.
-type Class = [bool; 256];
+pub(crate) type Class = [bool; 256];
 
 /// Builds a class from ASCII letters and digits (when `alnum`) plus `extra`.
 const fn class(alnum: bool, extra: &[u8]) -> Class {
@@ -56,7 +56,7 @@ const USER: Class = class(true, b"-_.!~*'()&=+$,;?/");
 const URI_PARAM: Class = class(true, b"-_.!~*'()[]/:&+$%");
 /// Header parameter values (`params::is_header_value_char`) restricted to
 /// ASCII: visible characters but `; , " < > =`.
-const HEADER_VALUE: Class = {
+pub(crate) const HEADER_VALUE: Class = {
     let mut t = [false; 256];
     let mut i = 0x21;
     while i < 0x7f {
@@ -66,11 +66,11 @@ const HEADER_VALUE: Class = {
     t
 };
 /// RFC 3261 `word` (Call-ID): token characters and `( ) < > : \\ " / [ ] ? { }`.
-const WORD: Class = class(true, b"-.!%*_+`'~()<>:\\\"/[]?{}");
+pub(crate) const WORD: Class = class(true, b"-.!%*_+`'~()<>:\\\"/[]?{}");
 
 /// End of the run of `class` bytes starting at `i`.
 #[inline(always)]
-fn run(b: &[u8], i: usize, class: &Class) -> usize {
+pub(crate) fn run(b: &[u8], i: usize, class: &Class) -> usize {
     let Some(rest) = b.get(i..) else {
         return i;
     };
@@ -134,6 +134,12 @@ impl Span {
 #[inline]
 pub(crate) fn word_run(b: &[u8], i: usize) -> usize {
     run(b, i, &WORD)
+}
+
+/// End of the run of [`HEADER_VALUE`] characters from `i`.
+#[inline(always)]
+fn header_value_run(b: &[u8], i: usize) -> usize {
+    crate::ascii::header_value_run(b, i).unwrap_or_else(|| run(b, i, &HEADER_VALUE))
 }
 
 /// A scanned host (never IPv6: bracketed references take the full parser).
@@ -319,7 +325,7 @@ pub(crate) fn leading_branch(b: &[u8]) -> Option<Span> {
     if w | CASE != WANT {
         return None;
     }
-    let end = run(b, 8, &HEADER_VALUE);
+    let end = header_value_run(b, 8);
     (end > 8 && (end == b.len() || b[end] == b';')).then(|| Span::new(8, end))
 }
 
@@ -359,7 +365,11 @@ fn params_at<const URI: bool>(
         let mut end = name_end;
         let mut value = None;
         if b.get(end) == Some(&b'=') {
-            end = run(b, name_end + 1, values);
+            end = if URI {
+                run(b, name_end + 1, values)
+            } else {
+                header_value_run(b, name_end + 1)
+            };
             if end == name_end + 1 {
                 return None;
             }
@@ -563,7 +573,9 @@ impl SipUriScan {
         }
     }
 
-    /// The URI, borrowing from `s` (the scanned text).
+    /// The URI, borrowing from `s` (the scanned text). Always inlined:
+    /// the parts are then stored where the caller's `SipUri` goes.
+    #[inline(always)]
     pub(crate) fn build(self, s: &str) -> SipUri<'_> {
         SipUri {
             secure: self.secure,
