@@ -38,8 +38,9 @@ pub fn ipv4_str(ip: Ipv4Addr, buf: &mut [u8; 15]) -> &str {
         buf[len] = b'0' + n % 10;
         len += 1;
     }
-    // Only ASCII digits and dots were written.
-    std::str::from_utf8(&buf[..len]).unwrap_or_default()
+    // Only ASCII digits and dots were written: the word-wise ASCII view
+    // (`str::from_utf8` costs about 80 instructions on 7 to 15 bytes).
+    crate::ascii::ascii_str(buf, 0, len).unwrap_or_default()
 }
 
 /// Appends `ip` as `Display` writes it (IPv6 without brackets).
@@ -57,7 +58,7 @@ pub fn push_ip(out: &mut String, ip: IpAddr) {
 pub fn u16_str(n: u16, buf: &mut [u8; 5]) -> &str {
     let start = decimal(u32::from(n), buf);
     // ASCII digits only.
-    std::str::from_utf8(&buf[start..]).unwrap_or_default()
+    crate::ascii::ascii_str(buf, start, buf.len()).unwrap_or_default()
 }
 
 /// Appends `port` in decimal.
