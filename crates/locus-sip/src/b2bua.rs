@@ -678,6 +678,20 @@ fn parse_response(bytes: Bytes) -> Option<Response> {
     }
 }
 
+/// `ip` as a URI host (IPv6 in brackets), without `core::fmt` (issue 3:
+/// once per call).
+fn host_text(ip: IpAddr) -> String {
+    let mut out = String::with_capacity(41);
+    if ip.is_ipv6() {
+        out.push('[');
+    }
+    sip_core::addr_text::push_ip(&mut out, ip);
+    if ip.is_ipv6() {
+        out.push(']');
+    }
+    out
+}
+
 /// The response an action carries: the one the core has just parsed when
 /// the action came from it (the same buffer), else parsed here.
 fn response_of<'r>(received: Option<&'r Response>, message: &Bytes) -> Option<Cow<'r, Response>> {
@@ -1338,14 +1352,12 @@ impl Calls {
             Some(elin) => caller.with_number(elin),
             None => caller,
         };
-        let ident = outbound_headers(
-            &caller,
-            at.identity,
-            &sip_core::Host::from(at.addr.ip()).to_string(),
-        );
+        let ident = outbound_headers(&caller, at.identity, &host_text(at.addr.ip()));
         let (mut dialog, guard, authorization) = match retry {
             None => {
-                let b_call_id = new_call_id(Some(&local.addr.ip().to_string()));
+                let mut host = String::with_capacity(39);
+                sip_core::addr_text::push_ip(&mut host, local.addr.ip());
+                let b_call_id = new_call_id(Some(&host));
                 (
                     Dialog::uac(&b_call_id, &new_tag(), &ident.from, &at.to, &at.ruri, 0),
                     ChallengeGuard::new(),
@@ -2845,6 +2857,14 @@ fn redirect_target(resp: &Response) -> Option<(String, Option<String>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_text_is_the_uri_host() {
+        for ip in ["192.0.2.10", "127.0.0.1", "2001:db8::1", "::1"] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(host_text(ip), sip_core::Host::from(ip).to_string());
+        }
+    }
 
     #[test]
     fn e5_e12_redirect_contact_user_and_elin() {

@@ -22,6 +22,10 @@ use sip_transport::Transport;
 /// Max-Forwards of every request Locus originates (RFC 3261 section 8.1.1.6).
 pub const MAX_FORWARDS: u32 = 70;
 
+/// [`MAX_FORWARDS`] as written: an integer through `core::fmt` cost a few
+/// hundred instructions on every request (issue 3).
+const MAX_FORWARDS_TEXT: &str = "70";
+
 /// Where Locus speaks from on one leg: its Via sent-by and its Contact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Local {
@@ -107,7 +111,6 @@ pub struct Dialog {
 /// A name-addr without its `tag` parameter, as text, written into one
 /// buffer sized up front (issue 3).
 fn without_tag(na: &NameAddr<'_>) -> String {
-    use std::fmt::Write as _;
     let display = na.display_name.as_deref().unwrap_or("");
     let mut out = String::with_capacity(2 * display.len() + na.params.len() + 128);
     if let Some(d) = &na.display_name {
@@ -122,7 +125,7 @@ fn without_tag(na: &NameAddr<'_>) -> String {
     }
     // Always in angle brackets: a URI with parameters must be (RFC 3261 20.10).
     out.push('<');
-    let _ = write!(out, "{}", na.uri);
+    na.uri.push_to(&mut out);
     out.push('>');
     let kept = na.params.split(';').map(str::trim).filter(|p| {
         !p.is_empty()
@@ -156,10 +159,9 @@ fn with_tag(uri: &str, tag: &str) -> String {
 fn contact_uri(contacts: Result<sip_core::Contacts<'_>, sip_core::ParseError>) -> Option<String> {
     match contacts.ok()? {
         sip_core::Contacts::List(l) => l.first().map(|c| {
-            // Sized up front: `to_string` grows from empty (issue 3).
-            use std::fmt::Write as _;
+            // Sized up front and written without `core::fmt` (issue 3).
             let mut out = String::with_capacity(128);
-            let _ = write!(out, "{}", c.uri);
+            c.uri.push_to(&mut out);
             out
         }),
         sip_core::Contacts::Star => None,
@@ -383,9 +385,9 @@ impl Dialog {
                 }
             };
         let branch = new_branch();
-        let mut b = RequestBuilder::new(method.clone(), &ruri)
+        let mut b = RequestBuilder::with_uri(method.clone(), ruri.into_owned())
             .raw_header("Via", local.via(&branch))
-            .header(HeaderName::MaxForwards, MAX_FORWARDS);
+            .raw_header("Max-Forwards", MAX_FORWARDS_TEXT);
         for r in routes {
             b = b.raw_header("Route", r);
         }
@@ -422,7 +424,7 @@ fn without_params_kept(na: &NameAddr<'_>) -> String {
 pub fn cancel_for(invite: &Request) -> Option<RequestBuilder> {
     let mut b = RequestBuilder::new(Method::Cancel, invite.uri_str())
         .raw_header("Via", invite.top_via_raw()?)
-        .header(HeaderName::MaxForwards, MAX_FORWARDS);
+        .raw_header("Max-Forwards", MAX_FORWARDS_TEXT);
     for r in invite.header_values(HeaderName::Route) {
         b = b.raw_header("Route", r);
     }
@@ -440,7 +442,7 @@ pub fn cancel_for(invite: &Request) -> Option<RequestBuilder> {
 pub fn ack_for_failure(invite: &Request, resp: &Response) -> Option<RequestBuilder> {
     let mut b = RequestBuilder::new(Method::Ack, invite.uri_str())
         .raw_header("Via", invite.top_via_raw()?)
-        .header(HeaderName::MaxForwards, MAX_FORWARDS);
+        .raw_header("Max-Forwards", MAX_FORWARDS_TEXT);
     for r in invite.header_values(HeaderName::Route) {
         b = b.raw_header("Route", r);
     }
@@ -481,6 +483,11 @@ mod tests {
     use super::*;
     use bytes::Bytes;
     use sip_core::{HeaderForm, Message};
+
+    #[test]
+    fn max_forwards_text_is_the_number() {
+        assert_eq!(MAX_FORWARDS_TEXT, MAX_FORWARDS.to_string());
+    }
 
     fn req(text: &str) -> Request {
         let raw = text.replace('\n', "\r\n");

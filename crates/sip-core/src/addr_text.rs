@@ -6,7 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// Writes `n` in decimal into the end of `buf`; returns where it starts.
-fn decimal(mut n: u32, buf: &mut [u8]) -> usize {
+pub(crate) fn decimal(mut n: u32, buf: &mut [u8]) -> usize {
     let mut i = buf.len();
     loop {
         i -= 1;

@@ -8,7 +8,6 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::ParseError;
 use crate::header_name::HeaderName;
-use crate::headers::CSeq;
 use crate::message::{HeaderForm, Message, Request, Response};
 use crate::method::Method;
 use crate::status::StatusCode;
@@ -193,6 +192,16 @@ pub struct RequestBuilder {
 }
 
 impl RequestBuilder {
+    /// A request line `METHOD uri SIP/2.0` with the URI as written in
+    /// `uri` (taken as it is: no copy through `core::fmt`).
+    pub fn with_uri(method: Method, uri: String) -> RequestBuilder {
+        RequestBuilder {
+            method,
+            uri,
+            f: Fields::default(),
+        }
+    }
+
     /// A request line `METHOD uri SIP/2.0`.
     pub fn new(method: Method, uri: impl Display) -> RequestBuilder {
         // Sized up front: `to_string` grows from empty (issue 3).
@@ -208,12 +217,22 @@ impl RequestBuilder {
     common_builder_methods!();
 
     /// Adds `CSeq: seq METHOD` with this request's method.
-    pub fn cseq(self, seq: u32) -> Self {
-        let c = CSeq {
-            seq,
-            method: self.method.clone(),
-        };
-        self.header(HeaderName::CSeq, c)
+    pub fn cseq(mut self, seq: u32) -> Self {
+        // Written as `CSeq`'s `Display` does, without `core::fmt`: one on
+        // every request (about 400 instructions through `write!`).
+        let mut digits = [0u8; 10];
+        let at = crate::addr_text::decimal(seq, &mut digits);
+        let start = self.f.values.len();
+        self.f.values.extend_from_slice(&digits[at..]);
+        self.f.values.push(b' ');
+        self.f
+            .values
+            .extend_from_slice(self.method.as_str().as_bytes());
+        let end = self.f.values.len();
+        self.f
+            .fields
+            .push((Name::Known(HeaderName::CSeq), start..end));
+        self
     }
 
     /// The serialized request.
@@ -360,7 +379,28 @@ mod tests {
         }
     }
     use crate::uri::{Host, SipUri, Uri};
-    use crate::{NameAddr, Via};
+    use crate::{CSeq, NameAddr, Via};
+
+    #[test]
+    fn cseq_written_as_its_display() {
+        for method in [
+            Method::Invite,
+            Method::Bye,
+            "FOO-BAR".parse::<Method>().unwrap(),
+        ] {
+            for seq in [0, 7, 1_000_000, u32::MAX] {
+                let bytes = RequestBuilder::new(method.clone(), "sip:a@example.com")
+                    .cseq(seq)
+                    .to_bytes();
+                let text = std::str::from_utf8(&bytes).unwrap();
+                let want = CSeq {
+                    seq,
+                    method: method.clone(),
+                };
+                assert!(text.contains(&format!("\r\nCSeq: {want}\r\n")), "{text}");
+            }
+        }
+    }
 
     #[test]
     fn request_and_response_round_trip() {

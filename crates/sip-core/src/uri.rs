@@ -205,6 +205,51 @@ impl<'a> Uri<'a> {
     }
 }
 
+impl Uri<'_> {
+    /// Appends the URI as its `Display` writes it, without `core::fmt`
+    /// (issue 3: the B2BUA writes several URIs per call, and the
+    /// formatter's dispatch per piece cost more than the copying).
+    pub fn push_to(&self, out: &mut String) {
+        match self {
+            Uri::Sip(u) => {
+                out.push_str(if u.secure { "sips:" } else { "sip:" });
+                if let Some(user) = &u.user {
+                    out.push_str(user);
+                    if let Some(p) = &u.password {
+                        out.push(':');
+                        out.push_str(p);
+                    }
+                    out.push('@');
+                }
+                match &u.host {
+                    Host::Domain(d) => out.push_str(d),
+                    Host::Ipv4(a) => out.push_str(crate::addr_text::ipv4_str(*a, &mut [0; 15])),
+                    Host::Ipv6(a) => {
+                        out.push('[');
+                        crate::addr_text::push_ip(out, IpAddr::V6(*a));
+                        out.push(']');
+                    }
+                }
+                if let Some(p) = u.port {
+                    out.push(':');
+                    crate::addr_text::push_port(out, p);
+                }
+                out.push_str(&u.params);
+                if !u.headers.is_empty() {
+                    out.push('?');
+                    out.push_str(&u.headers);
+                }
+            }
+            Uri::Tel(t) => {
+                out.push_str("tel:");
+                out.push_str(&t.number);
+                out.push_str(&t.params);
+            }
+            Uri::Other { raw, .. } => out.push_str(raw),
+        }
+    }
+}
+
 impl fmt::Display for Uri<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

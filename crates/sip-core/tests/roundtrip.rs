@@ -229,6 +229,22 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
+    fn uri_push_to_writes_its_display(u in gen_uri(), password in proptest::option::of("[a-z0-9]{1,6}"), headers in proptest::option::of("[a-z]{1,4}=[a-z0-9]{1,4}")) {
+        let mut uri = u.uri();
+        if uri.user.is_some() {
+            uri.password = password.map(Into::into);
+        }
+        if let Some(h) = headers {
+            uri.headers = h.into();
+        }
+        for uri in [Uri::Sip(uri), Uri::parse("tel:+1-201-555-0123;phone-context=example.com").unwrap()] {
+            let mut out = String::new();
+            uri.push_to(&mut out);
+            prop_assert_eq!(out, uri.to_string());
+        }
+    }
+
+    #[test]
     fn requests_round_trip(m in method(), ruri in gen_uri(), c in common()) {
         let b = with_common(RequestBuilder::new(m.clone(), ruri.uri()), &c, &m);
         let bytes = b.to_bytes();
