@@ -245,6 +245,26 @@ impl Server {
                     self.core.handle_timeout(tokio::time::Instant::now().into_std());
                 }
             }
+            // Whatever woke the loop, due timers and DNS answers are taken
+            // now: under a sustained flood the event branch is always
+            // ready, and the biased select would never reach them (no
+            // retransmission, no Timer B, an emergency call waiting on its
+            // manager past sip-elin-timeout).
+            if armed.is_some_and(|d| d <= tokio::time::Instant::now()) {
+                armed = None;
+                self.core
+                    .handle_timeout(tokio::time::Instant::now().into_std());
+            }
+            while let Ok((name, ips)) = self.carriers_rx.try_recv() {
+                self.core.handle_carrier_addresses(&name, &ips);
+            }
+            while let Ok((token, endpoints)) = self.resolved_rx.try_recv() {
+                self.core.handle_resolved(
+                    tokio::time::Instant::now().into_std(),
+                    token,
+                    &endpoints,
+                );
+            }
             self.start_resolutions();
             while let Some(out) = self.core.poll_transmit() {
                 let dest = out.dest;
