@@ -410,6 +410,10 @@ fn hot_tag(b: &[u8], f: &FieldSpan) -> Result<Option<Span>, ParseError> {
     // The URI cannot hold '>', so the first one after '<' closes it.
     if let Some(lt) = find_byte(b'<', &v[i..]) {
         if let Some(gt) = find_byte(b'>', &v[i + lt..]) {
+            // Usually `;tag=` alone follows: one word compare.
+            if let Some(tag) = scan::lone_tag(v, i + lt + gt + 1) {
+                return Ok(Some(tag.shift(base)));
+            }
             if let Some(tag) = scan::tag_param(v, i + lt + gt + 1) {
                 return Ok(tag.map(|t| t.shift(base)));
             }

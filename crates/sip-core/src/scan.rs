@@ -329,6 +329,22 @@ pub(crate) fn leading_branch(b: &[u8]) -> Option<Span> {
     (end > 8 && (end == b.len() || b[end] == b';')).then(|| Span::new(8, end))
 }
 
+/// The value of a `;tag=value` at `b[i..]` that fills the rest of `b`,
+/// the simple form (what [`tag_param`] finds when the list is just that
+/// one parameter), the name compared as one word: `| 0x20` lower-cases
+/// the three letters only. `None` leaves the list to [`tag_param`].
+#[inline(always)]
+pub(crate) fn lone_tag(b: &[u8], i: usize) -> Option<Span> {
+    const WANT: u64 = u64::from_le_bytes(*b";tag=\0\0\0");
+    const CASE: u64 = u64::from_le_bytes([0, 0x20, 0x20, 0x20, 0, 0, 0, 0]);
+    let w = u64::from_le_bytes(*b.get(i..)?.first_chunk::<8>()?);
+    if (w | CASE) & 0xff_ffff_ffff != WANT {
+        return None;
+    }
+    let end = header_value_run(b, i + 5);
+    (end > i + 5 && end == b.len()).then(|| Span::new(i + 5, end))
+}
+
 /// [`param_at`] the start of `b`, for `params::next_param`.
 pub(crate) fn simple_param(b: &[u8], uri: bool) -> Option<SimpleParam> {
     param_at(b, 0, uri)
@@ -759,6 +775,20 @@ mod tests {
     }
 
     #[test]
+    fn lone_tag_takes_the_usual_shape_only() {
+        let at = |v: &str| lone_tag(v.as_bytes(), 9).map(|t| t.get(v.as_bytes()).to_vec());
+        assert_eq!(at("<sip:a@b>;tag=as5d1e2f3a"), Some(b"as5d1e2f3a".to_vec()));
+        assert_eq!(at("<sip:a@b>;TaG=x-1.2!"), Some(b"x-1.2!".to_vec()));
+        // More parameters, an empty value, another name or too few bytes:
+        // the general reader's.
+        assert_eq!(at("<sip:a@b>;tag=a;b"), None);
+        assert_eq!(at("<sip:a@b>;tag="), None);
+        assert_eq!(at("<sip:a@b>;tagx=ab"), None);
+        assert_eq!(at("<sip:a@b>;tag=a"), None);
+        assert_eq!(at("<sip:a@b>;tag=a b"), None);
+    }
+
+    #[test]
     fn unusual_shapes_are_left_to_the_parser() {
         for s in [
             "SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bK1",
@@ -914,6 +944,17 @@ mod tests {
 
         /// The From and To tags located while parsing a message are the
         /// tags of the addresses the full parser reads.
+        #[test]
+        fn a_lone_tag_is_what_tag_param_finds(
+            s in "(;(tag|TAG|tAg|tog|tag_|ta|t)(=[a-z0-9;=,\"<>. é]{0,20})?){0,3}[ ,]?"
+        ) {
+            let v = format!("<sip:a@b>{s}");
+            let b = v.as_bytes();
+            if let Some(t) = lone_tag(b, 9) {
+                prop_assert_eq!(tag_param(b, 9), Some(Some(t)));
+            }
+        }
+
         #[test]
         fn located_tags_are_the_parsed_ones(s in name_addr_text()) {
             let raw = format!("OPTIONS sip:a@b SIP/2.0\r\nFrom: {s}\r\nt: {s}\r\n\r\n");
