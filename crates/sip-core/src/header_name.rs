@@ -212,7 +212,8 @@ fn spells(words: &[u64; 3], len: usize, name: HeaderName) -> bool {
     diff == 0
 }
 
-/// The hash of a name of `len` (2 or more) bytes, `w0` its first word,
+/// The hash of a name of 2 or of 8 or more bytes (`len`; names of 3 to 7
+/// bytes take [`short_hash`]), `w0` its first word,
 /// `last` its last byte: its first three bytes (at most `len`), last byte
 /// and length, letters in any case, mixed by one multiplication into 8
 /// bits. The multiplier was picked so that no two known names meet (the
@@ -232,6 +233,25 @@ fn name_hash3(w0: u64, last: u8, len: usize) -> usize {
     let head = (w0 | 0x2020_2020) & 0xff_ffff;
     let key = head ^ ((u64::from(last) | 0x20) << 24) ^ ((len as u64) << 32);
     (key.wrapping_mul(0xa6aa_5e92_7427_d741) >> 56) as usize
+}
+
+/// The hash of a name of 3 to 7 bytes from `key`, the word of its bytes
+/// and the `:` after it, each OR-ed with 0x20 (letters in any case give
+/// the same key), zero above: one multiplication into 8 bits. The
+/// multiplier was picked so that these names meet no other known name in
+/// [`BY_HASH`] (checked at compile time). The key is the line's first word
+/// under the mask the name is compared with, so the line loop computes
+/// that mask once for both.
+#[inline]
+const fn short_hash(key: u64) -> usize {
+    (key.wrapping_mul(0xdef8_8334_e647_cb8f) >> 56) as usize
+}
+
+/// [`short_hash`]'s key of a name of `len` bytes (3 to 7) at the start of
+/// `w0`, in any case, whatever follows it in `w0`.
+#[inline]
+const fn short_key(w0: u64, len: usize) -> u64 {
+    (w0 | 0x2020_2020_2020_2020) & (u64::MAX >> (64 - 8 * len)) | ((b':' as u64) << (8 * len))
 }
 
 /// An empty slot of [`BY_HASH`]: one past the named variants.
@@ -261,7 +281,12 @@ const BY_HASH: [u8; 256] = {
             w0[j] = name[j];
             j += 1;
         }
-        let h = name_hash(u64::from_le_bytes(w0), name[len - 1], len);
+        let w0 = u64::from_le_bytes(w0);
+        let h = if len >= 3 && len < 8 {
+            short_hash(short_key(w0, len))
+        } else {
+            name_hash(w0, name[len - 1], len)
+        };
         assert!(t[h] == EMPTY, "two header names share a hash slot");
         t[h] = i as u8;
         i += 1;
@@ -683,9 +708,11 @@ impl HeaderName {
         };
         // The usual lengths first: one word (3 to 7 bytes), then longer.
         let name = if (3..8).contains(&len) {
-            let slot = &SLOTS[name_hash3(w0, (w0 >> (8 * len - 8)) as u8, len)];
+            // The name and its `:`, as `short_key` (`:` | 0x20 is `:`).
+            let m = through(len);
+            let slot = &SLOTS[short_hash((w0 | 0x2020_2020_2020_2020) & m)];
             let want = &slot.words;
-            known(slot, ((w0 | want.case[0]) ^ want.lower[0]) & through(len))
+            known(slot, ((w0 | want.case[0]) ^ want.lower[0]) & m)
         } else if len >= 8 {
             let slot = &SLOTS[name_hash3(w0, b[pos + len - 1], len)];
             let want = &slot.words;
@@ -730,8 +757,12 @@ impl HeaderName {
             0 => HeaderName::Other,
             1 => HeaderName::from_compact(name[0].to_ascii_lowercase()),
             len => {
-                let last = name[len - 1];
-                let slot = BY_HASH[name_hash(w0, last, len)];
+                let h = if (3..8).contains(&len) {
+                    short_hash(short_key(w0, len))
+                } else {
+                    name_hash(w0, name[len - 1], len)
+                };
+                let slot = BY_HASH[h];
                 if slot != EMPTY && usize::from(NAME_LEN[usize::from(slot)]) == len {
                     HeaderName::ALL[usize::from(slot)]
                 } else {
