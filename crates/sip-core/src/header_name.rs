@@ -212,8 +212,8 @@ fn spells(words: &[u64; 3], len: usize, name: HeaderName) -> bool {
     diff == 0
 }
 
-/// The hash of a name of 2 or of 8 or more bytes (`len`; names of 3 to 7
-/// bytes take [`short_hash`]), `w0` its first word,
+/// The hash of a name of 2 bytes (`len`; longer names take
+/// [`short_hash`] and [`long_hash`]), `w0` its first word,
 /// `last` its last byte: its first three bytes (at most `len`), last byte
 /// and length, letters in any case, mixed by one multiplication into 8
 /// bits. The multiplier was picked so that no two known names meet (the
@@ -223,15 +223,6 @@ const fn name_hash(w0: u64, last: u8, len: usize) -> usize {
     let keep = if len < 3 { len } else { 3 };
     let head = (w0 | 0x2020_2020) & ((1u64 << (8 * keep)) - 1);
     let key = head ^ ((last as u64 | 0x20) << 24) ^ ((len as u64) << 32);
-    (key.wrapping_mul(0xa6aa_5e92_7427_d741) >> 56) as usize
-}
-
-/// [`name_hash`] of a name of 3 or more bytes.
-#[inline]
-fn name_hash3(w0: u64, last: u8, len: usize) -> usize {
-    debug_assert!(len >= 3);
-    let head = (w0 | 0x2020_2020) & 0xff_ffff;
-    let key = head ^ ((u64::from(last) | 0x20) << 24) ^ ((len as u64) << 32);
     (key.wrapping_mul(0xa6aa_5e92_7427_d741) >> 56) as usize
 }
 
@@ -252,6 +243,53 @@ const fn short_hash(key: u64) -> usize {
 #[inline]
 const fn short_key(w0: u64, len: usize) -> u64 {
     (w0 | 0x2020_2020_2020_2020) & (u64::MAX >> (64 - 8 * len)) | ((b':' as u64) << (8 * len))
+}
+
+/// The hash of a name of 8 to 23 bytes from `key` ([`long_key`]): one
+/// multiplication into 8 bits, the multiplier picked so that these names
+/// meet no other known name in [`BY_HASH`] (checked at compile time).
+#[inline]
+const fn long_hash(key: u64) -> usize {
+    (key.wrapping_mul(0x191d_1cb7_252c_7f77) >> 56) as usize
+}
+
+/// [`long_hash`]'s key of a name of `len` bytes (8 to 23) followed by `:`
+/// in the words `w` (as read from a line: bytes past the `:` are masked
+/// off): the words OR-ed with 0x20 (letters in any case give the same key),
+/// folded into one. The masks are the ones the line loop compares with.
+#[inline]
+const fn long_key(w: [u64; 3], len: usize) -> u64 {
+    const C: u64 = 0x2020_2020_2020_2020;
+    if len < 16 {
+        (w[0] | C) ^ ((w[1] | C) & through(len - 8)).rotate_left(21)
+    } else {
+        (w[0] | C) ^ (w[1] | C).rotate_left(21) ^ ((w[2] | C) & through(len - 16)).rotate_left(42)
+    }
+}
+
+/// The words of `name` (at most 23 bytes) followed by `:`, zero-padded,
+/// as a line holding it would give them.
+const fn colon_words(name: &[u8]) -> [u64; 3] {
+    let mut b = [0u8; 24];
+    let mut j = 0;
+    while j < name.len() {
+        b[j] = name[j];
+        j += 1;
+    }
+    b[name.len()] = b':';
+    let mut w = [0u64; 3];
+    let mut k = 0;
+    while k < 3 {
+        let mut x = [0u8; 8];
+        let mut j = 0;
+        while j < 8 {
+            x[j] = b[8 * k + j];
+            j += 1;
+        }
+        w[k] = u64::from_le_bytes(x);
+        k += 1;
+    }
+    w
 }
 
 /// An empty slot of [`BY_HASH`]: one past the named variants.
@@ -282,7 +320,9 @@ const BY_HASH: [u8; 256] = {
             j += 1;
         }
         let w0 = u64::from_le_bytes(w0);
-        let h = if len >= 3 && len < 8 {
+        let h = if len >= 8 {
+            long_hash(long_key(colon_words(name.split_at(len).0), len))
+        } else if len >= 3 {
             short_hash(short_key(w0, len))
         } else {
             name_hash(w0, name[len - 1], len)
@@ -417,7 +457,7 @@ fn colon_bytes(w: u64) -> u64 {
 /// The mask of the bytes of a word up to and including byte `n` (0 to 7):
 /// a name's last bytes and its `:`.
 #[inline]
-fn through(n: usize) -> u64 {
+const fn through(n: usize) -> u64 {
     u64::MAX >> (56 - 8 * n)
 }
 
@@ -714,14 +754,15 @@ impl HeaderName {
             let want = &slot.words;
             known(slot, ((w0 | want.case[0]) ^ want.lower[0]) & m)
         } else if len >= 8 {
-            let slot = &SLOTS[name_hash3(w0, b[pos + len - 1], len)];
+            // The words up to and with the `:`, as `long_key` reads them.
+            let w2 = if len < 16 { 0 } else { word_at(b, pos + 16)? };
+            let slot = &SLOTS[long_hash(long_key([w0, w1, w2], len))];
             let want = &slot.words;
             let d0 = (w0 | want.case[0]) ^ want.lower[0];
             let d1 = (w1 | want.case[1]) ^ want.lower[1];
             let diff = if len < 16 {
                 d0 | (d1 & through(len - 8))
             } else {
-                let w2 = word_at(b, pos + 16)?;
                 d0 | d1 | (((w2 | want.case[2]) ^ want.lower[2]) & through(len - 16))
             };
             known(slot, diff)
@@ -757,7 +798,12 @@ impl HeaderName {
             0 => HeaderName::Other,
             1 => HeaderName::from_compact(name[0].to_ascii_lowercase()),
             len => {
-                let h = if (3..8).contains(&len) {
+                let h = if len > 23 {
+                    // Longer than any known name.
+                    return HeaderName::Other;
+                } else if len >= 8 {
+                    long_hash(long_key(colon_words(name), len))
+                } else if len >= 3 {
                     short_hash(short_key(w0, len))
                 } else {
                     name_hash(w0, name[len - 1], len)
