@@ -445,7 +445,17 @@ pub(crate) fn via(b: &[u8]) -> Option<ViaScan> {
         let name_end = token_then(0, b'/')?;
         (name_end, token_then(name_end + 1, b'/')?)
     };
-    let transport_end = token_then(version_end + 1, b' ')?;
+    // Usually `UDP`, `TCP` or `TLS` and its space: one compare (all
+    // three are tokens, so `token_then` would end there too).
+    let usual = b
+        .get(version_end + 1..)
+        .and_then(|t| t.first_chunk::<4>())
+        .is_some_and(|t| matches!(t, b"UDP " | b"TCP " | b"TLS "));
+    let transport_end = if usual {
+        version_end + 4
+    } else {
+        token_then(version_end + 1, b' ')?
+    };
     let mut i = transport_end + 1;
     while b.get(i) == Some(&b' ') {
         i += 1;
@@ -700,6 +710,9 @@ mod tests {
             "SIP/2.0/UDP 203.0.113.20:5060;branch=z9hG4bK-524287-1---a7f3c2e1d9b84f06;rport",
             "SIP/2.0/TCP host.example.com;rport;BRANCH=z9hG4bK1;received=192.0.2.1",
             "SIP/2.0/UDP  h_1.example;branch;branch=x",
+            "SIP/2.0/TLS h;branch=x",
+            "SIP/2.0/UDPX h;branch=x",
+            "SIP/2.0/udp h",
             "sip:+13175550123@192.0.2.10:5060;transport=udp",
             "SIPS:a%41b@EXAMPLE.com;lr",
             "sip:host;x=a@b",
