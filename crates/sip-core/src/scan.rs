@@ -472,7 +472,12 @@ pub(crate) fn via(b: &[u8]) -> Option<ViaScan> {
     let branch = match leading_branch(&b[i..]) {
         Some(br) => {
             let br = br.shift(i);
-            params::<false>(b, br.end as usize, b"")?;
+            // Usually nothing or `;rport` (RFC 3581) follows: then no list
+            // to read.
+            let rest = &b[br.end as usize..];
+            if !rest.is_empty() && rest != b";rport" {
+                params::<false>(b, br.end as usize, b"")?;
+            }
             Some(br)
         }
         None => params::<false>(b, i, b"branch")?,
@@ -713,6 +718,9 @@ mod tests {
             "SIP/2.0/TLS h;branch=x",
             "SIP/2.0/UDPX h;branch=x",
             "SIP/2.0/udp h",
+            "SIP/2.0/UDP h;branch=x;rport",
+            "SIP/2.0/UDP h;branch=x;RPORT",
+            "SIP/2.0/UDP h;branch=x;rport=1",
             "sip:+13175550123@192.0.2.10:5060;transport=udp",
             "SIPS:a%41b@EXAMPLE.com;lr",
             "sip:host;x=a@b",
