@@ -408,7 +408,13 @@ fn hot_tag(b: &[u8], f: &FieldSpan) -> Result<Option<Span>, ParseError> {
         };
     }
     // The URI cannot hold '>', so the first one after '<' closes it.
-    if let Some(lt) = find_byte(b'<', &v[i..]) {
+    // The `<` is usually first or after one SP: no search.
+    let lt = match v.get(i..i + 2) {
+        Some([b'<', _]) => Some(0),
+        Some([b' ', b'<']) => Some(1),
+        _ => find_byte(b'<', &v[i..]),
+    };
+    if let Some(lt) = lt {
         if let Some(gt) = find_byte(b'>', &v[i + lt..]) {
             // Usually `;tag=` alone follows: one word compare.
             if let Some(tag) = scan::lone_tag(v, i + lt + gt + 1) {
