@@ -469,6 +469,14 @@ fn find_byte(byte: u8, hay: &[u8]) -> Option<usize> {
 /// The first `"` or `\\` in `hay` (see [`find_byte`]).
 #[inline]
 fn find_quote_or_escape(hay: &[u8]) -> Option<usize> {
+    // A display name usually ends in the first 16 bytes: two compares of
+    // one block, without `memchr`'s set-up.
+    if let Some(block) = hay.first_chunk::<16>() {
+        let m = ascii::eq_mask16(block, b'"') | ascii::eq_mask16(block, b'\\');
+        if m != 0 {
+            return Some(m.trailing_zeros() as usize);
+        }
+    }
     #[cfg(target_arch = "x86_64")]
     if let Some(two) = memchr::arch::x86_64::sse2::memchr::Two::new(b'"', b'\\') {
         return two.find(hay);
