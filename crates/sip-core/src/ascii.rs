@@ -26,7 +26,9 @@
 //!   classified 16 bytes at a time (one range test and one compare per
 //!   excluded byte) rather than one table lookup per byte. 6,372 -> 6,303
 //!   (with a first version for Call-ID words), and the Call-ID in one pass
-//!   rather than two runs, 5,808 -> 5,764.
+//!   rather than two runs, 5,808 -> 5,764. The header parameter values'
+//!   `; < = >` as one range test rather than four compares, 5,608 ->
+//!   5,584.
 //!
 //! Safe code cannot reach SSE2: its intrinsics are `unsafe` to call from a
 //! function without `#[target_feature]`, and the compiler does not turn a
@@ -184,7 +186,7 @@ unsafe fn eq_mask16_ptr(ptr: *const u8, byte: u8) -> u32 {
 /// end (the caller's byte loop then reads it).
 #[inline(always)]
 pub(crate) fn header_value_run(b: &[u8], i: usize) -> Option<usize> {
-    run16(b, i, *b";,\"<>=")
+    run16(b, i, outside_header_value)
 }
 
 /// Whether `b` has the shape of a Call-ID, RFC 3261 `word ["@" word]`:
@@ -223,11 +225,11 @@ pub(crate) fn call_id_shape(b: &[u8]) -> Option<bool> {
     Some(bad == 0 && ats & ats.wrapping_sub(1) == 0 && ats & edges == 0)
 }
 
-/// Where the run from `i` of visible ASCII bytes but `except` ends, 16
+/// Where the run from `i` of the bytes `outside` leaves out of its mask ends, 16
 /// bytes at a time (the last block is the last 16 bytes of `b`, the bits
 /// before the rest dropped); see [`header_value_run`].
 #[inline(always)]
-fn run16<const N: usize>(b: &[u8], i: usize, except: [u8; N]) -> Option<usize> {
+fn run16(b: &[u8], i: usize, outside: impl Fn(&[u8; 16]) -> u32) -> Option<usize> {
     let len = b.len();
     if len < 16 || i >= len {
         return None;
@@ -240,7 +242,7 @@ fn run16<const N: usize>(b: &[u8], i: usize, except: [u8; N]) -> Option<usize> {
     };
     let mut p = i;
     while p <= len - 16 {
-        let m = outside_visible_except(block_at(p), except);
+        let m = outside(block_at(p));
         if m != 0 {
             return Some(p + m.trailing_zeros() as usize);
         }
@@ -249,12 +251,46 @@ fn run16<const N: usize>(b: &[u8], i: usize, except: [u8; N]) -> Option<usize> {
     if p >= len {
         return Some(len);
     }
-    let m = outside_visible_except(block_at(len - 16), except) >> (p - (len - 16));
+    let m = outside(block_at(len - 16)) >> (p - (len - 16));
     Some(if m != 0 {
         p + m.trailing_zeros() as usize
     } else {
         len
     })
+}
+
+/// [`outside_visible_except`] for header parameter values (all but
+/// `;,"<>=` of visible ASCII), with `;<=>` (0x3b to 0x3e) as one range
+/// test: 3 operations rather than 8 per block.
+#[inline(always)]
+fn outside_header_value(block: &[u8; 16]) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            __m128i, _mm_andnot_si128, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8,
+            _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_sub_epi8,
+        };
+        // SAFETY: SSE2 is enabled on every x86-64 target (it is in the
+        // baseline), so the intrinsics are available; the load reads the
+        // 16 bytes of `block`, a `&[u8; 16]` (`loadu` takes any alignment).
+        let inside = unsafe {
+            let v = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
+            // lo <= c <= lo + n exactly when min(c - lo, n) is c - lo
+            // (wrapping subtraction, unsigned minimum).
+            let t = _mm_sub_epi8(v, _mm_set1_epi8(0x21));
+            let visible = _mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(0x5d)), t);
+            let r = _mm_sub_epi8(v, _mm_set1_epi8(0x3b));
+            let mut bad = _mm_cmpeq_epi8(_mm_min_epu8(r, _mm_set1_epi8(3)), r);
+            bad = _mm_or_si128(bad, _mm_cmpeq_epi8(v, _mm_set1_epi8(b',' as i8)));
+            bad = _mm_or_si128(bad, _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8)));
+            _mm_movemask_epi8(_mm_andnot_si128(bad, visible))
+        };
+        !(inside as u32) & 0xffff
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        outside_visible_except(block, *b";,\"<>=")
+    }
 }
 
 /// The mask of the bytes of `block` that are not visible ASCII (0x21 to
@@ -409,6 +445,7 @@ mod tests {
             let hv = outside_visible_except(&block, *b";,\"<>=");
             assert_eq!(hv == 0, HEADER_VALUE[usize::from(c)], "{c}");
             assert!(hv == 0 || hv == 0xffff);
+            assert_eq!(outside_header_value(&block), hv, "{c}");
             let w = outside_visible_except(&block, *b"#$&,;=@^|");
             assert_eq!(w == 0, WORD[usize::from(c)], "{c}");
         }
@@ -492,6 +529,16 @@ mod tests {
                 .and_then(|r| r.iter().position(|&c| c == byte))
                 .map(|i| from + i);
             prop_assert_eq!(find_from(&b, from, byte), want);
+        }
+
+        #[test]
+        fn header_value_mask_is_the_table(block in prop::array::uniform16(any::<u8>())) {
+            let want: u32 = block
+                .iter()
+                .enumerate()
+                .map(|(i, &c)| u32::from(!crate::scan::HEADER_VALUE[usize::from(c)]) << i)
+                .sum();
+            prop_assert_eq!(outside_header_value(&block), want);
         }
 
         #[test]

@@ -212,7 +212,8 @@ fn spells(words: &[u64; 3], len: usize, name: HeaderName) -> bool {
     diff == 0
 }
 
-/// The hash of a name of `len` (2 or more) bytes, `w0` its first word,
+/// The hash of a name of 2 bytes (`len`; longer names take
+/// [`short_hash`] and [`long_hash`]), `w0` its first word,
 /// `last` its last byte: its first three bytes (at most `len`), last byte
 /// and length, letters in any case, mixed by one multiplication into 8
 /// bits. The multiplier was picked so that no two known names meet (the
@@ -225,13 +226,70 @@ const fn name_hash(w0: u64, last: u8, len: usize) -> usize {
     (key.wrapping_mul(0xa6aa_5e92_7427_d741) >> 56) as usize
 }
 
-/// [`name_hash`] of a name of 3 or more bytes.
+/// The hash of a name of 3 to 7 bytes from `key`, the word of its bytes
+/// and the `:` after it, each OR-ed with 0x20 (letters in any case give
+/// the same key), zero above: one multiplication into 8 bits. The
+/// multiplier was picked so that these names meet no other known name in
+/// [`BY_HASH`] (checked at compile time). The key is the line's first word
+/// under the mask the name is compared with, so the line loop computes
+/// that mask once for both.
 #[inline]
-fn name_hash3(w0: u64, last: u8, len: usize) -> usize {
-    debug_assert!(len >= 3);
-    let head = (w0 | 0x2020_2020) & 0xff_ffff;
-    let key = head ^ ((u64::from(last) | 0x20) << 24) ^ ((len as u64) << 32);
-    (key.wrapping_mul(0xa6aa_5e92_7427_d741) >> 56) as usize
+const fn short_hash(key: u64) -> usize {
+    (key.wrapping_mul(0xdef8_8334_e647_cb8f) >> 56) as usize
+}
+
+/// [`short_hash`]'s key of a name of `len` bytes (3 to 7) at the start of
+/// `w0`, in any case, whatever follows it in `w0`.
+#[inline]
+const fn short_key(w0: u64, len: usize) -> u64 {
+    (w0 | 0x2020_2020_2020_2020) & (u64::MAX >> (64 - 8 * len)) | ((b':' as u64) << (8 * len))
+}
+
+/// The hash of a name of 8 to 23 bytes from `key` ([`long_key`]): one
+/// multiplication into 8 bits, the multiplier picked so that these names
+/// meet no other known name in [`BY_HASH`] (checked at compile time).
+#[inline]
+const fn long_hash(key: u64) -> usize {
+    (key.wrapping_mul(0x191d_1cb7_252c_7f77) >> 56) as usize
+}
+
+/// [`long_hash`]'s key of a name of `len` bytes (8 to 23) followed by `:`
+/// in the words `w` (as read from a line: bytes past the `:` are masked
+/// off): the words OR-ed with 0x20 (letters in any case give the same key),
+/// folded into one. The masks are the ones the line loop compares with.
+#[inline]
+const fn long_key(w: [u64; 3], len: usize) -> u64 {
+    const C: u64 = 0x2020_2020_2020_2020;
+    if len < 16 {
+        (w[0] | C) ^ ((w[1] | C) & through(len - 8)).rotate_left(21)
+    } else {
+        (w[0] | C) ^ (w[1] | C).rotate_left(21) ^ ((w[2] | C) & through(len - 16)).rotate_left(42)
+    }
+}
+
+/// The words of `name` (at most 23 bytes) followed by `:`, zero-padded,
+/// as a line holding it would give them.
+const fn colon_words(name: &[u8]) -> [u64; 3] {
+    let mut b = [0u8; 24];
+    let mut j = 0;
+    while j < name.len() {
+        b[j] = name[j];
+        j += 1;
+    }
+    b[name.len()] = b':';
+    let mut w = [0u64; 3];
+    let mut k = 0;
+    while k < 3 {
+        let mut x = [0u8; 8];
+        let mut j = 0;
+        while j < 8 {
+            x[j] = b[8 * k + j];
+            j += 1;
+        }
+        w[k] = u64::from_le_bytes(x);
+        k += 1;
+    }
+    w
 }
 
 /// An empty slot of [`BY_HASH`]: one past the named variants.
@@ -261,7 +319,14 @@ const BY_HASH: [u8; 256] = {
             w0[j] = name[j];
             j += 1;
         }
-        let h = name_hash(u64::from_le_bytes(w0), name[len - 1], len);
+        let w0 = u64::from_le_bytes(w0);
+        let h = if len >= 8 {
+            long_hash(long_key(colon_words(name.split_at(len).0), len))
+        } else if len >= 3 {
+            short_hash(short_key(w0, len))
+        } else {
+            name_hash(w0, name[len - 1], len)
+        };
         assert!(t[h] == EMPTY, "two header names share a hash slot");
         t[h] = i as u8;
         i += 1;
@@ -392,7 +457,7 @@ fn colon_bytes(w: u64) -> u64 {
 /// The mask of the bytes of a word up to and including byte `n` (0 to 7):
 /// a name's last bytes and its `:`.
 #[inline]
-fn through(n: usize) -> u64 {
+const fn through(n: usize) -> u64 {
     u64::MAX >> (56 - 8 * n)
 }
 
@@ -683,18 +748,21 @@ impl HeaderName {
         };
         // The usual lengths first: one word (3 to 7 bytes), then longer.
         let name = if (3..8).contains(&len) {
-            let slot = &SLOTS[name_hash3(w0, (w0 >> (8 * len - 8)) as u8, len)];
+            // The name and its `:`, as `short_key` (`:` | 0x20 is `:`).
+            let m = through(len);
+            let slot = &SLOTS[short_hash((w0 | 0x2020_2020_2020_2020) & m)];
             let want = &slot.words;
-            known(slot, ((w0 | want.case[0]) ^ want.lower[0]) & through(len))
+            known(slot, ((w0 | want.case[0]) ^ want.lower[0]) & m)
         } else if len >= 8 {
-            let slot = &SLOTS[name_hash3(w0, b[pos + len - 1], len)];
+            // The words up to and with the `:`, as `long_key` reads them.
+            let w2 = if len < 16 { 0 } else { word_at(b, pos + 16)? };
+            let slot = &SLOTS[long_hash(long_key([w0, w1, w2], len))];
             let want = &slot.words;
             let d0 = (w0 | want.case[0]) ^ want.lower[0];
             let d1 = (w1 | want.case[1]) ^ want.lower[1];
             let diff = if len < 16 {
                 d0 | (d1 & through(len - 8))
             } else {
-                let w2 = word_at(b, pos + 16)?;
                 d0 | d1 | (((w2 | want.case[2]) ^ want.lower[2]) & through(len - 16))
             };
             known(slot, diff)
@@ -730,8 +798,17 @@ impl HeaderName {
             0 => HeaderName::Other,
             1 => HeaderName::from_compact(name[0].to_ascii_lowercase()),
             len => {
-                let last = name[len - 1];
-                let slot = BY_HASH[name_hash(w0, last, len)];
+                let h = if len > 23 {
+                    // Longer than any known name.
+                    return HeaderName::Other;
+                } else if len >= 8 {
+                    long_hash(long_key(colon_words(name), len))
+                } else if len >= 3 {
+                    short_hash(short_key(w0, len))
+                } else {
+                    name_hash(w0, name[len - 1], len)
+                };
+                let slot = BY_HASH[h];
                 if slot != EMPTY && usize::from(NAME_LEN[usize::from(slot)]) == len {
                     HeaderName::ALL[usize::from(slot)]
                 } else {

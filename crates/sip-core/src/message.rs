@@ -408,8 +408,18 @@ fn hot_tag(b: &[u8], f: &FieldSpan) -> Result<Option<Span>, ParseError> {
         };
     }
     // The URI cannot hold '>', so the first one after '<' closes it.
-    if let Some(lt) = find_byte(b'<', &v[i..]) {
+    // The `<` is usually first or after one SP: no search.
+    let lt = match v.get(i..i + 2) {
+        Some([b'<', _]) => Some(0),
+        Some([b' ', b'<']) => Some(1),
+        _ => find_byte(b'<', &v[i..]),
+    };
+    if let Some(lt) = lt {
         if let Some(gt) = find_byte(b'>', &v[i + lt..]) {
+            // Usually `;tag=` alone follows: one word compare.
+            if let Some(tag) = scan::lone_tag(v, i + lt + gt + 1) {
+                return Ok(Some(tag.shift(base)));
+            }
             if let Some(tag) = scan::tag_param(v, i + lt + gt + 1) {
                 return Ok(tag.map(|t| t.shift(base)));
             }
@@ -459,6 +469,14 @@ fn find_byte(byte: u8, hay: &[u8]) -> Option<usize> {
 /// The first `"` or `\\` in `hay` (see [`find_byte`]).
 #[inline]
 fn find_quote_or_escape(hay: &[u8]) -> Option<usize> {
+    // A display name usually ends in the first 16 bytes: two compares of
+    // one block, without `memchr`'s set-up.
+    if let Some(block) = hay.first_chunk::<16>() {
+        let m = ascii::eq_mask16(block, b'"') | ascii::eq_mask16(block, b'\\');
+        if m != 0 {
+            return Some(m.trailing_zeros() as usize);
+        }
+    }
     #[cfg(target_arch = "x86_64")]
     if let Some(two) = memchr::arch::x86_64::sse2::memchr::Two::new(b'"', b'\\') {
         return two.find(hay);

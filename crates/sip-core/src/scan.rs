@@ -329,6 +329,22 @@ pub(crate) fn leading_branch(b: &[u8]) -> Option<Span> {
     (end > 8 && (end == b.len() || b[end] == b';')).then(|| Span::new(8, end))
 }
 
+/// The value of a `;tag=value` at `b[i..]` that fills the rest of `b`,
+/// the simple form (what [`tag_param`] finds when the list is just that
+/// one parameter), the name compared as one word: `| 0x20` lower-cases
+/// the three letters only. `None` leaves the list to [`tag_param`].
+#[inline(always)]
+pub(crate) fn lone_tag(b: &[u8], i: usize) -> Option<Span> {
+    const WANT: u64 = u64::from_le_bytes(*b";tag=\0\0\0");
+    const CASE: u64 = u64::from_le_bytes([0, 0x20, 0x20, 0x20, 0, 0, 0, 0]);
+    let w = u64::from_le_bytes(*b.get(i..)?.first_chunk::<8>()?);
+    if (w | CASE) & 0xff_ffff_ffff != WANT {
+        return None;
+    }
+    let end = header_value_run(b, i + 5);
+    (end > i + 5 && end == b.len()).then(|| Span::new(i + 5, end))
+}
+
 /// [`param_at`] the start of `b`, for `params::next_param`.
 pub(crate) fn simple_param(b: &[u8], uri: bool) -> Option<SimpleParam> {
     param_at(b, 0, uri)
@@ -429,7 +445,17 @@ pub(crate) fn via(b: &[u8]) -> Option<ViaScan> {
         let name_end = token_then(0, b'/')?;
         (name_end, token_then(name_end + 1, b'/')?)
     };
-    let transport_end = token_then(version_end + 1, b' ')?;
+    // Usually `UDP`, `TCP` or `TLS` and its space: one compare (all
+    // three are tokens, so `token_then` would end there too).
+    let usual = b
+        .get(version_end + 1..)
+        .and_then(|t| t.first_chunk::<4>())
+        .is_some_and(|t| matches!(t, b"UDP " | b"TCP " | b"TLS "));
+    let transport_end = if usual {
+        version_end + 4
+    } else {
+        token_then(version_end + 1, b' ')?
+    };
     let mut i = transport_end + 1;
     while b.get(i) == Some(&b' ') {
         i += 1;
@@ -446,7 +472,12 @@ pub(crate) fn via(b: &[u8]) -> Option<ViaScan> {
     let branch = match leading_branch(&b[i..]) {
         Some(br) => {
             let br = br.shift(i);
-            params::<false>(b, br.end as usize, b"")?;
+            // Usually nothing or `;rport` (RFC 3581) follows: then no list
+            // to read.
+            let rest = &b[br.end as usize..];
+            if !rest.is_empty() && rest != b";rport" {
+                params::<false>(b, br.end as usize, b"")?;
+            }
             Some(br)
         }
         None => params::<false>(b, i, b"branch")?,
@@ -488,6 +519,25 @@ impl ViaScan {
     }
 }
 
+/// Where the URI parameter list at `b[i]` (a `;`) stops, as
+/// [`params_at`] reads it. Usually `;user=phone` or `;transport=udp`
+/// alone: compared whole, when what follows (if anything) is neither a
+/// `;` nor a parameter byte, which would go on with the list.
+#[inline(always)]
+fn uri_params(b: &[u8], i: usize) -> Option<usize> {
+    let rest = &b[i..];
+    let len = match rest {
+        [_, b'u', ..] if rest.first_chunk::<11>() == Some(b";user=phone") => 11,
+        [_, b't', ..] if rest.first_chunk::<14>() == Some(b";transport=udp") => 14,
+        _ => 0,
+    };
+    match rest.get(len) {
+        _ if len == 0 => Some(params_at::<true>(b, i, b"")?.1),
+        Some(&c) if c == b';' || URI_PARAM[usize::from(c)] => Some(params_at::<true>(b, i, b"")?.1),
+        _ => Some(i + len),
+    }
+}
+
 /// The parts of a `sip:` or `sips:` URI (never a password or headers).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SipUriScan {
@@ -509,6 +559,11 @@ pub(crate) fn sip_uri(b: &[u8]) -> Option<SipUriScan> {
 /// gives: the scan never takes a `>`, and it only takes a `@` as the end
 /// of the user part, so a `@` elsewhere stops it early, which callers
 /// reject as they would the user part.
+///
+/// Always inlined into its two callers ([`sip_uri`] for the Request-URI,
+/// [`name_addr`] for To and From): its call and the return of the scan
+/// through memory cost about 40 instructions each.
+#[inline(always)]
 fn sip_uri_at(b: &[u8], start: usize) -> Option<(SipUriScan, usize)> {
     let s = &b[start..];
     // `sip:` or `sips:` in any case, a word at a time: `| 0x20` on the
@@ -552,7 +607,11 @@ fn sip_uri_at(b: &[u8], start: usize) -> Option<(SipUriScan, usize)> {
         port_no = Some(p);
         i = end;
     }
-    let (_, end) = params_at::<true>(b, i, b"")?;
+    let end = if b.get(i) == Some(&b';') {
+        uri_params(b, i)?
+    } else {
+        i
+    };
     let uri = SipUriScan {
         secure,
         user: user.map(|u| u.shift_back(start)),
@@ -679,6 +738,12 @@ mod tests {
             "SIP/2.0/UDP 203.0.113.20:5060;branch=z9hG4bK-524287-1---a7f3c2e1d9b84f06;rport",
             "SIP/2.0/TCP host.example.com;rport;BRANCH=z9hG4bK1;received=192.0.2.1",
             "SIP/2.0/UDP  h_1.example;branch;branch=x",
+            "SIP/2.0/TLS h;branch=x",
+            "SIP/2.0/UDPX h;branch=x",
+            "SIP/2.0/udp h",
+            "SIP/2.0/UDP h;branch=x;rport",
+            "SIP/2.0/UDP h;branch=x;RPORT",
+            "SIP/2.0/UDP h;branch=x;rport=1",
             "sip:+13175550123@192.0.2.10:5060;transport=udp",
             "SIPS:a%41b@EXAMPLE.com;lr",
             "sip:host;x=a@b",
@@ -756,6 +821,34 @@ mod tests {
         ] {
             agree(s);
         }
+    }
+
+    #[test]
+    fn usual_uri_params_end_where_the_list_ends() {
+        let end = |v: &str| uri_params(v.as_bytes(), 7);
+        assert_eq!(end("sip:a@b;user=phone"), Some(18));
+        assert_eq!(end("sip:a@b;user=phone>;tag=1"), Some(18));
+        assert_eq!(end("sip:a@b;transport=udp"), Some(21));
+        // Going on with the list, or another value: the list reader's.
+        assert_eq!(end("sip:a@b;user=phone;lr"), Some(21));
+        assert_eq!(end("sip:a@b;user=phones"), Some(19));
+        assert_eq!(end("sip:a@b;user=phone="), Some(18));
+        assert_eq!(end("sip:a@b;transport=udp;="), None);
+        assert_eq!(end("sip:a@b;user=ip"), Some(15));
+    }
+
+    #[test]
+    fn lone_tag_takes_the_usual_shape_only() {
+        let at = |v: &str| lone_tag(v.as_bytes(), 9).map(|t| t.get(v.as_bytes()).to_vec());
+        assert_eq!(at("<sip:a@b>;tag=as5d1e2f3a"), Some(b"as5d1e2f3a".to_vec()));
+        assert_eq!(at("<sip:a@b>;TaG=x-1.2!"), Some(b"x-1.2!".to_vec()));
+        // More parameters, an empty value, another name or too few bytes:
+        // the general reader's.
+        assert_eq!(at("<sip:a@b>;tag=a;b"), None);
+        assert_eq!(at("<sip:a@b>;tag="), None);
+        assert_eq!(at("<sip:a@b>;tagx=ab"), None);
+        assert_eq!(at("<sip:a@b>;tag=a"), None);
+        assert_eq!(at("<sip:a@b>;tag=a b"), None);
     }
 
     #[test]
@@ -914,6 +1007,27 @@ mod tests {
 
         /// The From and To tags located while parsing a message are the
         /// tags of the addresses the full parser reads.
+        #[test]
+        fn a_lone_tag_is_what_tag_param_finds(
+            s in "(;(tag|TAG|tAg|tog|tag_|ta|t)(=[a-z0-9;=,\"<>. é]{0,20})?){0,3}[ ,]?"
+        ) {
+            let v = format!("<sip:a@b>{s}");
+            let b = v.as_bytes();
+            if let Some(t) = lone_tag(b, 9) {
+                prop_assert_eq!(tag_param(b, 9), Some(Some(t)));
+            }
+        }
+
+        #[test]
+        fn usual_uri_params_are_the_list_reader(
+            s in "(;user=phone|;transport=udp|;transport=tcp|;user=phon|;lr|;x)\
+                  [;>a=%@ .-]{0,2}(;user=phone|;transport=udp)?[>;a]?"
+        ) {
+            let v = format!("sip:a@b{s}");
+            let b = v.as_bytes();
+            prop_assert_eq!(uri_params(b, 7), params_at::<true>(b, 7, b"").map(|(_, e)| e));
+        }
+
         #[test]
         fn located_tags_are_the_parsed_ones(s in name_addr_text()) {
             let raw = format!("OPTIONS sip:a@b SIP/2.0\r\nFrom: {s}\r\nt: {s}\r\n\r\n");
