@@ -519,25 +519,6 @@ impl ViaScan {
     }
 }
 
-/// Where the URI parameter list at `b[i]` (a `;`) stops, as
-/// [`params_at`] reads it. Usually `;user=phone` or `;transport=udp`
-/// alone: compared whole, when what follows (if anything) is neither a
-/// `;` nor a parameter byte, which would go on with the list.
-#[inline(always)]
-fn uri_params(b: &[u8], i: usize) -> Option<usize> {
-    let rest = &b[i..];
-    let len = match rest {
-        [_, b'u', ..] if rest.first_chunk::<11>() == Some(b";user=phone") => 11,
-        [_, b't', ..] if rest.first_chunk::<14>() == Some(b";transport=udp") => 14,
-        _ => 0,
-    };
-    match rest.get(len) {
-        _ if len == 0 => Some(params_at::<true>(b, i, b"")?.1),
-        Some(&c) if c == b';' || URI_PARAM[usize::from(c)] => Some(params_at::<true>(b, i, b"")?.1),
-        _ => Some(i + len),
-    }
-}
-
 /// The parts of a `sip:` or `sips:` URI (never a password or headers).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SipUriScan {
@@ -607,11 +588,7 @@ fn sip_uri_at(b: &[u8], start: usize) -> Option<(SipUriScan, usize)> {
         port_no = Some(p);
         i = end;
     }
-    let end = if b.get(i) == Some(&b';') {
-        uri_params(b, i)?
-    } else {
-        i
-    };
+    let (_, end) = params_at::<true>(b, i, b"")?;
     let uri = SipUriScan {
         secure,
         user: user.map(|u| u.shift_back(start)),
@@ -824,20 +801,6 @@ mod tests {
     }
 
     #[test]
-    fn usual_uri_params_end_where_the_list_ends() {
-        let end = |v: &str| uri_params(v.as_bytes(), 7);
-        assert_eq!(end("sip:a@b;user=phone"), Some(18));
-        assert_eq!(end("sip:a@b;user=phone>;tag=1"), Some(18));
-        assert_eq!(end("sip:a@b;transport=udp"), Some(21));
-        // Going on with the list, or another value: the list reader's.
-        assert_eq!(end("sip:a@b;user=phone;lr"), Some(21));
-        assert_eq!(end("sip:a@b;user=phones"), Some(19));
-        assert_eq!(end("sip:a@b;user=phone="), Some(18));
-        assert_eq!(end("sip:a@b;transport=udp;="), None);
-        assert_eq!(end("sip:a@b;user=ip"), Some(15));
-    }
-
-    #[test]
     fn lone_tag_takes_the_usual_shape_only() {
         let at = |v: &str| lone_tag(v.as_bytes(), 9).map(|t| t.get(v.as_bytes()).to_vec());
         assert_eq!(at("<sip:a@b>;tag=as5d1e2f3a"), Some(b"as5d1e2f3a".to_vec()));
@@ -1016,16 +979,6 @@ mod tests {
             if let Some(t) = lone_tag(b, 9) {
                 prop_assert_eq!(tag_param(b, 9), Some(Some(t)));
             }
-        }
-
-        #[test]
-        fn usual_uri_params_are_the_list_reader(
-            s in "(;user=phone|;transport=udp|;transport=tcp|;user=phon|;lr|;x)\
-                  [;>a=%@ .-]{0,2}(;user=phone|;transport=udp)?[>;a]?"
-        ) {
-            let v = format!("sip:a@b{s}");
-            let b = v.as_bytes();
-            prop_assert_eq!(uri_params(b, 7), params_at::<true>(b, 7, b"").map(|(_, e)| e));
         }
 
         #[test]
