@@ -682,13 +682,7 @@ fn parse_response(bytes: Bytes) -> Option<Response> {
 /// once per call).
 fn host_text(ip: IpAddr) -> String {
     let mut out = String::with_capacity(41);
-    if ip.is_ipv6() {
-        out.push('[');
-    }
-    sip_core::addr_text::push_ip(&mut out, ip);
-    if ip.is_ipv6() {
-        out.push(']');
-    }
+    sip_core::Host::from(ip).push_to(&mut out);
     out
 }
 

@@ -221,15 +221,7 @@ impl Uri<'_> {
                     }
                     out.push('@');
                 }
-                match &u.host {
-                    Host::Domain(d) => out.push_str(d),
-                    Host::Ipv4(a) => out.push_str(crate::addr_text::ipv4_str(*a, &mut [0; 15])),
-                    Host::Ipv6(a) => {
-                        out.push('[');
-                        crate::addr_text::push_ip(out, IpAddr::V6(*a));
-                        out.push(']');
-                    }
-                }
+                u.host.push_to(out);
                 if let Some(p) = u.port {
                     out.push(':');
                     crate::addr_text::push_port(out, p);
@@ -387,6 +379,22 @@ fn parse_ipv6(s: &str) -> Result<Ipv6Addr, ParseError> {
         }
     }
     Err(invalid("bad IPv6 address"))
+}
+
+impl Host<'_> {
+    /// Appends the host as its `Display` writes it (IPv6 in brackets),
+    /// without `core::fmt`.
+    pub fn push_to(&self, out: &mut String) {
+        match self {
+            Host::Domain(d) => out.push_str(d),
+            Host::Ipv4(a) => out.push_str(crate::addr_text::ipv4_str(*a, &mut [0; 15])),
+            Host::Ipv6(a) => {
+                out.push('[');
+                crate::addr_text::push_ip(out, IpAddr::V6(*a));
+                out.push(']');
+            }
+        }
+    }
 }
 
 impl fmt::Display for Host<'_> {
