@@ -273,21 +273,22 @@ impl SipCore {
         } else {
             Message::parse_datagram_with(inbound.bytes.clone(), &self.limits)
         };
-        match parsed {
+        let received = match parsed {
             Ok(Message::Request(req)) => {
                 self.handle_request(now, &inbound, req);
-                self.drain_transactions_at(now, None);
+                None
             }
             Ok(Message::Response(resp)) => {
                 self.handle_response(now, &inbound, &resp);
                 // Its actions carry its buffer: the B2BUA takes it parsed.
-                self.drain_transactions_at(now, Some(&resp));
+                Some(resp)
             }
             Err(err) => {
                 self.reject_unparsable(&inbound, &err);
-                self.drain_transactions_at(now, None);
+                None
             }
-        }
+        };
+        self.drain_transactions_at(now, received.as_ref());
     }
 
     /// A stream message that could not be framed: answer 400 or 513 on its
